@@ -1,0 +1,231 @@
+"""The ``scoremd`` command: a thin layer over :mod:`scoremd.workflow`.
+
+    scoremd train CONFIG.toml --out RUN_DIR [--set key=value ...]
+    scoremd sample RUN_DIR --n N --out FILE.npy
+    scoremd simulate RUN_DIR --replicas R --frames F [--steps-per-frame K] [--dt DT] --out FILE.npy
+    scoremd evaluate RUN_DIR
+    scoremd run CONFIG.toml --out RUN_DIR        (train -> sample -> simulate -> evaluate)
+    scoremd data SYSTEM [--dir data]             (regenerate a toy system's training data)
+
+User errors print one line ``scoremd: error: ...`` and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from ._errors import DataError, ScoremdError
+
+SAMPLES_FILE = "samples.npy"
+TRAJECTORY_FILE = "trajectory.npy"
+
+
+def _out_path(path: str, overwrite: bool) -> Path:
+    p = Path(path)
+    if p.suffix != ".npy":
+        raise ScoremdError(f"--out {path}: only .npy output is supported for now; use a name ending in .npy")
+    if p.exists() and not overwrite:
+        raise ScoremdError(f"--out {path} already exists; choose another name or pass --overwrite")
+    p.parent.mkdir(parents=True, exist_ok=True)
+    return p
+
+
+def cmd_train(args) -> None:
+    from .config import load_config
+    from .workflow import train
+
+    config = load_config(args.config, args.set)
+    start = time.perf_counter()
+    train(config, args.out, progress=not args.quiet)
+    print(f"trained {args.out} in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+
+
+def _sample(emulator, n, out: Path, args) -> np.ndarray:
+    from .io import atomic_save_npy
+
+    seed = emulator.config.sample.seed if args.seed is None else args.seed
+    x = emulator.sample(n, key=jax.random.PRNGKey(seed), method=args.method, steps=args.steps,
+                        progress=not args.quiet)
+    atomic_save_npy(out, x)
+    print(f"wrote {x.shape[0]} samples of shape {x.shape[1:]} to {out}", file=sys.stderr)
+    return x
+
+
+def _simulate(emulator, replicas, frames, out: Path, args) -> np.ndarray:
+    c = emulator.config.simulate
+    seed = c.seed if args.seed is None else args.seed
+    start = emulator.initial_positions(replicas, seed=seed)
+    traj = emulator.simulate(
+        start, frames, key=jax.random.PRNGKey(seed), steps_per_frame=args.steps_per_frame, dt=args.dt,
+        friction=args.friction, integrator=args.integrator, out=out, progress=not args.quiet,
+    )
+    print(f"wrote {traj.shape[0]} frames x {traj.shape[1]} replicas to {out}", file=sys.stderr)
+    return traj
+
+
+def cmd_sample(args) -> None:
+    from .workflow import load
+
+    emulator = load(args.run_dir)
+    _sample(emulator, args.n, _out_path(args.out, args.overwrite), args)
+
+
+def cmd_simulate(args) -> None:
+    from .workflow import load
+
+    emulator = load(args.run_dir)
+    _simulate(emulator, args.replicas, args.frames, _out_path(args.out, args.overwrite), args)
+
+
+def _load_array(path: Path, ndim_extra: int, event_shape, what: str) -> np.ndarray:
+    from .data import validate_positions
+
+    x = np.load(path, allow_pickle=False)
+    if x.ndim != ndim_extra + len(event_shape):
+        raise DataError(f"{path}: {what} must have {ndim_extra + len(event_shape)} dimensions, got shape {x.shape}")
+    flat = validate_positions(x.reshape(-1, *x.shape[ndim_extra:]), event_shape, str(path))
+    return flat.reshape(x.shape)
+
+
+def cmd_evaluate(args, emulator=None) -> dict:
+    from .analysis.report import evaluate, format_metric
+    from .workflow import load
+
+    run_dir = Path(args.run_dir)
+    emulator = emulator or load(run_dir)
+    c = emulator.config
+    samples_path = Path(args.samples) if args.samples else run_dir / SAMPLES_FILE
+    traj_path = Path(args.trajectory) if args.trajectory else run_dir / TRAJECTORY_FILE
+    if samples_path.exists():
+        samples = _load_array(samples_path, 1, emulator.event_shape, "samples")
+    elif args.samples:
+        raise DataError(f"--samples {samples_path} does not exist")
+    else:
+        samples = _sample(emulator, c.sample.n, samples_path, args)
+    if traj_path.exists():
+        trajectory = _load_array(traj_path, 2, emulator.event_shape, "trajectory (frames, replicas, ...)")
+    elif args.trajectory:
+        raise DataError(f"--trajectory {traj_path} does not exist")
+    else:
+        trajectory = _simulate(emulator, c.simulate.replicas, c.simulate.frames, traj_path, args)
+    metrics = evaluate(emulator, run_dir, samples, trajectory)
+    m, f = metrics, format_metric
+    print(
+        f"i.i.d.: JS {f(m['iid']['js'])}, PMF {f(m['iid']['pmf'])} | "
+        f"MD: JS {f(m['md']['js'])}, PMF {f(m['md']['pmf'])} | "
+        f"floor (exact, n={m['floor_iid']['n']}): JS {f(m['floor_iid']['js'])}, PMF {f(m['floor_iid']['pmf'])}"
+    )
+    print(f"report: {run_dir / 'report' / 'report.md'}")
+    return metrics
+
+
+def cmd_run(args) -> None:
+    from .config import load_config
+    from .workflow import train
+
+    config = load_config(args.config, args.set)
+    run_dir = Path(args.out)
+    emulator = train(config, run_dir, progress=not args.quiet)
+    # Regenerate the derived outputs so they match the (possibly extended) model.
+    for name in (SAMPLES_FILE, TRAJECTORY_FILE):
+        (run_dir / name).unlink(missing_ok=True)
+    args.run_dir, args.samples, args.trajectory = run_dir, None, None
+    cmd_evaluate(args, emulator)
+
+
+def cmd_data(args) -> None:
+    from .data import make_toy_dataset
+    from .systems import get_system
+
+    system = get_system(args.system)
+    x = make_toy_dataset(system, args.dir, seed=args.seed, progress=not args.quiet)
+    print(f"wrote {x.shape[0]} frames to {Path(args.dir) / system.name}", file=sys.stderr)
+
+
+def _sampling_options(p):
+    p.add_argument("--method", choices=["sde", "ode"], default=None, help="i.i.d. sampler (default: config)")
+    p.add_argument("--steps", type=int, default=None, help="sampler integration steps (default: config)")
+
+
+def _md_options(p):
+    p.add_argument("--steps-per-frame", type=int, default=None, help="integration steps between frames")
+    p.add_argument("--dt", type=float, default=None, help="time step in ps (default: config, else system)")
+    p.add_argument("--friction", type=float, default=None, help="friction in 1/ps (default: config, else system)")
+    p.add_argument("--integrator", choices=["middle", "leapfrog"], default=None)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="scoremd", description="Energy-based diffusion models for molecular sampling and simulation.")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train (or resume) a model")
+    p.add_argument("config", help="TOML config, e.g. examples/configs/mueller_brown.toml")
+    p.add_argument("--out", required=True, help="run directory (resumed if it exists)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override, e.g. train.steps=1000")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("sample", help="draw i.i.d. samples from a trained model")
+    p.add_argument("run_dir")
+    p.add_argument("--n", type=int, required=True, help="number of samples")
+    p.add_argument("--out", required=True, help="output .npy, shape (n, ...) in nm")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--overwrite", action="store_true")
+    _sampling_options(p)
+    p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("simulate", help="Langevin MD with the learned force")
+    p.add_argument("run_dir")
+    p.add_argument("--replicas", type=int, required=True)
+    p.add_argument("--frames", type=int, required=True, help="frames per replica")
+    p.add_argument("--out", required=True, help="output .npy, shape (frames, replicas, ...) in nm, streamed")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--overwrite", action="store_true")
+    _md_options(p)
+    p.set_defaults(func=cmd_simulate)
+
+    for name, func, help_ in [("evaluate", cmd_evaluate, "metrics and plots into RUN_DIR/report"),
+                              ("run", cmd_run, "train -> sample -> simulate -> evaluate")]:
+        p = sub.add_parser(name, help=help_)
+        if name == "evaluate":
+            p.add_argument("run_dir")
+            p.add_argument("--samples", default=None, help=f"i.i.d. samples .npy (default RUN_DIR/{SAMPLES_FILE}, made if missing)")
+            p.add_argument("--trajectory", default=None, help=f"MD frames .npy (default RUN_DIR/{TRAJECTORY_FILE}, made if missing)")
+        else:
+            p.add_argument("config")
+            p.add_argument("--out", required=True)
+            p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+        p.add_argument("--seed", type=int, default=None)
+        _sampling_options(p)
+        _md_options(p)
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("data", help="(re)generate a toy system's training data")
+    p.add_argument("system")
+    p.add_argument("--dir", default="data")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_data)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except ScoremdError as err:
+        print(f"scoremd: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("scoremd: interrupted; checkpoints and streamed frames written so far are kept", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

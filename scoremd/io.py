@@ -1,0 +1,121 @@
+"""File formats: streamed ``.npy`` trajectories and atomic writes.
+
+:class:`NpyFrameWriter` appends frames to a ``.npy`` file whose header is
+rewritten after every append, so the file is a valid array of the frames
+written so far at any moment (also after a crash or a diverging run).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+_HEADER_BYTES = 256  # fixed, so rewriting the frame count never moves the data
+
+
+def _default_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def _header(shape, dtype) -> bytes:
+    d = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False, "shape": tuple(shape)}
+    body = repr(d).encode("latin1")
+    magic = np.lib.format.magic(1, 0)
+    pad = _HEADER_BYTES - len(magic) - 2 - len(body) - 1
+    if pad < 0:
+        raise ValueError(f"shape {shape} too long for the fixed .npy header")
+    return magic + (len(body) + pad + 1).to_bytes(2, "little") + body + b" " * pad + b"\n"
+
+
+class NpyFrameWriter:
+    """Stream frames of shape ``frame_shape`` into ``path`` (a ``.npy`` file).
+
+    The array on disk has shape (n_frames_written, *frame_shape). Use as a
+    context manager or call :meth:`close`.
+
+    Args:
+      path: output file; created or truncated.
+      frame_shape: shape of one frame, e.g. (n_replicas, n_atoms, 3).
+      dtype: stored dtype (float32 by default).
+    """
+
+    def __init__(self, path: str | Path, frame_shape, dtype=np.float32):
+        self.path = Path(path)
+        self.frame_shape = tuple(int(s) for s in frame_shape)
+        self.dtype = np.dtype(dtype)
+        self.n_frames = 0
+        self._fh = open(self.path, "wb")
+        self._fh.write(_header((0, *self.frame_shape), self.dtype))
+        self._fh.flush()
+
+    def append(self, frames: np.ndarray) -> None:
+        """Append frames of shape (k, *frame_shape); the header then says n_frames + k."""
+        frames = np.ascontiguousarray(frames, dtype=self.dtype)
+        if frames.shape[1:] != self.frame_shape:
+            raise ValueError(f"frames of shape {frames.shape[1:]} do not match {self.frame_shape}")
+        self._fh.seek(0, os.SEEK_END)
+        self._fh.write(frames.tobytes())
+        self._fh.flush()
+        self.n_frames += frames.shape[0]
+        self._fh.seek(0)
+        self._fh.write(_header((self.n_frames, *self.frame_shape), self.dtype))
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+
+    def close(self) -> None:
+        if not self._fh.closed:
+            self._fh.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def atomic_save_npy(path: str | Path, array: np.ndarray) -> None:
+    """``np.save`` to a temporary file in the same folder, then rename into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npy")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.save(fh, array)
+        os.chmod(tmp, _default_mode())  # mkstemp creates 0600 files
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write text to a temporary file and rename it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.chmod(tmp, _default_mode())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+__all__ = ["NpyFrameWriter", "atomic_save_npy", "atomic_write_text", "sha256"]

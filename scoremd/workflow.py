@@ -1,0 +1,263 @@
+"""The user-level API: train a run, load it, sample, simulate.
+
+A *run directory* holds everything about one model::
+
+    RUN_DIR/config.toml     the fully resolved config (written before training)
+    RUN_DIR/run.json        normalisation scale, event shape, training time
+    RUN_DIR/checkpoints/    orbax checkpoints (params, optimiser, EMA, step, key)
+    RUN_DIR/metrics.jsonl   one JSON line per logged step
+    RUN_DIR/report/         written by :func:`scoremd.evaluate`
+
+:class:`Emulator` wraps a trained model in physical units: energies in
+kJ/mol, forces in kJ/mol/nm, positions in nm (toys: their own units).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import __version__
+from ._errors import CheckpointError, ConfigError
+from .config import RunConfig, config_to_dict, config_to_toml, load_config
+from .data import load_positions_file, load_toy_dataset, normalisation_scale
+from .dynamics import LangevinConfig, simulate
+from .io import atomic_write_text
+from .losses import dsm_loss
+from .models import EnergyModel, Params, build_model
+from .sampling import sample
+from .systems import ToySystem, get_system
+from .training import (
+    TrainState,
+    fit,
+    init_train_state,
+    make_optimizer,
+    state_to_tree,
+    tree_to_state,
+)
+from .checkpoints import Checkpoints
+
+CONFIG_FILE = "config.toml"
+RUN_FILE = "run.json"
+# Sections that may change between a run's sessions without invalidating its checkpoints.
+_RESUMABLE_CHANGES = {"sample", "simulate"}
+
+
+def load_training_data(config: RunConfig, *, progress: bool = True) -> np.ndarray:
+    """Training samples (N, *event) in physical units, validated."""
+    system = get_system(config.system)
+    if config.data.path:
+        return load_positions_file(config.data.path, system.event_shape)
+    return load_toy_dataset(system, config.data.dir, progress=progress)
+
+
+@dataclasses.dataclass(frozen=True)
+class Emulator:
+    """A trained energy-based diffusion model, in physical units.
+
+    Attributes:
+      config: the run's config.
+      system: the system it was trained on (k_BT, masses, MD defaults).
+      model: network architecture and SDE.
+      params: the EMA parameters used for evaluation.
+      scale: normalisation s (nm): the network sees x / s (DESIGN D2).
+    """
+
+    config: RunConfig
+    system: ToySystem
+    model: EnergyModel
+    params: Params
+    scale: float
+
+    @property
+    def kbt(self) -> float:
+        """k_BT in kJ/mol."""
+        return self.system.kbt
+
+    @property
+    def event_shape(self) -> tuple[int, ...]:
+        return self.model.event_shape
+
+    def _check(self, x):
+        x = jnp.asarray(x, jnp.float32)
+        if x.shape[1:] != self.event_shape:
+            raise ValueError(f"positions must have shape (B, {', '.join(map(str, self.event_shape))}), got {x.shape}")
+        return x
+
+    def energy(self, x, t: float | None = None) -> jax.Array:
+        """Learned potential U(x) = k_BT E_theta(x/s, t) in kJ/mol; x (B, *event) in nm -> (B,).
+
+        ``t`` defaults to ``config.simulate.t0``. U is defined up to an additive constant.
+        """
+        x = self._check(x)
+        t = self.config.simulate.t0 if t is None else t
+        return self.kbt * self.model.energy(self.params, x / self.scale, t)
+
+    def force(self, x, t: float | None = None) -> jax.Array:
+        """Learned force F = -grad U = (k_BT/s) s_theta(x/s, t) in kJ/mol/nm; shape like x."""
+        x = self._check(x)
+        t = self.config.simulate.t0 if t is None else t
+        return (self.kbt / self.scale) * self.model.score(self.params, x / self.scale, t)
+
+    def score(self, x, t) -> jax.Array:
+        """Score in normalised coordinates, s_theta(x, t); x (B, *event), t (B,)."""
+        return self.model.score(self.params, x, t)
+
+    def sample(self, n: int, *, key: jax.Array, method: str | None = None, steps: int | None = None,
+               rho: float | None = None, chunk_size: int | None = None, progress: bool = False) -> np.ndarray:
+        """Draw n i.i.d. samples (nm), shape (n, *event). Unset options come from ``config.sample``."""
+        c = self.config.sample
+        rho = c.rho if rho is None else rho
+        x = sample(
+            self.score, self.model.sde, n, self.event_shape, key=key,
+            method=method or c.method, n_steps=steps or c.steps, rho=rho or None,
+            chunk_size=chunk_size or c.chunk_size, progress=progress,
+        )
+        return x * self.scale
+
+    def langevin_config(self, *, dt: float | None = None, friction: float | None = None,
+                        integrator: str | None = None) -> LangevinConfig:
+        """Integrator settings: explicit arguments, else ``config.simulate``, else the system's defaults."""
+        c = self.config.simulate
+        return LangevinConfig(
+            kbt=self.kbt,
+            friction=friction if friction is not None else (c.friction or self.system.friction),
+            dt=dt or c.dt or self.system.dt,
+            integrator=integrator or c.integrator,
+        )
+
+    def simulate(self, positions, n_frames: int, *, key: jax.Array, steps_per_frame: int | None = None,
+                 dt: float | None = None, friction: float | None = None, integrator: str | None = None,
+                 out: str | Path | None = None, progress: bool = False) -> np.ndarray:
+        """Langevin MD with the learned force from ``positions`` (R, *event) in nm.
+
+        Returns frames (n_frames, R, *event) in nm; with ``out`` they are also
+        streamed to a ``.npy`` file. See :func:`scoremd.dynamics.simulate`.
+        """
+        positions = self._check(positions)
+        spf = steps_per_frame or self.config.simulate.steps_per_frame or self.system.steps_per_frame
+        return simulate(
+            self.force, positions, self.system.mass,
+            self.langevin_config(dt=dt, friction=friction, integrator=integrator),
+            n_frames, spf, key=key, out=out, progress=progress,
+            position_limit=self.system.position_limit,
+        )
+
+    def initial_positions(self, n_replicas: int, *, seed: int) -> np.ndarray:
+        """n_replicas training frames drawn at random (seeded), shape (R, *event)."""
+        data = load_training_data(self.config, progress=False)
+        idx = np.random.default_rng(seed).choice(len(data), size=n_replicas, replace=n_replicas > len(data))
+        return data[idx]
+
+
+def _build(config: RunConfig, event_shape):
+    key_init, key_train = jax.random.split(jax.random.PRNGKey(config.train.seed))
+    model, params = build_model(config.model, event_shape, config.sde, key=key_init)
+    optimizer = make_optimizer(config.train)
+    state = init_train_state(params, optimizer, key=key_train)
+    return model, optimizer, state
+
+
+def _read_run_json(run_dir: Path) -> dict:
+    path = run_dir / RUN_FILE
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _flatten(d: dict) -> dict:
+    return {
+        f"{section}.{k}" if isinstance(table, dict) else section: v
+        for section, table in d.items()
+        for k, v in (table.items() if isinstance(table, dict) else [(None, table)])
+    }
+
+
+def _check_resumable(stored: RunConfig, new: RunConfig, run_dir: Path) -> None:
+    a, b = _flatten(config_to_dict(stored)), _flatten(config_to_dict(new))
+    diff = [
+        k for k in a
+        if a[k] != b[k] and k != "train.steps" and k.split(".")[0] not in _RESUMABLE_CHANGES
+    ]
+    if diff:
+        raise ConfigError(
+            f"{run_dir} was trained with a different config (differs in: {', '.join(diff)}); only train.steps, "
+            "[sample] and [simulate] may change when resuming. Use a new --out directory."
+        )
+
+
+def train(config: RunConfig, run_dir: str | Path, *, progress: bool = True) -> Emulator:
+    """Train (or resume training of) a model in ``run_dir``.
+
+    If ``run_dir`` already holds a run with the same config (``train.steps``
+    may be larger), training resumes exactly from its newest checkpoint.
+
+    Returns:
+      The trained :class:`Emulator` (EMA parameters).
+    """
+    run_dir = Path(run_dir)
+    system = get_system(config.system)
+    if (run_dir / CONFIG_FILE).exists():
+        _check_resumable(load_config(run_dir / CONFIG_FILE), config, run_dir)
+    data = load_training_data(config, progress=progress)
+    info = _read_run_json(run_dir)
+    scale = info.get("scale") or normalisation_scale(data, config.data.scale)
+    model, optimizer, state = _build(config, system.event_shape)
+    ckpt = Checkpoints(run_dir / "checkpoints")
+    if ckpt.latest_step() is not None:
+        state = tree_to_state(ckpt.restore(state_to_tree(state)))
+    ckpt.close()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run_dir / CONFIG_FILE, config_to_toml(config))
+    info.update(
+        system=config.system, event_shape=list(system.event_shape), scale=scale,
+        n_train=int(len(data)), scoremd_version=__version__,
+    )
+    atomic_write_text(run_dir / RUN_FILE, json.dumps(info, indent=2) + "\n")
+
+    def loss_fn(params, key, x0):
+        return dsm_loss(model, params, key, x0, config.loss)
+
+    start = time.perf_counter()
+    steps_before = int(state.step)
+    try:
+        state = fit(loss_fn, optimizer, state, jnp.asarray(data / scale), config.train,
+                    run_dir=run_dir, progress=progress)
+    finally:
+        if int(jax.device_get(state.step)) > steps_before:
+            info["train_seconds"] = info.get("train_seconds", 0.0) + time.perf_counter() - start
+            atomic_write_text(run_dir / RUN_FILE, json.dumps(info, indent=2) + "\n")
+    return Emulator(config, system, model, state.ema_params, float(scale))
+
+
+def load(run_dir: str | Path) -> Emulator:
+    """Load the trained model of ``run_dir`` (its EMA parameters at the newest checkpoint).
+
+    Raises:
+      CheckpointError: ``run_dir`` holds no config or no checkpoint.
+    """
+    run_dir = Path(run_dir)
+    if not (run_dir / CONFIG_FILE).exists():
+        raise CheckpointError(
+            f"{run_dir} is not a scoremd run directory (no {CONFIG_FILE}); "
+            "train one with `scoremd train CONFIG.toml --out RUN_DIR`"
+        )
+    config = load_config(run_dir / CONFIG_FILE)
+    info = _read_run_json(run_dir)
+    system = get_system(config.system)
+    model, _, state = _build(config, system.event_shape)
+    ckpt = Checkpoints(run_dir / "checkpoints")
+    try:
+        if ckpt.latest_step() is None:
+            raise CheckpointError(
+                f"{run_dir} has no checkpoint yet; run `scoremd train {run_dir / CONFIG_FILE} --out {run_dir}` "
+                "to train (or resume) it"
+            )
+        state: TrainState = tree_to_state(ckpt.restore(state_to_tree(state)))
+    finally:
+        ckpt.close()
+    return Emulator(config, system, model, state.ema_params, float(info.get("scale", 1.0)))

@@ -1,0 +1,74 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from scoremd.models import ModelConfig, build_model, time_features
+from scoremd.sde import VPSDE
+
+
+def _model(event_shape=(2,), key=0):
+    return build_model(ModelConfig(hidden=(32, 32)), event_shape, VPSDE(), key=jax.random.PRNGKey(key))
+
+
+@pytest.mark.parametrize("event_shape", [(1,), (2,), (5, 3)])
+def test_shapes(event_shape, getkey):
+    model, params = _model(event_shape)
+    x = jax.random.normal(getkey(), (7, *event_shape))
+    t = jnp.linspace(0.01, 1.0, 7)
+    assert model.energy(params, x, t).shape == (7,)
+    assert model.score(params, x, t).shape == x.shape
+    # A scalar time broadcasts over the batch.
+    np.testing.assert_allclose(model.energy(params, x, 0.5), model.energy(params, x, jnp.full(7, 0.5)))
+
+
+def test_score_is_minus_gradient_of_energy_f64(getkey):
+    with jax.enable_x64(True):
+        model, params = _model((3, 3))
+        params = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), params)
+        x = jax.random.normal(getkey(), (4, 3, 3), jnp.float64)
+        t = jnp.array([1e-5, 0.01, 0.3, 1.0], jnp.float64)
+        score = np.asarray(model.score(params, x, t))
+        h = 1e-6
+        fd = np.zeros_like(score)
+        for idx in np.ndindex(3, 3):
+            e = np.zeros((3, 3))
+            e[idx] = h
+            fd[(slice(None), *idx)] = -(
+                np.asarray(model.energy(params, x + e, t)) - np.asarray(model.energy(params, x - e, t))
+            ) / (2 * h)
+        np.testing.assert_allclose(score, fd, rtol=1e-6, atol=1e-6 * np.abs(score).max())
+        e2, s2 = model.energy_and_score(params, x, t)
+        np.testing.assert_allclose(np.asarray(s2), score, rtol=1e-12)
+        np.testing.assert_allclose(np.asarray(e2), np.asarray(model.energy(params, x, t)), rtol=1e-12)
+
+
+def test_samples_are_independent_in_a_batch(getkey):
+    """The batched energy has no cross-talk: perturbing one sample changes only its energy."""
+    model, params = _model()
+    x = jax.random.normal(getkey(), (5, 2))
+    e = model.energy(params, x, 0.2)
+    e2 = model.energy(params, x.at[3].add(1.0), 0.2)
+    changed = np.flatnonzero(np.asarray(e != e2))
+    assert changed.tolist() == [3]
+
+
+def test_time_features_relative_to_range():
+    t = jnp.array([0.1, 0.6])
+    f = time_features(t, 2, (0.1, 0.6))
+    np.testing.assert_allclose(np.asarray(f[:, 0]), [0.0, 1.0], atol=1e-6)
+    assert f.shape == (2, 5)
+
+
+def test_same_key_same_parameters_different_key_differs():
+    _, p1 = _model(key=3)
+    _, p2 = _model(key=3)
+    _, p3 = _model(key=4)
+    l1, l2, l3 = (jax.tree.leaves(p) for p in (p1, p2, p3))
+    assert all(np.array_equal(a, b) for a, b in zip(l1, l2))
+    assert not all(np.array_equal(a, b) for a, b in zip(l1, l3))
+
+
+def test_unknown_model_kind():
+    with pytest.raises(ValueError, match="unknown model kind"):
+        ModelConfig(kind="resnet")
