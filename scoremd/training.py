@@ -189,6 +189,8 @@ def fit(
     progress: bool = True,
     description: str = "train",
     until: int | None = None,
+    checkpoint_dir: str | Path | None = None,
+    metrics_tags: dict | None = None,
 ) -> TrainState:
     """Run the jitted step until ``config.steps``, logging and checkpointing.
 
@@ -201,6 +203,8 @@ def fit(
       run_dir: if given, metrics are appended to ``run_dir/metrics.jsonl`` and
         checkpoints written to ``run_dir/checkpoints``.
       progress: show a tqdm progress bar (step, loss, it/s).
+      checkpoint_dir: where checkpoints go (default ``run_dir/checkpoints``).
+      metrics_tags: extra fields added to every metrics line (e.g. the expert).
       until: stop after this step (default ``config.steps``) with a checkpoint,
         e.g. to train in time slices; the schedule still spans ``config.steps``.
 
@@ -217,7 +221,7 @@ def fit(
     if run_dir is not None:
         run_dir = Path(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
-        ckpt = Checkpoints(run_dir / "checkpoints")
+        ckpt = Checkpoints(checkpoint_dir or run_dir / "checkpoints")
         metrics_file = open(run_dir / "metrics.jsonl", "a")
     schedule = learning_rate_schedule(config)
     start = int(state.step)
@@ -234,6 +238,7 @@ def fit(
                 rate = (done - last_step) / max(now - last_time, 1e-9)
                 last_time, last_step = now, done
                 record = {
+                    **(metrics_tags or {}),
                     "step": done,
                     "loss": float(info.loss),
                     "grad_norm": float(info.grad_norm),

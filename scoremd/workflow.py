@@ -29,8 +29,8 @@ from .config import RunConfig, config_to_dict, config_to_toml, load_config
 from .data import load_positions_file, load_toy_dataset, normalisation_scale
 from .dynamics import LangevinConfig, simulate
 from .io import atomic_write_text
-from .losses import dsm_loss
-from .models import EnergyModel, Params, build_model
+from .losses import training_loss
+from .models import EnergyModel, MixtureEnergyModel, Params, build_model
 from .sampling import sample
 from .systems import ToySystem, get_system
 from .training import (
@@ -156,12 +156,60 @@ class Emulator:
         return data[idx]
 
 
+@dataclasses.dataclass(frozen=True)
+class _Stage:
+    """One optimisation problem: a whole model, or one expert of a mixture."""
+
+    name: str  # checkpoint sub-directory ("" for a single model)
+    model: EnergyModel
+    params_key: str | None  # key of the expert in the mixture's params
+    t_range: tuple[float, float] | None
+    t_midpoint: float | None
+    fokker_planck: bool
+
+
+def _stages(config: RunConfig, model) -> list[_Stage]:
+    """Training stages in order: a single model, or the experts from high to low t."""
+    if not isinstance(model, MixtureEnergyModel):
+        return [_Stage("", model, None, None, None, True)]
+    stages = []
+    for k in reversed(range(len(model.experts))):
+        lo, hi = model.t_ranges[k]
+        small = k == 0
+        midpoint = config.loss.expert_t_midpoint if small else config.loss.t_midpoint
+        stages.append(_Stage(f"expert_{k}", model.experts[k], f"expert_{k}", (lo, hi), midpoint, small))
+    return stages
+
+
 def _build(config: RunConfig, event_shape):
     key_init, key_train = jax.random.split(jax.random.PRNGKey(config.train.seed))
     model, params = build_model(config.model, event_shape, config.sde, key=key_init)
     optimizer = make_optimizer(config.train)
-    state = init_train_state(params, optimizer, key=key_train)
-    return model, optimizer, state
+    return model, params, optimizer, key_train
+
+
+def _fresh_state(stage: _Stage, params, optimizer, key) -> TrainState:
+    if stage.params_key is None:
+        return init_train_state(params, optimizer, key=key)
+    k = int(stage.params_key.split("_")[1])
+    return init_train_state(params[stage.params_key], optimizer, key=jax.random.fold_in(key, k))
+
+
+def _restore_stage(run_dir: Path, stage: _Stage, template: TrainState) -> TrainState | None:
+    ckpt = Checkpoints(run_dir / "checkpoints" / stage.name)
+    try:
+        if ckpt.latest_step() is None:
+            return None
+        return tree_to_state(ckpt.restore(state_to_tree(template)))
+    finally:
+        ckpt.close()
+
+
+def _assemble(stages: list[_Stage], states: dict):
+    """EMA parameters of the whole model from the stages' states."""
+    if len(stages) == 1 and not stages[0].params_key:
+        return states[stages[0].name].ema_params
+    return {s.params_key: states[s.name].ema_params for s in stages}
 
 
 def _read_run_json(run_dir: Path) -> dict:
@@ -206,11 +254,7 @@ def train(config: RunConfig, run_dir: str | Path, *, progress: bool = True) -> E
     data = load_training_data(config, progress=progress)
     info = _read_run_json(run_dir)
     scale = info.get("scale") or normalisation_scale(data, config.data.scale)
-    model, optimizer, state = _build(config, system.event_shape)
-    ckpt = Checkpoints(run_dir / "checkpoints")
-    if ckpt.latest_step() is not None:
-        state = tree_to_state(ckpt.restore(state_to_tree(state)))
-    ckpt.close()
+    model, params, optimizer, key = _build(config, system.event_shape)
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / CONFIG_FILE, config_to_toml(config))
     info.update(
@@ -218,20 +262,33 @@ def train(config: RunConfig, run_dir: str | Path, *, progress: bool = True) -> E
         n_train=int(len(data)), scoremd_version=__version__,
     )
     atomic_write_text(run_dir / RUN_FILE, json.dumps(info, indent=2) + "\n")
+    x = jnp.asarray(data / scale)
+    stages = _stages(config, model)
+    states = {}
+    for n, stage in enumerate(stages):
+        state = _fresh_state(stage, params, optimizer, key)
+        state = _restore_stage(run_dir, stage, state) or state
+        if int(state.step) < config.train.steps:
 
-    def loss_fn(params, key, x0):
-        return dsm_loss(model, params, key, x0, config.loss)
+            def loss_fn(p, k, x0, stage=stage):
+                return training_loss(stage.model, p, k, x0, config.loss, stage.t_range, stage.t_midpoint,
+                                     stage.fokker_planck)
 
-    start = time.perf_counter()
-    steps_before = int(state.step)
-    try:
-        state = fit(loss_fn, optimizer, state, jnp.asarray(data / scale), config.train,
-                    run_dir=run_dir, progress=progress)
-    finally:
-        if int(jax.device_get(state.step)) > steps_before:
-            info["train_seconds"] = info.get("train_seconds", 0.0) + time.perf_counter() - start
-            atomic_write_text(run_dir / RUN_FILE, json.dumps(info, indent=2) + "\n")
-    return Emulator(config, system, model, state.ema_params, float(scale))
+            label = "train" if len(stages) == 1 else f"train {stage.name} ({n + 1}/{len(stages)})"
+            start = time.perf_counter()
+            try:
+                state = fit(loss_fn, optimizer, state, x, config.train, run_dir=run_dir,
+                            checkpoint_dir=run_dir / "checkpoints" / stage.name, progress=progress,
+                            description=label, metrics_tags={"stage": stage.name} if stage.name else None)
+            finally:  # also when interrupted: the time was spent (the donated state is gone)
+                seconds = time.perf_counter() - start
+                info["train_seconds"] = info.get("train_seconds", 0.0) + seconds
+                if stage.name:
+                    per = info.setdefault("stage_seconds", {})
+                    per[stage.name] = per.get(stage.name, 0.0) + seconds
+                atomic_write_text(run_dir / RUN_FILE, json.dumps(info, indent=2) + "\n")
+        states[stage.name] = state
+    return Emulator(config, system, model, _assemble(stages, states), float(scale))
 
 
 def load(run_dir: str | Path) -> Emulator:
@@ -249,15 +306,16 @@ def load(run_dir: str | Path) -> Emulator:
     config = load_config(run_dir / CONFIG_FILE)
     info = _read_run_json(run_dir)
     system = get_system(config.system)
-    model, _, state = _build(config, system.event_shape)
-    ckpt = Checkpoints(run_dir / "checkpoints")
-    try:
-        if ckpt.latest_step() is None:
+    model, params, optimizer, key = _build(config, system.event_shape)
+    stages = _stages(config, model)
+    states = {}
+    for stage in stages:
+        state = _restore_stage(run_dir, stage, _fresh_state(stage, params, optimizer, key))
+        if state is None:
+            what = f"expert {stage.name!r} of {run_dir}" if stage.name else str(run_dir)
             raise CheckpointError(
-                f"{run_dir} has no checkpoint yet; run `scoremd train {run_dir / CONFIG_FILE} --out {run_dir}` "
+                f"{what} has no checkpoint yet; run `scoremd train {run_dir / CONFIG_FILE} --out {run_dir}` "
                 "to train (or resume) it"
             )
-        state: TrainState = tree_to_state(ckpt.restore(state_to_tree(state)))
-    finally:
-        ckpt.close()
-    return Emulator(config, system, model, state.ema_params, float(info.get("scale", 1.0)))
+        states[stage.name] = state
+    return Emulator(config, system, model, _assemble(stages, states), float(info.get("scale", 1.0)))

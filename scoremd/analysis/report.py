@@ -15,6 +15,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
@@ -110,15 +111,51 @@ def _plot_loss(path, metrics_file: Path):
     rows = [json.loads(line) for line in metrics_file.read_text().splitlines() if line.strip()]
     if not rows:
         return False
-    steps = [r["step"] for r in rows]
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot(steps, [r["loss"] for r in rows])
+    for stage in dict.fromkeys(r.get("stage", "") for r in rows):
+        sel = [r for r in rows if r.get("stage", "") == stage]
+        ax.plot([r["step"] for r in sel], [r["loss"] for r in sel], label=stage or None)
+    if any("stage" in r for r in rows):
+        ax.legend()
     ax.set_xlabel("step")
-    ax.set_ylabel("DSM loss")
+    ax.set_ylabel("training loss")
     ax.set_yscale("log")
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return True
+
+
+def fp_error_vs_time(emulator, data: np.ndarray, *, n: int = 512, n_times: int = 16, seed: int = 0) -> dict:
+    """Mean squared Fokker-Planck residual / D^2 of the model at log-spaced times (DESIGN D5).
+
+    Uses the training residual (exact estimator, 8 probe pairs per point) on ``n``
+    training samples diffused to each time.
+    """
+    from ..fokker_planck import fp_error_curve
+
+    sde = emulator.model.sde
+    times = np.geomspace(max(sde.t_min, 1e-4), 1.0, n_times)
+    x0 = jnp.asarray(data[np.random.default_rng(seed).choice(len(data), min(n, len(data)), replace=False)]
+                     / emulator.scale)
+
+    def energy_fn(x, t):
+        return emulator.model.energy(emulator.params, x, t)
+
+    values = fp_error_curve(energy_fn, sde, jax.random.PRNGKey(seed), x0, times)
+    return {"t": times.tolist(), "value": values.tolist()}
+
+
+def _plot_fp_error(path, curve: dict):
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    t, v = np.array(curve["t"]), np.array(curve["value"])
+    ax.plot(t, np.abs(v), "o-")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("diffusion time t")
+    ax.set_ylabel("E[r^2] / D^2 (|unbiased estimate|)")
+    ax.set_title("Fokker-Planck residual of the learned energy")
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
 
 
 def evaluate(emulator, run_dir: str | Path, samples: np.ndarray, trajectory: np.ndarray, *, seed: int = 123) -> dict:
@@ -166,6 +203,7 @@ def evaluate(emulator, run_dir: str | Path, samples: np.ndarray, trajectory: np.
         "floor_md": {**score(exact_md), "n": int(len(exact_md))},
         "js_bins": system.js_bins,
         "pmf_bins": system.pmf_bins,
+        "fp_error": fp_error_vs_time(emulator, data),
         "train_seconds": info.get("train_seconds"),
         "train_steps": emulator.config.train.steps,
     }
@@ -173,6 +211,7 @@ def evaluate(emulator, run_dir: str | Path, samples: np.ndarray, trajectory: np.
 
     _plot_densities(out / "densities.png", system, {"training data": data, "i.i.d.": samples, "MD": md}, ref_js)
     _plot_free_energy(out / "free_energy.png", system, emulator)
+    _plot_fp_error(out / "fp_error.png", metrics["fp_error"])
     has_loss = (run_dir / "metrics.jsonl").exists() and _plot_loss(out / "loss.png", run_dir / "metrics.jsonl")
 
     t = metrics["train_seconds"]
@@ -210,6 +249,11 @@ def evaluate(emulator, run_dir: str | Path, samples: np.ndarray, trajectory: np.
         "![free energy](free_energy.png)",
         "",
         "Learned energy E_theta(x, t0) against the true U/k_BT, both shifted to a minimum of 0.",
+        "",
+        "![Fokker-Planck error](fp_error.png)",
+        "",
+        "Squared Fokker-Planck residual of the learned energy against diffusion time: where it is large, "
+        "the energy at that time is not consistent with the diffusion of the energies at other times.",
     ]
     if has_loss:
         lines += ["", "![loss](loss.png)", ""]

@@ -2,6 +2,7 @@
 
 from ._energy import MODEL_KINDS as MODEL_KINDS
 from ._energy import EnergyModel as EnergyModel
+from ._energy import MixtureEnergyModel as MixtureEnergyModel
 from ._energy import ModelConfig as ModelConfig
 from ._energy import Params as Params
 from ._energy import build_model as build_model

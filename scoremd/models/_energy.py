@@ -21,6 +21,7 @@ Everything downstream (losses, samplers, dynamics) uses the pure functions
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import math
 from typing import Any
@@ -44,12 +45,16 @@ class ModelConfig:
       hidden: hidden-layer widths.
       n_frequencies: Fourier frequencies of the time embedding.
       output_scaling: ``"none"`` (E = f) or ``"inverse_std"`` (E = f / sigma_t).
+      expert_boundaries: interior boundaries of a mixture of experts over diffusion
+        time, e.g. [0.1, 0.6] for experts on [0, 0.1], [0.1, 0.6], [0.6, 1]
+        (empty: one network for all t).
     """
 
     kind: str = "mlp"
     hidden: tuple[int, ...] = (256, 256, 256)
     n_frequencies: int = 2
     output_scaling: str = "none"
+    expert_boundaries: tuple[float, ...] = ()
 
     def __post_init__(self):
         if self.kind not in MODEL_KINDS:
@@ -61,14 +66,32 @@ class ModelConfig:
         if not self.hidden or any(int(h) <= 0 for h in self.hidden):
             raise ValueError(f"model.hidden must be a non-empty list of positive widths, got {self.hidden}")
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        b = tuple(float(x) for x in self.expert_boundaries)
+        if any(not 0 < x < 1 for x in b) or list(b) != sorted(set(b)):
+            raise ValueError(f"model.expert_boundaries must be increasing values in (0, 1), got {list(b)}")
+        object.__setattr__(self, "expert_boundaries", b)
 
 
 MODEL_KINDS = {"mlp"}
 OUTPUT_SCALINGS = ("none", "inverse_std")
 
 
+class _ScoreFromEnergy:
+    """Score and (energy, score) from a batched ``energy(params, x, t)``."""
+
+    def score(self, params: Params, x: jax.Array, t) -> jax.Array:
+        """Score s_theta = -grad_x E_theta, shape like ``x`` (normalised units)."""
+        return -jax.grad(lambda y: jnp.sum(self.energy(params, y, t)))(x)
+
+    def energy_and_score(self, params: Params, x: jax.Array, t):
+        """(E, s) from one forward and one backward pass."""
+        e, pullback = jax.vjp(lambda y: self.energy(params, y, t), x)
+        (g,) = pullback(jnp.ones_like(e))
+        return e, -g
+
+
 @dataclasses.dataclass(frozen=True)
-class EnergyModel:
+class EnergyModel(_ScoreFromEnergy):
     """A network architecture plus the diffusion it is defined on (no parameters).
 
     Attributes:
@@ -100,19 +123,72 @@ class EnergyModel:
             return f / self.sde.std(t).astype(x.dtype)
         return f
 
-    def score(self, params: Params, x: jax.Array, t: jax.Array) -> jax.Array:
-        """Score s_theta = -grad_x E_theta, shape like ``x`` (normalised units)."""
-        return -jax.grad(lambda y: jnp.sum(self.energy(params, y, t)))(x)
 
-    def energy_and_score(self, params: Params, x: jax.Array, t: jax.Array):
-        """(E, s) from one forward and one backward pass."""
-        e, pullback = jax.vjp(lambda y: self.energy(params, y, t), x)
-        (g,) = pullback(jnp.ones_like(e))
-        return e, -g
+@dataclasses.dataclass(frozen=True)
+class MixtureEnergyModel(_ScoreFromEnergy):
+    """Experts over diffusion time (Plainer et al. 2025, mixture of experts; DESIGN §3).
+
+    Expert k owns t in [b_{k-1}, b_k) with b_{-1} = 0 and b_K = 1; experts are
+    ordered from small to large t. Parameters are ``{"expert_0": ..., ...}``.
+
+    Attributes:
+      experts: one :class:`EnergyModel` per time range, small t first.
+      boundaries: the interior boundaries b_0 < b_1 < ...
+    """
+
+    experts: tuple[EnergyModel, ...]
+    boundaries: tuple[float, ...]
+
+    @property
+    def sde(self) -> VPSDE:
+        return self.experts[0].sde
+
+    @property
+    def event_shape(self) -> tuple[int, ...]:
+        return self.experts[0].event_shape
+
+    @property
+    def t_ranges(self) -> list[tuple[float, float]]:
+        """(lo, hi) of each expert."""
+        edges = [0.0, *self.boundaries, 1.0]
+        return list(zip(edges[:-1], edges[1:]))
+
+    def expert_index(self, t):
+        """Index of the expert responsible for each time (array or Python float)."""
+        if isinstance(t, (int, float)):
+            return bisect.bisect_right(self.boundaries, t)
+        return jnp.searchsorted(jnp.asarray(self.boundaries, jnp.asarray(t).dtype), t, side="right")
+
+    def energy(self, params: Params, x: jax.Array, t) -> jax.Array:
+        """Energy (k_BT) from the expert owning t; x (B, *event), t (B,) or a Python float.
+
+        A Python-float time picks its expert statically (one network evaluated, as in
+        MD at t0); an array of times evaluates every expert and selects per sample.
+        """
+        if isinstance(t, (int, float)):
+            k = self.expert_index(t)
+            return self.experts[k].energy(params[f"expert_{k}"], x, t)
+        t = jnp.broadcast_to(jnp.asarray(t, x.dtype), x.shape[:1])
+        idx = self.expert_index(t)
+        out = jnp.zeros(x.shape[:1], x.dtype)
+        for k, expert in enumerate(self.experts):
+            out = jnp.where(idx == k, expert.energy(params[f"expert_{k}"], x, t), out)
+        return out
+
+
+def _build_network(config: ModelConfig, event_shape, sde: VPSDE, t_range, key):
+    seed = int(jax.random.randint(key, (), 0, 2**31 - 1))
+    rngs = nnx.Rngs(seed)
+    if config.kind == "mlp":
+        net = EnergyMLP(math.prod(event_shape), config.hidden, config.n_frequencies, t_range, rngs=rngs)
+    else:  # pragma: no cover - guarded by ModelConfig
+        raise ValueError(config.kind)
+    graphdef, state = nnx.split(net)
+    return EnergyModel(graphdef, sde, event_shape, config.output_scaling), nnx.to_pure_dict(state)
 
 
 def build_model(config: ModelConfig, event_shape, sde: VPSDE, *, key: jax.Array):
-    """Create an :class:`EnergyModel` and freshly initialised parameters.
+    """Create an :class:`EnergyModel` (or a :class:`MixtureEnergyModel`) and fresh parameters.
 
     Args:
       config: architecture.
@@ -124,12 +200,12 @@ def build_model(config: ModelConfig, event_shape, sde: VPSDE, *, key: jax.Array)
       (model, params)
     """
     event_shape = tuple(int(d) for d in event_shape)
-    seed = int(jax.random.randint(key, (), 0, 2**31 - 1))
-    rngs = nnx.Rngs(seed)
-    if config.kind == "mlp":
-        net = EnergyMLP(math.prod(event_shape), config.hidden, config.n_frequencies, rngs=rngs)
-    else:  # pragma: no cover - guarded by ModelConfig
-        raise ValueError(config.kind)
-    graphdef, state = nnx.split(net)
-    params = nnx.to_pure_dict(state)
-    return EnergyModel(graphdef, sde, event_shape, config.output_scaling), params
+    if not config.expert_boundaries:
+        return _build_network(config, event_shape, sde, (0.0, 1.0), key)
+    edges = [0.0, *config.expert_boundaries, 1.0]
+    experts, params = [], {}
+    for k, (key_k, lo, hi) in enumerate(zip(jax.random.split(key, len(edges) - 1), edges[:-1], edges[1:])):
+        expert, p = _build_network(config, event_shape, sde, (lo, hi), key_k)
+        experts.append(expert)
+        params[f"expert_{k}"] = p
+    return MixtureEnergyModel(tuple(experts), config.expert_boundaries), params

@@ -1,0 +1,89 @@
+"""Mixture of experts over diffusion time: routing, staged training, frozen experts, resume."""
+
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import scoremd.workflow as workflow
+from scoremd.checkpoints import Checkpoints
+from scoremd.config import load_config
+from scoremd.models import MixtureEnergyModel, ModelConfig, build_model
+from scoremd.sde import VPSDE
+
+ROOT = Path(__file__).parents[1]
+
+
+def test_routing_by_time():
+    model, params = build_model(ModelConfig(hidden=(16,), expert_boundaries=(0.1, 0.6)), (2,), VPSDE(),
+                                key=jax.random.PRNGKey(0))
+    assert isinstance(model, MixtureEnergyModel)
+    assert model.t_ranges == [(0.0, 0.1), (0.1, 0.6), (0.6, 1.0)]
+    t = jnp.array([1e-5, 0.05, 0.1, 0.3, 0.6, 0.99])
+    np.testing.assert_array_equal(np.asarray(model.expert_index(t)), [0, 0, 1, 1, 2, 2])
+    x = jax.random.normal(jax.random.PRNGKey(1), (6, 2))
+    mixed = np.asarray(model.energy(params, x, t))
+    for i, k in enumerate([0, 0, 1, 1, 2, 2]):
+        own = model.experts[k].energy(params[f"expert_{k}"], x[i : i + 1], t[i : i + 1])
+        np.testing.assert_allclose(mixed[i], np.asarray(own)[0], rtol=1e-6)
+        # A Python-float time routes statically to the same expert.
+        np.testing.assert_allclose(np.asarray(model.energy(params, x[i : i + 1], float(t[i])))[0], mixed[i], rtol=1e-6)
+    # The score of the mixture is the score of the owning expert.
+    s = np.asarray(model.score(params, x, t))
+    s0 = np.asarray(model.experts[0].score(params["expert_0"], x, t))
+    np.testing.assert_allclose(s[:2], s0[:2], rtol=1e-6)
+
+
+def _config(tmp_path):
+    return load_config(ROOT / "examples" / "configs" / "mueller_brown_both.toml", [
+        f"data.dir={ROOT / 'data'}", "model.hidden=[16, 16]", "train.steps=20", "train.warmup_steps=2",
+        "train.log_every=5", "train.checkpoint_every=10", "loss.fp_batch_size=32", "train.batch_size=64",
+    ])
+
+
+def _leaves(tree):
+    return [np.asarray(a) for a in jax.tree.leaves(tree)]
+
+
+def test_staged_training_freezes_experts_and_resumes_exactly(tmp_path, monkeypatch):
+    config = _config(tmp_path)
+    straight = workflow.train(config, tmp_path / "a", progress=False)
+    for k in range(3):
+        assert Checkpoints(tmp_path / "a" / "checkpoints" / f"expert_{k}").latest_step() == 20
+    # Each expert of the final model is exactly its own stage's EMA: later stages did not touch it.
+    loaded = workflow.load(tmp_path / "a")
+    for k in range(3):
+        for a, b in zip(_leaves(straight.params[f"expert_{k}"]), _leaves(loaded.params[f"expert_{k}"])):
+            np.testing.assert_array_equal(a, b)
+
+    # Interrupt in the middle of the second stage (expert_1), then resume.
+    real_fit = workflow.fit
+
+    def interrupted_fit(*args, description="", **kw):
+        if "expert_1" in description:
+            real_fit(*args, description=description, **{**kw, "until": 10})
+            raise KeyboardInterrupt
+        return real_fit(*args, description=description, **kw)
+
+    monkeypatch.setattr(workflow, "fit", interrupted_fit)
+    with pytest.raises(KeyboardInterrupt):
+        workflow.train(config, tmp_path / "b", progress=False)
+    assert Checkpoints(tmp_path / "b" / "checkpoints" / "expert_1").latest_step() == 10
+    assert Checkpoints(tmp_path / "b" / "checkpoints" / "expert_0").latest_step() is None
+    monkeypatch.setattr(workflow, "fit", real_fit)
+    with pytest.raises(Exception, match="expert 'expert_0'.*no checkpoint"):
+        workflow.load(tmp_path / "b")
+    resumed = workflow.train(config, tmp_path / "b", progress=False)
+    for a, b in zip(_leaves(straight.params), _leaves(resumed.params)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_only_the_small_t_expert_carries_the_fp_term(tmp_path):
+    config = _config(tmp_path)
+    model, _, _, _ = workflow._build(config, (2,))
+    stages = workflow._stages(config, model)
+    assert [s.name for s in stages] == ["expert_2", "expert_1", "expert_0"]
+    assert [s.fokker_planck for s in stages] == [False, False, True]
+    assert stages[-1].t_range == (0.0, 0.1) and stages[-1].t_midpoint == 0.03
