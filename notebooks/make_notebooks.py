@@ -48,7 +48,7 @@ common = [f"data.dir={ROOT / 'data'}"] + small"""),
     ("md", """## The system and its data
 
 The training data are Langevin runs on the true potential (shipped in
-`data/mueller_brown/`, regenerated bit-for-bit by `scoremd data mueller_brown`).
+`data/mueller_brown/`, regenerated bit-for-bit by `scoremd data toy mueller_brown`).
 The exact density exp(−U/k_BT) on a fine grid is the reference for every metric."""),
     ("code", """system = scoremd.get_system("mueller_brown")
 data = np.load(ROOT / "data" / "mueller_brown" / "positions.npy")

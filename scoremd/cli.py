@@ -5,7 +5,8 @@
     scoremd simulate RUN_DIR --replicas R --frames F [--steps-per-frame K] [--dt DT] --out FILE.npy
     scoremd evaluate RUN_DIR
     scoremd run CONFIG.toml --out RUN_DIR        (train -> sample -> simulate -> evaluate)
-    scoremd data SYSTEM [--dir data]             (regenerate a toy system's training data)
+    scoremd data toy SYSTEM [--dir data]         (regenerate a toy system's training data)
+    scoremd data generate STRUCTURE --out DIR --runs N --ns L   (OpenMM reference MD)
 
 User errors print one line ``scoremd: error: ...`` and exit with status 2.
 """
@@ -13,6 +14,7 @@ User errors print one line ``scoremd: error: ...`` and exit with status 2.
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -139,13 +141,32 @@ def cmd_run(args) -> None:
     cmd_evaluate(args, emulator)
 
 
-def cmd_data(args) -> None:
+def cmd_data_toy(args) -> None:
     from .data import make_toy_dataset
     from .systems import get_system
 
     system = get_system(args.system)
     x = make_toy_dataset(system, args.dir, seed=args.seed, progress=not args.quiet)
     print(f"wrote {x.shape[0]} frames to {Path(args.dir) / system.name}", file=sys.stderr)
+
+
+def cmd_data_generate(args) -> None:
+    from .systems._openmm import MDProtocol, generate_runs
+
+    try:
+        protocol = MDProtocol(
+            forcefield=tuple(args.forcefield), temperature=args.temperature, friction=args.friction,
+            timestep=args.dt, constraints=args.constraints, frame_interval=args.frame_interval,
+            equilibration=args.equilibration, platform=args.platform, save_forces=args.forces,
+        )
+    except ValueError as err:
+        raise ScoremdError(str(err)) from None
+    n_frames = int(round(args.ns * 1000 / args.frame_interval))
+    metas = generate_runs(args.out, args.runs, n_frames, structure=args.structure, protocol=protocol,
+                          first_seed=args.first_seed, processes=args.processes, progress=not args.quiet,
+                          command=args.command_line)
+    total = sum(m["length_ns"] for m in metas)
+    print(f"{args.out}: {len(metas)} runs, {total:g} ns in total", file=sys.stderr)
 
 
 def _sampling_options(p):
@@ -206,16 +227,38 @@ def build_parser() -> argparse.ArgumentParser:
         _md_options(p)
         p.set_defaults(func=func)
 
-    p = sub.add_parser("data", help="(re)generate a toy system's training data")
-    p.add_argument("system")
-    p.add_argument("--dir", default="data")
-    p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(func=cmd_data)
+    p = sub.add_parser("data", help="generate training and reference data")
+    data_sub = p.add_subparsers(dest="data_command", required=True)
+    q = data_sub.add_parser("toy", help="(re)generate a toy system's training data (deterministic)")
+    q.add_argument("system")
+    q.add_argument("--dir", default="data")
+    q.add_argument("--seed", type=int, default=0)
+    q.set_defaults(func=cmd_data_toy)
+    q = data_sub.add_parser(
+        "generate", help="OpenMM reference MD: independent runs in parallel processes, resumable and growable")
+    q.add_argument("structure", help='"alanine_dipeptide" (built from internal coordinates) or a PDB file with hydrogens')
+    q.add_argument("--out", required=True, help="folder of the runs (run_00, run_01, ...); existing runs are resumed/grown")
+    q.add_argument("--runs", type=int, default=4, help="independent runs (seeds first_seed, first_seed + 1, ...)")
+    q.add_argument("--ns", type=float, required=True, help="length of each run in ns (a larger value grows existing runs)")
+    q.add_argument("--first-seed", type=int, default=1)
+    q.add_argument("--processes", type=int, default=None, help="parallel processes (default: min(runs, cores))")
+    q.add_argument("--forcefield", nargs="+", default=["amber99sbildn.xml", "amber99_obc.xml"])
+    q.add_argument("--temperature", type=float, default=300.0, help="K")
+    q.add_argument("--friction", type=float, default=1.0, help="1/ps")
+    q.add_argument("--dt", type=float, default=0.001, help="time step in ps")
+    q.add_argument("--constraints", choices=["none", "hbonds"], default="none")
+    q.add_argument("--frame-interval", type=float, default=1.0, help="ps between stored frames")
+    q.add_argument("--equilibration", type=float, default=100.0, help="ps before the first stored frame")
+    q.add_argument("--platform", default="Reference", help="OpenMM platform (Reference is fastest for small implicit-solvent systems)")
+    q.add_argument("--forces", action="store_true", help="also store forces")
+    q.set_defaults(func=cmd_data_generate)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    args.command_line = "scoremd " + shlex.join(argv)
     try:
         args.func(args)
     except ScoremdError as err:

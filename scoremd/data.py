@@ -151,7 +151,7 @@ def make_toy_dataset(system: ToySystem, data_dir: str | Path, *, seed: int = 0, 
         "burn_in_frames": kwargs.get("burn_in_frames", 20),
         "seed": seed,
         "order": "frame-major: row = frame * n_replicas + replica",
-        "command": f"scoremd data {system.name} --seed {seed} --dir {shlex.quote(str(data_dir))}",
+        "command": f"scoremd data toy {system.name} --seed {seed} --dir {shlex.quote(str(data_dir))}",
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "python": sys.version.split()[0],
         "jax": jax.__version__,
@@ -170,7 +170,7 @@ def load_toy_dataset(system: ToySystem, data_dir: str | Path, *, generate: bool 
     path = folder / DATA_FILE
     if not path.exists():
         if not generate:
-            raise DataError(f"no data at {path}; create it with `scoremd data {system.name} --dir {data_dir}`")
+            raise DataError(f"no data at {path}; create it with `scoremd data toy {system.name} --dir {data_dir}`")
         print(f"scoremd: generating {system.name} data into {folder} (deterministic, seed 0)", file=sys.stderr)
         return make_toy_dataset(system, data_dir, progress=progress)
     meta_path = folder / METADATA_FILE
@@ -179,7 +179,7 @@ def load_toy_dataset(system: ToySystem, data_dir: str | Path, *, generate: bool 
         if expected and sha256(path) != expected:
             raise DataError(
                 f"{path} does not match the SHA-256 in {meta_path}; the file was modified or truncated. "
-                f"Restore it (git checkout {path}) or regenerate it with `scoremd data {system.name} --dir {data_dir}`"
+                f"Restore it (git checkout {path}) or regenerate it with `scoremd data toy {system.name} --dir {data_dir}`"
             )
     return validate_positions(np.load(path), system.event_shape, str(path))
 

@@ -172,7 +172,6 @@ def simulate(
     frames_per_chunk: int = 100,
     position_limit: float = 1e3,
     progress: bool = False,
-    transform: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> np.ndarray:
     """Run R replicas of Langevin dynamics and record ``n_frames`` frames.
 
@@ -192,8 +191,6 @@ def simulate(
       frames_per_chunk: frames computed per compiled call (bounded memory).
       position_limit: |x| (nm) above which a replica counts as diverged.
       progress: show a progress bar.
-      transform: optional host-side map applied to each chunk of frames before
-        it is stored (e.g. unit conversion).
 
     Returns:
       Frames of shape (n_frames, R, *event), numpy.
@@ -232,7 +229,7 @@ def simulate(
                     bad_step = int(first_bad[replica])
                     chunk_start = done * steps_per_frame  # steps completed before this chunk
                     good = min(take, (bad_step - chunk_start - 1) // steps_per_frame)
-                    _store(frames[:good], frames_out, done, writer, transform)
+                    _store(frames[:good], frames_out, done, writer)
                     done += good
                     where = f"; the {done} frames before it are in {out}" if out is not None else ""
                     raise SimulationDivergedError(
@@ -243,7 +240,7 @@ def simulate(
                         step=bad_step,
                         frames_written=done,
                     )
-                _store(frames[:take], frames_out, done, writer, transform)
+                _store(frames[:take], frames_out, done, writer)
                 done += take
                 bar.update(take)
     finally:
@@ -252,9 +249,7 @@ def simulate(
     return frames_out
 
 
-def _store(frames, frames_out, start, writer, transform):
-    if transform is not None:
-        frames = transform(frames)
+def _store(frames, frames_out, start, writer):
     frames_out[start : start + frames.shape[0]] = frames
     if writer is not None and frames.shape[0]:
         writer.append(frames)

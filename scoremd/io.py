@@ -43,15 +43,35 @@ class NpyFrameWriter:
       path: output file; created or truncated.
       frame_shape: shape of one frame, e.g. (n_replicas, n_atoms, 3).
       dtype: stored dtype (float32 by default).
+      resume_at: continue an existing file written by this class, keeping its
+        first ``resume_at`` frames (later ones, e.g. written after the last
+        checkpoint of an interrupted run, are discarded).
     """
 
-    def __init__(self, path: str | Path, frame_shape, dtype=np.float32):
+    def __init__(self, path: str | Path, frame_shape, dtype=np.float32, *, resume_at: int | None = None):
         self.path = Path(path)
         self.frame_shape = tuple(int(s) for s in frame_shape)
         self.dtype = np.dtype(dtype)
-        self.n_frames = 0
-        self._fh = open(self.path, "wb")
-        self._fh.write(_header((0, *self.frame_shape), self.dtype))
+        if resume_at is None:
+            self.n_frames = 0
+            self._fh = open(self.path, "wb")
+            self._fh.write(_header((0, *self.frame_shape), self.dtype))
+        else:
+            self._fh = open(self.path, "r+b")
+            shape, dtype_on_disk = None, None
+            if np.lib.format.read_magic(self._fh) == (1, 0):
+                shape, _, dtype_on_disk = np.lib.format.read_array_header_1_0(self._fh)
+            if shape is None or self._fh.tell() != _HEADER_BYTES or tuple(shape[1:]) != self.frame_shape \
+                    or dtype_on_disk != self.dtype:
+                self._fh.close()
+                raise ValueError(f"{self.path} was not written by NpyFrameWriter with frames of shape {self.frame_shape}")
+            if not 0 <= resume_at <= shape[0]:
+                self._fh.close()
+                raise ValueError(f"cannot resume {self.path} at frame {resume_at}: it holds {shape[0]} frames")
+            self.n_frames = resume_at
+            self._fh.truncate(_HEADER_BYTES + resume_at * self.dtype.itemsize * int(np.prod(self.frame_shape)))
+            self._fh.seek(0)
+            self._fh.write(_header((resume_at, *self.frame_shape), self.dtype))
         self._fh.flush()
 
     def append(self, frames: np.ndarray) -> None:

@@ -25,6 +25,7 @@ import numpy as np
 
 from . import __version__
 from ._errors import CheckpointError, ConfigError
+from .checkpoints import Checkpoints
 from .config import RunConfig, config_to_dict, config_to_toml, load_config
 from .data import load_positions_file, load_toy_dataset, normalisation_scale
 from .dynamics import LangevinConfig, simulate
@@ -41,7 +42,6 @@ from .training import (
     state_to_tree,
     tree_to_state,
 )
-from .checkpoints import Checkpoints
 
 CONFIG_FILE = "config.toml"
 RUN_FILE = "run.json"
@@ -64,14 +64,14 @@ class Emulator:
     Attributes:
       config: the run's config.
       system: the system it was trained on (k_BT, masses, MD defaults).
-      model: network architecture and SDE.
+      model: network architecture and SDE (one network, or a mixture of experts over t).
       params: the EMA parameters used for evaluation.
       scale: normalisation s (nm): the network sees x / s (DESIGN D2).
     """
 
     config: RunConfig
     system: ToySystem
-    model: EnergyModel
+    model: EnergyModel | MixtureEnergyModel
     params: Params
     scale: float
 
@@ -160,9 +160,9 @@ class Emulator:
 class _Stage:
     """One optimisation problem: a whole model, or one expert of a mixture."""
 
-    name: str  # checkpoint sub-directory ("" for a single model)
+    name: str  # checkpoint sub-directory and params key of the expert ("" for a single model)
     model: EnergyModel
-    params_key: str | None  # key of the expert in the mixture's params
+    index: int | None  # expert index (None for a single model)
     t_range: tuple[float, float] | None
     t_midpoint: float | None
     fokker_planck: bool
@@ -177,7 +177,7 @@ def _stages(config: RunConfig, model) -> list[_Stage]:
         lo, hi = model.t_ranges[k]
         small = k == 0
         midpoint = config.loss.expert_t_midpoint if small else config.loss.t_midpoint
-        stages.append(_Stage(f"expert_{k}", model.experts[k], f"expert_{k}", (lo, hi), midpoint, small))
+        stages.append(_Stage(f"expert_{k}", model.experts[k], k, (lo, hi), midpoint, small))
     return stages
 
 
@@ -189,10 +189,9 @@ def _build(config: RunConfig, event_shape):
 
 
 def _fresh_state(stage: _Stage, params, optimizer, key) -> TrainState:
-    if stage.params_key is None:
+    if stage.index is None:
         return init_train_state(params, optimizer, key=key)
-    k = int(stage.params_key.split("_")[1])
-    return init_train_state(params[stage.params_key], optimizer, key=jax.random.fold_in(key, k))
+    return init_train_state(params[stage.name], optimizer, key=jax.random.fold_in(key, stage.index))
 
 
 def _restore_stage(run_dir: Path, stage: _Stage, template: TrainState) -> TrainState | None:
@@ -207,9 +206,9 @@ def _restore_stage(run_dir: Path, stage: _Stage, template: TrainState) -> TrainS
 
 def _assemble(stages: list[_Stage], states: dict):
     """EMA parameters of the whole model from the stages' states."""
-    if len(stages) == 1 and not stages[0].params_key:
+    if stages[0].index is None:
         return states[stages[0].name].ema_params
-    return {s.params_key: states[s.name].ema_params for s in stages}
+    return {s.name: states[s.name].ema_params for s in stages}
 
 
 def _read_run_json(run_dir: Path) -> dict:

@@ -120,3 +120,16 @@ def test_bad_training_data(tmp_path, capsys, array, match):
 
     assert re.search(match, msg)
     assert not (out / "checkpoints").exists()
+
+
+def test_data_generate_runs_in_parallel_and_grows(tmp_path, capsys):
+    out = tmp_path / "ref"
+    args = ["--quiet", "data", "generate", "alanine_dipeptide", "--out", str(out), "--runs", "2",
+            "--frame-interval", "0.05", "--equilibration", "0.5", "--processes", "2"]
+    assert main([*args, "--ns", "0.0005"]) == 0
+    assert [np.load(out / f"run_0{k}" / "positions.npy").shape for k in range(2)] == [(10, 22, 3)] * 2
+    assert main([*args, "--ns", "0.001"]) == 0  # grows both runs
+    meta = json.loads((out / "run_01" / "metadata.json").read_text())
+    assert meta["n_frames"] == 20 and meta["seed"] == 2
+    assert meta["command"].startswith("scoremd --quiet data generate alanine_dipeptide --out")
+    assert "multiple of timestep" in _error(capsys, [*args, "--ns", "0.001", "--dt", "0.0015"])

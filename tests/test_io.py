@@ -30,3 +30,21 @@ def test_atomic_save_does_not_leave_partial_file(tmp_path):
         atomic_save_npy(path, Boom())
     np.testing.assert_array_equal(np.load(path), np.arange(3))
     assert [p.name for p in tmp_path.iterdir()] == ["a.npy"]
+
+
+def test_resume_keeps_a_prefix_and_appends(tmp_path):
+    path = tmp_path / "t.npy"
+    frames = np.arange(5 * 4, dtype=np.float32).reshape(5, 2, 2)
+    with NpyFrameWriter(path, (2, 2)) as w:
+        w.append(frames)
+    with NpyFrameWriter(path, (2, 2), resume_at=3) as w:  # frames 3, 4 came after the last checkpoint
+        assert np.load(path).shape == (3, 2, 2)
+        w.append(frames[:1] + 100)
+    np.testing.assert_array_equal(np.load(path), np.concatenate([frames[:3], frames[:1] + 100]))
+    with pytest.raises(ValueError, match="holds 4 frames"):
+        NpyFrameWriter(path, (2, 2), resume_at=9)
+    with pytest.raises(ValueError, match="not written by NpyFrameWriter"):
+        NpyFrameWriter(path, (3, 2), resume_at=1)
+    np.save(tmp_path / "plain.npy", frames)
+    with pytest.raises(ValueError, match="not written by NpyFrameWriter"):
+        NpyFrameWriter(tmp_path / "plain.npy", (2, 2), resume_at=1)
