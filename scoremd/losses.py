@@ -128,15 +128,15 @@ def training_loss(
 ) -> jax.Array:
     """DSM plus, if ``config.fp_weight > 0`` and ``fokker_planck``, the weighted FP term.
 
-    The FP term uses t uniform on [max(t_min, lo), min(fp_t_max, hi)] and the
-    first ``fp_batch_size`` samples of the batch.
+    The FP term uses t uniform on [max(t_min, lo), min(fp_t_max, hi)] (none if that
+    is empty) and the first ``fp_batch_size`` samples of the batch.
     """
     key_dsm, key_fp = jax.random.split(key)
     loss = dsm_loss(model, params, key_dsm, x0, config, t_range, t_midpoint)
-    if config.fp_weight > 0 and fokker_planck:
-        sde = model.sde
-        lo, hi = t_range or (sde.t_min, 1.0)
-        fp_range = (max(lo, sde.t_min), min(config.fp_t_max, hi))
+    sde = model.sde
+    lo, hi = t_range or (sde.t_min, 1.0)
+    fp_range = (max(lo, sde.t_min), min(config.fp_t_max, hi))
+    if config.fp_weight > 0 and fokker_planck and fp_range[0] < fp_range[1]:
         xb = x0[: config.fp_batch_size] if config.fp_batch_size else x0
 
         def energy_fn(x, t):
