@@ -7,13 +7,17 @@ from scoremd.models import ModelConfig, build_model, time_features
 from scoremd.sde import VPSDE
 
 
-def _model(event_shape=(2,), key=0):
-    return build_model(ModelConfig(hidden=(32, 32)), event_shape, VPSDE(), key=jax.random.PRNGKey(key))
+def _model(event_shape=(2,), key=0, kind="mlp"):
+    return build_model(ModelConfig(kind=kind, hidden=(32, 32), heads=2, head_dim=8), event_shape, VPSDE(),
+                       key=jax.random.PRNGKey(key))
 
 
-@pytest.mark.parametrize("event_shape", [(1,), (2,), (5, 3)])
-def test_shapes(event_shape, getkey):
-    model, params = _model(event_shape)
+MOLECULAR = [("mlp", (5, 3)), ("transformer", (5, 3))]
+
+
+@pytest.mark.parametrize("kind,event_shape", [("mlp", (1,)), ("mlp", (2,)), *MOLECULAR])
+def test_shapes(kind, event_shape, getkey):
+    model, params = _model(event_shape, kind=kind)
     x = jax.random.normal(getkey(), (7, *event_shape))
     t = jnp.linspace(0.01, 1.0, 7)
     assert model.energy(params, x, t).shape == (7,)
@@ -22,9 +26,10 @@ def test_shapes(event_shape, getkey):
     np.testing.assert_allclose(model.energy(params, x, 0.5), model.energy(params, x, jnp.full(7, 0.5)))
 
 
-def test_score_is_minus_gradient_of_energy_f64(getkey):
+@pytest.mark.parametrize("kind", ["mlp", "transformer"])
+def test_score_is_minus_gradient_of_energy_f64(kind, getkey):
     with jax.enable_x64(True):
-        model, params = _model((3, 3))
+        model, params = _model((3, 3), kind=kind)
         params = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), params)
         x = jax.random.normal(getkey(), (4, 3, 3), jnp.float64)
         t = jnp.array([1e-5, 0.01, 0.3, 1.0], jnp.float64)
@@ -72,3 +77,26 @@ def test_same_key_same_parameters_different_key_differs():
 def test_unknown_model_kind():
     with pytest.raises(ValueError, match="unknown model kind"):
         ModelConfig(kind="resnet")
+
+
+@pytest.mark.parametrize("kind,event_shape", MOLECULAR)
+def test_models_tell_a_molecule_from_its_mirror_image(kind, event_shape, getkey):
+    """DESIGN D10: a reflection-invariant energy would force p(phi, psi) = p(-phi, -psi)."""
+    model, params = _model(event_shape, kind=kind)
+    x = jax.random.normal(getkey(), (16, *event_shape))
+    mirror = x * jnp.array([1.0, 1.0, -1.0])
+    e, e_mirror = model.energy(params, x, 0.01), model.energy(params, mirror, 0.01)
+    assert np.min(np.abs(np.asarray(e - e_mirror))) > 1e-6
+
+
+def test_transformer_is_translation_invariant(getkey):
+    model, params = _model((6, 3), kind="transformer")
+    x = jax.random.normal(getkey(), (8, 6, 3))
+    shifted = x + jnp.array([0.3, -1.0, 2.0])
+    np.testing.assert_allclose(np.asarray(model.energy(params, shifted, 0.1)),
+                               np.asarray(model.energy(params, x, 0.1)), rtol=1e-5, atol=1e-5)
+
+
+def test_transformer_needs_molecular_events():
+    with pytest.raises(ValueError, match="n_beads, 3"):
+        _model((2,), kind="transformer")

@@ -32,6 +32,7 @@ from flax import nnx
 
 from ..sde import VPSDE
 from ._mlp import EnergyMLP
+from ._transformer import EnergyTransformer
 
 Params = Any  # a pytree of arrays (nested dict)
 
@@ -41,8 +42,11 @@ class ModelConfig:
     """Architecture of the energy network.
 
     Attributes:
-      kind: network family; ``"mlp"`` for now.
-      hidden: hidden-layer widths.
+      kind: ``"mlp"`` (any event shape) or ``"transformer"`` (molecules, event (n, 3)).
+      hidden: hidden-layer widths (MLP); the transformer uses ``hidden[0]`` as node width
+        and ``len(hidden)`` as its number of attention layers.
+      heads: attention heads (transformer).
+      head_dim: width of each attention head (transformer).
       n_frequencies: Fourier frequencies of the time embedding.
       output_scaling: ``"none"`` (E = f) or ``"inverse_std"`` (E = f / sigma_t).
       expert_boundaries: interior boundaries of a mixture of experts over diffusion
@@ -52,6 +56,8 @@ class ModelConfig:
 
     kind: str = "mlp"
     hidden: tuple[int, ...] = (256, 256, 256)
+    heads: int = 4
+    head_dim: int = 16
     n_frequencies: int = 2
     output_scaling: str = "none"
     expert_boundaries: tuple[float, ...] = ()
@@ -63,6 +69,8 @@ class ModelConfig:
             raise ValueError(
                 f"unknown output_scaling {self.output_scaling!r}; choose one of {OUTPUT_SCALINGS}"
             )
+        if self.heads <= 0 or self.head_dim <= 0:
+            raise ValueError(f"model.heads and model.head_dim must be positive, got {self.heads}, {self.head_dim}")
         if not self.hidden or any(int(h) <= 0 for h in self.hidden):
             raise ValueError(f"model.hidden must be a non-empty list of positive widths, got {self.hidden}")
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
@@ -72,7 +80,7 @@ class ModelConfig:
         object.__setattr__(self, "expert_boundaries", b)
 
 
-MODEL_KINDS = {"mlp"}
+MODEL_KINDS = {"mlp", "transformer"}
 OUTPUT_SCALINGS = ("none", "inverse_std")
 
 
@@ -181,8 +189,11 @@ def _build_network(config: ModelConfig, event_shape, sde: VPSDE, t_range, key):
     rngs = nnx.Rngs(seed)
     if config.kind == "mlp":
         net = EnergyMLP(math.prod(event_shape), config.hidden, config.n_frequencies, t_range, rngs=rngs)
-    else:  # pragma: no cover - guarded by ModelConfig
-        raise ValueError(config.kind)
+    else:
+        if len(event_shape) != 2 or event_shape[1] != 3:
+            raise ValueError(f"the transformer needs molecular events of shape (n_beads, 3), got {event_shape}")
+        net = EnergyTransformer(event_shape[0], config.hidden[0], len(config.hidden), config.heads,
+                                config.head_dim, config.n_frequencies, t_range, rngs=rngs)
     graphdef, state = nnx.split(net)
     return EnergyModel(graphdef, sde, event_shape, config.output_scaling), nnx.to_pure_dict(state)
 
