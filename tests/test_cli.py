@@ -133,3 +133,12 @@ def test_data_generate_runs_in_parallel_and_grows(tmp_path, capsys):
     assert meta["n_frames"] == 20 and meta["seed"] == 2
     assert meta["command"].startswith("scoremd --quiet data generate alanine_dipeptide --out")
     assert "multiple of timestep" in _error(capsys, [*args, "--ns", "0.001", "--dt", "0.0015"])
+
+
+def test_diverging_simulation_is_a_clear_error_and_keeps_frames(run_dir, tmp_path, capsys):
+    out = tmp_path / "boom.npy"
+    msg = _error(capsys, ["--quiet", "simulate", str(run_dir), "--replicas", "3", "--frames", "50",
+                          "--steps-per-frame", "2", "--dt", "50", "--out", str(out)])
+    assert "diverged at step" in msg and "replica" in msg and "--dt" in msg
+    kept = np.load(out)
+    assert kept.shape[1:] == (3, 2) and np.isfinite(kept).all()
