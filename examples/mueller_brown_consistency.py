@@ -102,20 +102,31 @@ def main():
     parser.add_argument("--recipes", nargs="+", default=list(RECIPES), choices=RECIPES)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override for every recipe, e.g. train.steps=1000")
+    parser.add_argument("--table-only", action="store_true",
+                        help="only tabulate the runs that have finished (no training)")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     results = []
     for seed in args.seeds:
         for recipe in args.recipes:
-            m = run_one(recipe, seed, out, args.set)
+            finished = out / f"{recipe}_seed{seed}" / "report" / "metrics.json"
+            if args.table_only:
+                if not finished.exists():
+                    continue
+                m = json.loads(finished.read_text())
+            else:
+                m = run_one(recipe, seed, out, args.set)
             row = {"recipe": recipe, "seed": seed, **m}
             results.append(row)
             (out / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in results))
             print(f"{recipe} seed {seed}: iid JS {m['iid']['js']:.4f} sim JS {m['md']['js']:.4f} "
                   f"iid PMF {m['iid']['pmf']:.4f} sim PMF {m['md']['pmf']:.4f}", flush=True)
+    if not results:
+        raise SystemExit(f"no finished runs in {out}")
     (out / "table.md").write_text(table(results))
-    free_energy_figure(out, {r: out / f"{r}_seed{args.seeds[0]}" for r in args.recipes})
+    free_energy_figure(out, {r: out / f"{r}_seed{args.seeds[0]}" for r in args.recipes
+                             if (out / f"{r}_seed{args.seeds[0]}" / "report" / "metrics.json").exists()})
     print((out / "table.md").read_text())
 
 

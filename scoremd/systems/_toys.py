@@ -135,6 +135,7 @@ def _mixture_potential(means, weights, kbt):
     log_w = jnp.log(jnp.asarray(weights, jnp.float32))
 
     def potential(x):
+        x = jnp.asarray(x)
         sq = jnp.sum((x[..., None, :] - means) ** 2, axis=-1)
         return -kbt * jax.nn.logsumexp(log_w - 0.5 * sq, axis=-1)
 
@@ -151,6 +152,7 @@ _MB_y0 = (0.0, 0.5, 1.5, 1.0)
 
 def mueller_brown_potential(x):
     """Mueller-Brown energy U(x, y) = sum_k A_k exp(a_k dx^2 + b_k dx dy + c_k dy^2); x (..., 2) -> (...)."""
+    x = jnp.asarray(x)
     A, a, b, c = (jnp.asarray(v, x.dtype) for v in (_MB_A, _MB_a, _MB_b, _MB_c))
     dx = x[..., 0:1] - jnp.asarray(_MB_x0, x.dtype)
     dy = x[..., 1:2] - jnp.asarray(_MB_y0, x.dtype)
