@@ -7,7 +7,8 @@ dt = 5e-3, a frame every 50 steps), and writes to OUT:
 * ``<recipe>_seed<k>/``: each run directory with its report;
 * ``results.jsonl``: one line per finished run (rewritten as runs finish);
 * ``table.md``: iid JS, sim JS, iid PMF, sim PMF as mean +- std over seeds;
-* ``free_energy.png``: the learned free-energy surfaces next to the exact one.
+* ``free_energy.png``: the learned free-energy surfaces next to the exact one;
+* ``fp_error.png``: the Fokker-Planck residual against diffusion time per recipe.
 
 Re-running resumes: finished runs are skipped, interrupted ones resume from
 their checkpoints.
@@ -75,6 +76,20 @@ def free_energy_figure(out: Path, runs: dict[str, Path]):
     plt.close(fig)
 
 
+def fp_error_figure(out: Path, results: list[dict], seed: int):
+    """The Fokker-Planck residual against t of each recipe (from the runs' reports)."""
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    for r in results:
+        if r["seed"] == seed:
+            ax.loglog(r["fp_error"]["t"], np.abs(r["fp_error"]["value"]), "o-", ms=3, label=r["recipe"])
+    ax.set_xlabel("diffusion time t")
+    ax.set_ylabel("E[r^2] / D^2")
+    ax.set_title(f"Fokker-Planck residual of the learned energy (seed {seed})")
+    ax.legend()
+    fig.savefig(out / "fp_error.png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+
 def table(results: list[dict]) -> str:
     lines = ["| recipe | seeds | iid JS | sim JS | iid PMF | sim PMF | train min |", "|---|---|---|---|---|---|---|"]
     for recipe in RECIPES:
@@ -125,6 +140,7 @@ def main():
     if not results:
         raise SystemExit(f"no finished runs in {out}")
     (out / "table.md").write_text(table(results))
+    fp_error_figure(out, results, args.seeds[0])
     free_energy_figure(out, {r: out / f"{r}_seed{args.seeds[0]}" for r in args.recipes
                              if (out / f"{r}_seed{args.seeds[0]}" / "report" / "metrics.json").exists()})
     print((out / "table.md").read_text())
