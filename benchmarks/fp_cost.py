@@ -14,7 +14,6 @@ import json
 import time
 
 import jax
-import jax.numpy as jnp
 
 from scoremd.losses import LossConfig, training_loss
 from scoremd.models import ModelConfig, build_model

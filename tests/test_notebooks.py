@@ -1,6 +1,5 @@
 """Execute the tutorial notebooks with tiny settings, so they cannot silently rot."""
 
-import os
 from pathlib import Path
 
 import nbformat

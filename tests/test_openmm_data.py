@@ -12,7 +12,7 @@ from openmm import app, unit
 from scoremd import DataError
 from scoremd.io import NpyFrameWriter
 from scoremd.systems._build import build_alanine_dipeptide, chirality_dihedral
-from scoremd.systems._openmm import MDProtocol, create_system, load_reference, run_reference_md
+from scoremd.systems._openmm import MDProtocol, load_reference, run_reference_md
 
 FAST = MDProtocol(equilibration=0.5, frame_interval=0.05)
 

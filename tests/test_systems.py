@@ -1,6 +1,5 @@
 """Toy systems: analytic energies, exact densities, and the generated training data."""
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest

@@ -35,15 +35,6 @@ def place(a, b, c, bond: float, angle: float, dihedral: float) -> np.ndarray:
     return c + d2[0] * bc + d2[1] * m + d2[2] * n
 
 
-def dihedral(p0, p1, p2, p3) -> float:
-    """Dihedral angle p0-p1-p2-p3 in degrees, in (-180, 180]."""
-    b0, b1, b2 = p0 - p1, p2 - p1, p3 - p2
-    b1 = b1 / np.linalg.norm(b1)
-    v = b0 - np.dot(b0, b1) * b1
-    w = b2 - np.dot(b2, b1) * b1
-    return float(np.degrees(np.arctan2(np.dot(np.cross(b1, v), w), np.dot(v, w))))
-
-
 def alanine_dipeptide_heavy_atoms(phi: float = -70.0, psi: float = 140.0):
     """Heavy atoms of ACE-ALA-NME as (residue, atom name, element, position in A) rows."""
     ch3 = np.zeros(3)
@@ -102,6 +93,8 @@ def build_alanine_dipeptide(forcefield, phi: float = -70.0, psi: float = 140.0):
 
 def chirality_dihedral(topology, positions_nm: np.ndarray, residue_index: int) -> float:
     """Dihedral N-C-CA-CB (degrees) of a residue: about +123 for an L-amino acid, -123 for D."""
+    from ._molecule import dihedral_angles
+
     atoms = {a.name: a.index for a in list(topology.residues())[residue_index].atoms()}
-    x = np.asarray(positions_nm)
-    return dihedral(x[atoms["N"]], x[atoms["C"]], x[atoms["CA"]], x[atoms["CB"]])
+    quad = [atoms["N"], atoms["C"], atoms["CA"], atoms["CB"]]
+    return float(np.degrees(dihedral_angles(np.asarray(positions_nm), [quad])[0]))
