@@ -1,8 +1,8 @@
 """The ``scoremd`` command: a thin layer over :mod:`scoremd.workflow`.
 
     scoremd train CONFIG.toml --out RUN_DIR [--set key=value ...]
-    scoremd sample RUN_DIR --n N --out FILE.npy
-    scoremd simulate RUN_DIR --replicas R --frames F [--steps-per-frame K] [--dt DT] --out FILE.npy
+    scoremd sample RUN_DIR --n N --out FILE.{npy,xtc,dcd,h5}
+    scoremd simulate RUN_DIR --replicas R --frames F [--steps-per-frame K] [--dt DT] --out FILE.{npy,xtc,dcd,h5}
     scoremd evaluate RUN_DIR
     scoremd run CONFIG.toml --out RUN_DIR        (train -> sample -> simulate -> evaluate)
     scoremd data toy SYSTEM [--dir data]         (regenerate a toy system's training data)
@@ -29,11 +29,15 @@ TRAJECTORY_FILE = "trajectory.npy"
 
 
 def _out_path(path: str, overwrite: bool) -> Path:
+    from .io import TRAJECTORY_FORMATS
+
     p = Path(path)
-    if p.suffix != ".npy":
-        raise ScoremdError(f"--out {path}: only .npy output is supported for now; use a name ending in .npy")
-    if p.exists() and not overwrite:
-        raise ScoremdError(f"--out {path} already exists; choose another name or pass --overwrite")
+    if p.suffix not in TRAJECTORY_FORMATS:
+        raise ScoremdError(f"--out {path}: unknown format {p.suffix!r}; use one of {', '.join(TRAJECTORY_FORMATS)}")
+    targets = [p] if p.suffix == ".npy" else [p, p.with_suffix(".pdb")]
+    existing = [str(t) for t in targets if t.exists()]
+    if existing and not overwrite:
+        raise ScoremdError(f"--out {path}: {', '.join(existing)} already exists; choose another name or pass --overwrite")
     p.parent.mkdir(parents=True, exist_ok=True)
     return p
 
@@ -48,18 +52,35 @@ def cmd_train(args) -> None:
     print(f"trained {args.out} in {time.perf_counter() - start:.1f} s", file=sys.stderr)
 
 
-def _sample(emulator, n, out: Path, args) -> np.ndarray:
-    from .io import atomic_save_npy
+def _check_format(emulator, out: Path) -> None:
+    if out.suffix != ".npy" and not emulator.is_molecular:
+        raise ScoremdError(f"--out {out}: {emulator.system.name} is not a molecule; write .npy instead")
 
+
+def _write(emulator, out: Path, x: np.ndarray) -> None:
+    from .io import write_positions
+
+    topology = emulator.topology() if out.suffix != ".npy" else None
+    files = write_positions(out, x, topology)
+    print(f"wrote {' and '.join(map(str, files))}", file=sys.stderr)
+
+
+def _sample(emulator, n, out: Path, args) -> np.ndarray:
     seed = emulator.config.sample.seed if args.seed is None else args.seed
     x = emulator.sample(n, key=jax.random.PRNGKey(seed), method=args.method, steps=args.steps,
                         progress=not args.quiet)
-    atomic_save_npy(out, x)
-    print(f"wrote {x.shape[0]} samples of shape {x.shape[1:]} to {out}", file=sys.stderr)
+    bad = int((~np.isfinite(x.reshape(len(x), -1)).all(axis=1)).sum())
+    if bad:
+        raise ScoremdError(
+            f"the sampler produced {bad} of {len(x)} non-finite samples (nothing written to {out}); "
+            "use more --steps or --method sde, or train longer")
+    _write(emulator, out, x)
+    print(f"{x.shape[0]} samples of shape {x.shape[1:]}", file=sys.stderr)
     return x
 
 
 def _simulate(emulator, replicas, frames, out: Path, args) -> np.ndarray:
+    """MD streamed to ``out`` as (frames, replicas, *event) (the run directory's layout)."""
     c = emulator.config.simulate
     seed = c.seed if args.seed is None else args.seed
     start = emulator.initial_positions(replicas, seed=seed)
@@ -71,18 +92,41 @@ def _simulate(emulator, replicas, frames, out: Path, args) -> np.ndarray:
     return traj
 
 
+def _replicas_concatenated(traj: np.ndarray) -> np.ndarray:
+    """(frames, replicas, *event) -> (replicas * frames, *event): replica 0's frames first."""
+    return np.swapaxes(traj, 0, 1).reshape(-1, *traj.shape[2:])
+
+
 def cmd_sample(args) -> None:
     from .workflow import load
 
     emulator = load(args.run_dir)
-    _sample(emulator, args.n, _out_path(args.out, args.overwrite), args)
+    out = _out_path(args.out, args.overwrite)
+    _check_format(emulator, out)
+    _sample(emulator, args.n, out, args)
 
 
 def cmd_simulate(args) -> None:
+    """MD written to ``--out`` with the replicas concatenated (each replica's frames in time order)."""
+    from ._errors import SimulationDivergedError
     from .workflow import load
 
     emulator = load(args.run_dir)
-    _simulate(emulator, args.replicas, args.frames, _out_path(args.out, args.overwrite), args)
+    out = _out_path(args.out, args.overwrite)
+    _check_format(emulator, out)
+    partial = out.with_name(f".{out.name}.partial.npy")  # streamed frames, kept until the output is written
+    try:
+        traj = _simulate(emulator, args.replicas, args.frames, partial, args)
+    except SimulationDivergedError as err:
+        kept = np.load(partial)
+        _write(emulator, out, _replicas_concatenated(kept))
+        partial.unlink()
+        raise SimulationDivergedError(
+            str(err).replace(str(partial), f"{out} (replicas concatenated, {len(kept)} frames each)"),
+            replica=err.replica, step=err.step, frames_written=err.frames_written) from None
+    _write(emulator, out, _replicas_concatenated(traj))
+    partial.unlink()
+    print(f"{args.replicas} replicas x {traj.shape[0]} frames, concatenated by replica", file=sys.stderr)
 
 
 def _load_array(path: Path, ndim_extra: int, event_shape, what: str) -> np.ndarray:
@@ -93,6 +137,18 @@ def _load_array(path: Path, ndim_extra: int, event_shape, what: str) -> np.ndarr
         raise DataError(f"{path}: {what} must have {ndim_extra + len(event_shape)} dimensions, got shape {x.shape}")
     flat = validate_positions(x.reshape(-1, *x.shape[ndim_extra:]), event_shape, str(path))
     return flat.reshape(x.shape)
+
+
+def _load_trajectory(path: Path, event_shape, replicas: int) -> np.ndarray:
+    """MD frames as (frames, replicas, *event) from the run directory's layout or from
+    ``scoremd simulate``'s (replicas * frames, *event), split into ``replicas`` replicas."""
+    x = np.load(path, allow_pickle=False)
+    if x.ndim == 1 + len(event_shape):
+        if len(x) % replicas:
+            raise DataError(f"{path}: {len(x)} frames cannot be split into {replicas} replicas; pass --replicas")
+        x = _load_array(path, 1, event_shape, "trajectory (replicas * frames, ...)")
+        return np.swapaxes(x.reshape(replicas, -1, *event_shape), 0, 1)
+    return _load_array(path, 2, event_shape, "trajectory (frames, replicas, ...)")
 
 
 def cmd_evaluate(args, emulator=None) -> dict:
@@ -111,17 +167,19 @@ def cmd_evaluate(args, emulator=None) -> dict:
     else:
         samples = _sample(emulator, c.sample.n, samples_path, args)
     if traj_path.exists():
-        trajectory = _load_array(traj_path, 2, emulator.event_shape, "trajectory (frames, replicas, ...)")
+        trajectory = _load_trajectory(traj_path, emulator.event_shape, args.replicas or c.simulate.replicas)
     elif args.trajectory:
         raise DataError(f"--trajectory {traj_path} does not exist")
     else:
         trajectory = _simulate(emulator, c.simulate.replicas, c.simulate.frames, traj_path, args)
     metrics = evaluate(emulator, run_dir, samples, trajectory)
     m, f = metrics, format_metric
+    floor = m["floor"] if "floor" in m else m["floor_iid"]
+    what = "held-out halves" if "floor" in m else "exact"
     print(
         f"i.i.d.: JS {f(m['iid']['js'])}, PMF {f(m['iid']['pmf'])} | "
         f"MD: JS {f(m['md']['js'])}, PMF {f(m['md']['pmf'])} | "
-        f"floor (exact, n={m['floor_iid']['n']}): JS {f(m['floor_iid']['js'])}, PMF {f(m['floor_iid']['pmf'])}"
+        f"floor ({what}, n={floor['n']}): JS {f(floor['js'])}, PMF {f(floor['pmf'])}"
     )
     print(f"report: {run_dir / 'report' / 'report.md'}")
     return metrics
@@ -137,7 +195,7 @@ def cmd_run(args) -> None:
     # Regenerate the derived outputs so they match the (possibly extended) model.
     for name in (SAMPLES_FILE, TRAJECTORY_FILE):
         (run_dir / name).unlink(missing_ok=True)
-    args.run_dir, args.samples, args.trajectory = run_dir, None, None
+    args.run_dir, args.samples, args.trajectory, args.replicas = run_dir, None, None, None
     cmd_evaluate(args, emulator)
 
 
@@ -195,7 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sample", help="draw i.i.d. samples from a trained model")
     p.add_argument("run_dir")
     p.add_argument("--n", type=int, required=True, help="number of samples")
-    p.add_argument("--out", required=True, help="output .npy, shape (n, ...) in nm")
+    p.add_argument("--out", required=True,
+                   help="output file: .npy (shape (n, ...), nm) or, for molecules, .xtc/.dcd/.h5 with a CG topology .pdb beside it")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--overwrite", action="store_true")
     _sampling_options(p)
@@ -205,7 +264,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir")
     p.add_argument("--replicas", type=int, required=True)
     p.add_argument("--frames", type=int, required=True, help="frames per replica")
-    p.add_argument("--out", required=True, help="output .npy, shape (frames, replicas, ...) in nm, streamed")
+    p.add_argument("--out", required=True,
+                   help="output file, replicas concatenated: .npy (shape (replicas * frames, ...), nm) or, for "
+                        "molecules, .xtc/.dcd/.h5 with a CG topology .pdb beside it")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--overwrite", action="store_true")
     _md_options(p)
@@ -217,7 +278,11 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "evaluate":
             p.add_argument("run_dir")
             p.add_argument("--samples", default=None, help=f"i.i.d. samples .npy (default RUN_DIR/{SAMPLES_FILE}, made if missing)")
-            p.add_argument("--trajectory", default=None, help=f"MD frames .npy (default RUN_DIR/{TRAJECTORY_FILE}, made if missing)")
+            p.add_argument("--trajectory", default=None,
+                           help=f"MD frames .npy: (frames, replicas, ...) or `scoremd simulate`'s (replicas * frames, ...) "
+                                f"(default RUN_DIR/{TRAJECTORY_FILE}, made if missing)")
+            p.add_argument("--replicas", type=int, default=None,
+                           help="replicas in a concatenated --trajectory (default: config simulate.replicas)")
         else:
             p.add_argument("config")
             p.add_argument("--out", required=True)

@@ -138,4 +138,48 @@ def sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
-__all__ = ["NpyFrameWriter", "atomic_save_npy", "atomic_write_text", "sha256"]
+TRAJECTORY_FORMATS = (".npy", ".xtc", ".dcd", ".h5")
+
+
+def write_positions(path: str | Path, xyz: np.ndarray, topology=None) -> list[Path]:
+    """Write frames in the format named by ``path``'s extension; returns the files written.
+
+    ``.npy``: the array as given (float32, nm). ``.xtc``/``.dcd``/``.h5``: an
+    mdtraj trajectory of ``topology`` (an mdtraj Topology; frames (N, n_atoms, 3) in
+    nm) plus the topology as ``<path without extension>.pdb`` beside it, which
+    mdtraj, VMD and PyMOL open together with the trajectory. Every file is written
+    to a temporary name first and renamed into place.
+
+    Raises:
+      ValueError: unknown extension, or a trajectory format without a topology.
+    """
+    path = Path(path)
+    if path.suffix not in TRAJECTORY_FORMATS:
+        raise ValueError(f"unknown output format {path.suffix!r}; use one of {', '.join(TRAJECTORY_FORMATS)}")
+    xyz = np.asarray(xyz, np.float32)
+    if path.suffix == ".npy":
+        atomic_save_npy(path, xyz)
+        return [path]
+    if topology is None:
+        raise ValueError(f"{path.suffix} output needs a molecular topology; write .npy instead")
+    import mdtraj
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    traj = mdtraj.Trajectory(xyz, topology)
+    pdb = path.with_suffix(".pdb")
+    written = []
+    for target, save in ((pdb, lambda p: traj[:1].save_pdb(p)), (path, lambda p: traj.save(p))):
+        tmp = target.with_name(f".{target.stem}.tmp{target.suffix}")
+        tmp.unlink(missing_ok=True)
+        try:
+            save(str(tmp))
+            os.replace(tmp, target)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        written.append(target)
+    return written
+
+
+__all__ = ["NpyFrameWriter", "TRAJECTORY_FORMATS", "atomic_save_npy", "atomic_write_text", "sha256",
+           "write_positions"]

@@ -111,13 +111,13 @@ def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
 def init_train_state(params: Params, optimizer: optax.GradientTransformation, *, key: jax.Array) -> TrainState:
     """Fresh state at step 0; the EMA starts at the initial parameters."""
     state = TrainState(
-        step=0,
+        step=jnp.zeros((), jnp.int32),
         params=params,
         opt_state=optimizer.init(params),
         ema_params=params,
         key=key,
-        n_nonfinite=0,
-        n_consecutive_nonfinite=0,
+        n_nonfinite=jnp.zeros((), jnp.int32),  # strongly typed, as the step returns them: no second compile
+        n_consecutive_nonfinite=jnp.zeros((), jnp.int32),
     )
     # Distinct buffers for every leaf, so the jitted step may donate the whole state.
     return jax.tree.map(lambda a: jnp.array(a, copy=True), state)

@@ -3,7 +3,8 @@
 A *run directory* holds everything about one model::
 
     RUN_DIR/config.toml     the fully resolved config (written before training)
-    RUN_DIR/run.json        normalisation scale, event shape, training time
+    RUN_DIR/run.json        normalisation scale, event shape, bead masses, training time
+    RUN_DIR/topology.pdb    coarse-grained topology (molecules)
     RUN_DIR/checkpoints/    orbax checkpoints (params, optimiser, EMA, step, key)
     RUN_DIR/metrics.jsonl   one JSON line per logged step
     RUN_DIR/report/         written by :func:`scoremd.evaluate`
@@ -18,6 +19,7 @@ import dataclasses
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -33,7 +35,8 @@ from .io import atomic_write_text
 from .losses import training_loss
 from .models import EnergyModel, MixtureEnergyModel, Params, build_model
 from .sampling import sample
-from .systems import ToySystem, get_system
+from .systems import MolecularSystem, System, cg_topology, get_system, load_molecular_data
+from .systems._molecule import center
 from .training import (
     TrainState,
     fit,
@@ -45,16 +48,36 @@ from .training import (
 
 CONFIG_FILE = "config.toml"
 RUN_FILE = "run.json"
+TOPOLOGY_FILE = "topology.pdb"
 # Sections that may change between a run's sessions without invalidating its checkpoints.
 _RESUMABLE_CHANGES = {"sample", "simulate"}
 
 
 def load_training_data(config: RunConfig, *, progress: bool = True) -> np.ndarray:
-    """Training samples (N, *event) in physical units, validated."""
+    """Training samples (N, *event) in physical units (molecules: centred, nm), validated.
+
+    Molecules use the training block of their reference runs (the held-out block
+    is for evaluation); ``data.path`` replaces them with a user's ``.npy`` file.
+    """
     system = get_system(config.system)
     if config.data.path:
-        return load_positions_file(config.data.path, system.event_shape)
+        x = load_positions_file(config.data.path, system.event_shape)
+        return center(x) if isinstance(system, MolecularSystem) else x
+    if isinstance(system, MolecularSystem):
+        data = load_molecular_data(system, config.data.dir)
+        return data.positions[data.train]
     return load_toy_dataset(system, config.data.dir, progress=progress)
+
+
+def _training_data_cached(config: RunConfig) -> np.ndarray:
+    key = config_to_toml(config)
+    if key not in _DATA_CACHE:
+        _DATA_CACHE.clear()
+        _DATA_CACHE[key] = load_training_data(config, progress=False)
+    return _DATA_CACHE[key]
+
+
+_DATA_CACHE: dict[str, np.ndarray] = {}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,13 +90,31 @@ class Emulator:
       model: network architecture and SDE (one network, or a mixture of experts over t).
       params: the EMA parameters used for evaluation.
       scale: normalisation s (nm): the network sees x / s (DESIGN D2).
+      masses: particle masses (amu): the toy system's mass, or one per bead, shape (n_beads,).
+      run_dir: the run directory it was trained in (None if unknown).
     """
 
     config: RunConfig
-    system: ToySystem
+    system: System
     model: EnergyModel | MixtureEnergyModel
     params: Params
     scale: float
+    masses: Any = None
+    run_dir: Path | None = None
+
+    @property
+    def is_molecular(self) -> bool:
+        return isinstance(self.system, MolecularSystem)
+
+    def topology(self):
+        """The coarse-grained mdtraj topology of a molecular run (``RUN_DIR/topology.pdb``)."""
+        import mdtraj
+
+        if not self.is_molecular:
+            raise ValueError(f"{self.system.name} is not a molecule and has no topology")
+        if self.run_dir is None or not (Path(self.run_dir) / TOPOLOGY_FILE).exists():
+            raise CheckpointError(f"no {TOPOLOGY_FILE} in the run directory {self.run_dir}; retrain to write it")
+        return mdtraj.load_topology(str(Path(self.run_dir) / TOPOLOGY_FILE))
 
     @property
     def kbt(self) -> float:
@@ -111,7 +152,10 @@ class Emulator:
 
     def sample(self, n: int, *, key: jax.Array, method: str | None = None, steps: int | None = None,
                rho: float | None = None, chunk_size: int | None = None, progress: bool = False) -> np.ndarray:
-        """Draw n i.i.d. samples (nm), shape (n, *event). Unset options come from ``config.sample``."""
+        """Draw n i.i.d. samples (nm), shape (n, *event). Unset options come from ``config.sample``.
+
+        Molecules come out centred (the energy does not define the centre of mass).
+        """
         c = self.config.sample
         rho = c.rho if rho is None else rho
         x = sample(
@@ -119,7 +163,8 @@ class Emulator:
             method=method or c.method, n_steps=steps or c.steps, rho=rho or None,
             chunk_size=chunk_size or c.chunk_size, progress=progress,
         )
-        return x * self.scale
+        x = x * self.scale
+        return center(x) if self.is_molecular else x
 
     def langevin_config(self, *, dt: float | None = None, friction: float | None = None,
                         integrator: str | None = None) -> LangevinConfig:
@@ -143,7 +188,7 @@ class Emulator:
         positions = self._check(positions)
         spf = steps_per_frame or self.config.simulate.steps_per_frame or self.system.steps_per_frame
         return simulate(
-            self.force, positions, self.system.mass,
+            self.force, positions, self.masses,
             self.langevin_config(dt=dt, friction=friction, integrator=integrator),
             n_frames, spf, key=key, out=out, progress=progress,
             position_limit=self.system.position_limit,
@@ -151,7 +196,7 @@ class Emulator:
 
     def initial_positions(self, n_replicas: int, *, seed: int) -> np.ndarray:
         """n_replicas training frames drawn at random (seeded), shape (R, *event)."""
-        data = load_training_data(self.config, progress=False)
+        data = _training_data_cached(self.config)
         idx = np.random.default_rng(seed).choice(len(data), size=n_replicas, replace=n_replicas > len(data))
         return data[idx]
 
@@ -260,6 +305,10 @@ def train(config: RunConfig, run_dir: str | Path, *, progress: bool = True) -> E
         system=config.system, event_shape=list(system.event_shape), scale=scale,
         n_train=int(len(data)), scoremd_version=__version__,
     )
+    if isinstance(system, MolecularSystem):
+        reference = load_molecular_data(system, config.data.dir)
+        info["masses"] = reference.masses.tolist()
+        _write_topology(run_dir / TOPOLOGY_FILE, reference)
     atomic_write_text(run_dir / RUN_FILE, json.dumps(info, indent=2) + "\n")
     x = jnp.asarray(data / scale)
     stages = _stages(config, model)
@@ -287,7 +336,7 @@ def train(config: RunConfig, run_dir: str | Path, *, progress: bool = True) -> E
                     per[stage.name] = per.get(stage.name, 0.0) + seconds
                 atomic_write_text(run_dir / RUN_FILE, json.dumps(info, indent=2) + "\n")
         states[stage.name] = state
-    return Emulator(config, system, model, _assemble(stages, states), float(scale))
+    return Emulator(config, system, model, _assemble(stages, states), float(scale), _masses(system, info), run_dir)
 
 
 def load(run_dir: str | Path) -> Emulator:
@@ -317,4 +366,24 @@ def load(run_dir: str | Path) -> Emulator:
                 "to train (or resume) it"
             )
         states[stage.name] = state
-    return Emulator(config, system, model, _assemble(stages, states), float(info.get("scale", 1.0)))
+    return Emulator(config, system, model, _assemble(stages, states), float(info.get("scale", 1.0)),
+                    _masses(system, info), run_dir)
+
+
+def _masses(system: System, info: dict):
+    if isinstance(system, MolecularSystem):
+        if "masses" not in info:
+            raise CheckpointError(f"{RUN_FILE} has no bead masses; it was written by an older scoremd, retrain")
+        return np.asarray(info["masses"], np.float32)
+    return system.mass
+
+
+def _write_topology(path: Path, reference) -> None:
+    """The CG topology as a PDB (one bead per mapped atom, at its first reference frame)."""
+    import mdtraj
+
+    top = cg_topology(reference.topology_pdb, reference.atom_indices)
+    traj = mdtraj.Trajectory(reference.positions[:1], top)
+    tmp = path.with_suffix(".tmp.pdb")
+    traj.save_pdb(str(tmp))
+    tmp.replace(path)

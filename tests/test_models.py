@@ -7,17 +7,23 @@ from scoremd.models import ModelConfig, build_model, time_features
 from scoremd.sde import VPSDE
 
 
-def _model(event_shape=(2,), key=0, kind="mlp"):
-    return build_model(ModelConfig(kind=kind, hidden=(32, 32), heads=2, head_dim=8), event_shape, VPSDE(),
-                       key=jax.random.PRNGKey(key))
+def _model(event_shape=(2,), key=0, kind="mlp", features="cartesian"):
+    return build_model(ModelConfig(kind=kind, features=features, hidden=(32, 32), heads=2, head_dim=8),
+                       event_shape, VPSDE(), key=jax.random.PRNGKey(key))
 
 
-MOLECULAR = [("mlp", (5, 3)), ("transformer", (5, 3))]
+MOLECULAR = [("mlp", (5, 3)), ("transformer", (5, 3)), ("invariant", (5, 3))]
+
+
+def _molecular_model(kind, event_shape):
+    if kind == "invariant":
+        return _model(event_shape, kind="mlp", features="invariant")
+    return _model(event_shape, kind=kind)
 
 
 @pytest.mark.parametrize("kind,event_shape", [("mlp", (1,)), ("mlp", (2,)), *MOLECULAR])
 def test_shapes(kind, event_shape, getkey):
-    model, params = _model(event_shape, kind=kind)
+    model, params = _molecular_model(kind, event_shape)
     x = jax.random.normal(getkey(), (7, *event_shape))
     t = jnp.linspace(0.01, 1.0, 7)
     assert model.energy(params, x, t).shape == (7,)
@@ -82,19 +88,45 @@ def test_unknown_model_kind():
 @pytest.mark.parametrize("kind,event_shape", MOLECULAR)
 def test_models_tell_a_molecule_from_its_mirror_image(kind, event_shape, getkey):
     """DESIGN D10: a reflection-invariant energy would force p(phi, psi) = p(-phi, -psi)."""
-    model, params = _model(event_shape, kind=kind)
+    model, params = _molecular_model(kind, event_shape)
     x = jax.random.normal(getkey(), (16, *event_shape))
     mirror = x * jnp.array([1.0, 1.0, -1.0])
     e, e_mirror = model.energy(params, x, 0.01), model.energy(params, mirror, 0.01)
     assert np.min(np.abs(np.asarray(e - e_mirror))) > 1e-6
 
 
-def test_transformer_is_translation_invariant(getkey):
-    model, params = _model((6, 3), kind="transformer")
+@pytest.mark.parametrize("kind", ["mlp", "transformer", "invariant"])
+def test_molecular_models_are_translation_invariant_with_zero_net_force(kind, getkey):
+    """Translation invariance: E(x + c) = E(x), hence the scores (forces) of the beads sum to zero."""
+    model, params = _molecular_model(kind, (6, 3))
     x = jax.random.normal(getkey(), (8, 6, 3))
     shifted = x + jnp.array([0.3, -1.0, 2.0])
     np.testing.assert_allclose(np.asarray(model.energy(params, shifted, 0.1)),
                                np.asarray(model.energy(params, x, 0.1)), rtol=1e-5, atol=1e-5)
+    net = np.asarray(model.score(params, x, 0.1).sum(axis=1))
+    assert np.abs(net).max() < 1e-5 * np.abs(np.asarray(model.score(params, x, 0.1))).max()
+
+
+def test_invariant_mlp_is_exactly_rotation_invariant_and_equivariant(getkey):
+    """E(xR^T) = E(x) for proper rotations, and the score rotates with the molecule."""
+    from scoremd.systems._molecule import random_rotations
+
+    model, params = _molecular_model("invariant", (5, 3))
+    x = jax.random.normal(getkey(), (16, 5, 3))
+    rot = random_rotations(getkey(), 16)
+    xr = jnp.einsum("bij,bnj->bni", rot, x)
+    np.testing.assert_allclose(np.asarray(model.energy(params, xr, 0.05)), np.asarray(model.energy(params, x, 0.05)),
+                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(model.score(params, xr, 0.05)),
+                               np.asarray(jnp.einsum("bij,bnj->bni", rot, model.score(params, x, 0.05))),
+                               rtol=1e-4, atol=1e-4)
+
+
+def test_invariant_features_need_molecules():
+    with pytest.raises(ValueError, match="invariant"):
+        _model((2,), kind="mlp", features="invariant")
+    with pytest.raises(ValueError, match='kind = "mlp" only'):
+        ModelConfig(kind="transformer", features="invariant")
 
 
 def test_transformer_needs_molecular_events():

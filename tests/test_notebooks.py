@@ -20,4 +20,8 @@ def test_notebook_executes(path, monkeypatch):
     outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
     text = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")
-    assert "floor" in text and "fp" in text  # the comparison table was printed
+    assert "floor" in text  # the comparison with the floor was printed
+    if path.stem == "mueller_brown":
+        assert "fp" in text
+    if path.stem == "alanine_dipeptide":
+        assert "phi/psi from mdtraj agree: True" in text

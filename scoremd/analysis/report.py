@@ -161,6 +161,9 @@ def _plot_fp_error(path, curve: dict):
 def evaluate(emulator, run_dir: str | Path, samples: np.ndarray, trajectory: np.ndarray, *, seed: int = 123) -> dict:
     """Score i.i.d. samples and MD frames against the exact density and write the report.
 
+    Molecules are scored against their held-out reference MD instead
+    (:func:`scoremd.analysis.molecular.evaluate_molecule`).
+
     Args:
       emulator: the trained :class:`scoremd.Emulator`.
       run_dir: run directory; the report goes to ``run_dir/report``.
@@ -174,6 +177,10 @@ def evaluate(emulator, run_dir: str | Path, samples: np.ndarray, trajectory: np.
     """
     from ..workflow import load_training_data
 
+    if emulator.is_molecular:
+        from .molecular import evaluate_molecule
+
+        return evaluate_molecule(emulator, run_dir, samples, trajectory)
     run_dir = Path(run_dir)
     out = run_dir / "report"
     out.mkdir(parents=True, exist_ok=True)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
-import math
 from typing import Any
 
 import jax
@@ -31,7 +30,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from ..sde import VPSDE
-from ._mlp import EnergyMLP
+from ._mlp import FEATURES, EnergyMLP
 from ._transformer import EnergyTransformer
 
 Params = Any  # a pytree of arrays (nested dict)
@@ -43,6 +42,8 @@ class ModelConfig:
 
     Attributes:
       kind: ``"mlp"`` (any event shape) or ``"transformer"`` (molecules, event (n, 3)).
+      features: MLP input, ``"cartesian"`` (coordinates; centred for molecules) or
+        ``"invariant"`` (molecules: pair distances + chirality-sensitive signed volumes).
       hidden: hidden-layer widths (MLP); the transformer uses ``hidden[0]`` as node width
         and ``len(hidden)`` as its number of attention layers.
       heads: attention heads (transformer).
@@ -55,6 +56,7 @@ class ModelConfig:
     """
 
     kind: str = "mlp"
+    features: str = "cartesian"
     hidden: tuple[int, ...] = (256, 256, 256)
     heads: int = 4
     head_dim: int = 16
@@ -65,6 +67,10 @@ class ModelConfig:
     def __post_init__(self):
         if self.kind not in MODEL_KINDS:
             raise ValueError(f"unknown model kind {self.kind!r}; choose one of {sorted(MODEL_KINDS)}")
+        if self.features not in FEATURES:
+            raise ValueError(f"unknown model.features {self.features!r}; choose one of {FEATURES}")
+        if self.features != "cartesian" and self.kind != "mlp":
+            raise ValueError(f'model.features = "{self.features}" applies to kind = "mlp" only')
         if self.output_scaling not in OUTPUT_SCALINGS:
             raise ValueError(
                 f"unknown output_scaling {self.output_scaling!r}; choose one of {OUTPUT_SCALINGS}"
@@ -188,7 +194,7 @@ def _build_network(config: ModelConfig, event_shape, sde: VPSDE, t_range, key):
     seed = int(jax.random.randint(key, (), 0, 2**31 - 1))
     rngs = nnx.Rngs(seed)
     if config.kind == "mlp":
-        net = EnergyMLP(math.prod(event_shape), config.hidden, config.n_frequencies, t_range, rngs=rngs)
+        net = EnergyMLP(event_shape, config.hidden, config.n_frequencies, t_range, config.features, rngs=rngs)
     else:
         if len(event_shape) != 2 or event_shape[1] != 3:
             raise ValueError(f"the transformer needs molecular events of shape (n_beads, 3), got {event_shape}")

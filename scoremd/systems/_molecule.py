@@ -24,7 +24,8 @@ ALANINE_DIPEPTIDE_PSI = (1, 2, 3, 4)
 def _atoms(topology):
     """(residue name, atom name, mass in amu) per atom, for OpenMM or mdtraj topologies."""
     out = []
-    for atom in topology.atoms():
+    atoms = topology.atoms() if callable(topology.atoms) else topology.atoms  # OpenMM: method; mdtraj: property
+    for atom in atoms:
         element = atom.element
         mass = element.mass if hasattr(element, "mass") else 0.0
         mass = mass.value_in_unit(mass.unit) if hasattr(mass, "value_in_unit") else float(mass)

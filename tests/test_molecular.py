@@ -1,0 +1,176 @@
+"""Coarse-grained alanine dipeptide end to end on a tiny OpenMM reference: data, physical units,
+output formats, evaluation report, and bad input."""
+
+import json
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import mdtraj
+import numpy as np
+import pytest
+
+from scoremd import DataError
+from scoremd.analysis.molecular import bond_w1, dihedral_metrics
+from scoremd.cli import main
+from scoremd.config import load_config
+from scoremd.losses import LossConfig, training_loss
+from scoremd.systems import ALANINE_DIPEPTIDE, load_molecular_data
+from scoremd.systems._openmm import MDProtocol, generate_runs
+from scoremd.units import kbt
+from scoremd.workflow import load
+
+ROOT = Path(__file__).parents[1]
+CONFIG = ROOT / "examples" / "configs" / "alanine_dipeptide_diffusion.toml"
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    """Two 40-frame reference runs (a frame per 0.1 ps) in DATA/alanine_dipeptide."""
+    root = tmp_path_factory.mktemp("data")
+    protocol = MDProtocol(timestep=0.002, constraints="hbonds", frame_interval=0.1, equilibration=1.0)
+    generate_runs(root / "alanine_dipeptide", 2, 40, protocol=protocol, processes=1, progress=False)
+    return root
+
+
+def _tiny(data_dir):
+    return [
+        f"data.dir={data_dir}", "model.hidden=[32, 32]", "train.steps=300", "train.batch_size=64",
+        "train.warmup_steps=10", "train.log_every=100", "train.checkpoint_every=300", "sample.n=200",
+        "sample.steps=40", "sample.method=sde", "simulate.replicas=4", "simulate.frames=6",
+        "simulate.burn_in_frames=1", "simulate.steps_per_frame=20", "simulate.dt=0.001",
+    ]
+
+
+def _sets(items):
+    return [x for item in items for x in ("--set", item)]
+
+
+@pytest.fixture(scope="module")
+def run_dir(data_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "aldp"
+    assert main(["--quiet", "run", str(CONFIG), "--out", str(out), *_sets(_tiny(data_dir))]) == 0
+    return out
+
+
+def test_reference_is_coarse_grained_centred_and_split_by_time(data_dir):
+    data = load_molecular_data(ALANINE_DIPEPTIDE, data_dir)
+    assert data.positions.shape == (80, 5, 3)
+    np.testing.assert_allclose(data.positions.mean(axis=1), 0.0, atol=1e-6)
+    np.testing.assert_allclose(data.masses, [12.011, 14.007, 12.011, 12.011, 14.007], atol=0.01)
+    # The last half of every run is held out, and the halves of the floor are the two runs.
+    assert data.validation.tolist() == [*range(20, 40), *range(60, 80)]
+    assert data.train.tolist() == [*range(0, 20), *range(40, 60)]
+    a, b = data.validation_halves()
+    np.testing.assert_array_equal(a, data.positions[20:40])
+    np.testing.assert_array_equal(b, data.positions[60:80])
+    # CG bond lengths are the all-atom ones (C-N ~0.133 nm, N-CA ~0.146 nm).
+    bonds = np.linalg.norm(np.diff(data.positions, axis=1), axis=-1).mean(axis=0)
+    np.testing.assert_allclose(bonds, [0.134, 0.146, 0.153, 0.134], atol=0.01)
+
+
+def test_missing_reference_names_the_command(tmp_path):
+    with pytest.raises(DataError, match="scoremd data generate alanine_dipeptide"):
+        load_molecular_data(ALANINE_DIPEPTIDE, tmp_path)
+
+
+def test_metrics_of_a_set_against_itself_are_zero(data_dir):
+    data = load_molecular_data(ALANINE_DIPEPTIDE, data_dir)
+    m = dihedral_metrics(ALANINE_DIPEPTIDE, data.positions, data.positions)
+    assert m["js"] == pytest.approx(0.0, abs=1e-12) and m["pmf"] == pytest.approx(0.0, abs=1e-12)
+    assert bond_w1(ALANINE_DIPEPTIDE, data.positions, data.positions) == [0.0] * 4
+    # Stretching every bond by 1 pm moves each W1 by 1 pm.
+    stretched = data.positions * 1.0
+    stretched[:, 1:] += np.cumsum(0.001 * np.diff(data.positions, axis=1)
+                                  / np.linalg.norm(np.diff(data.positions, axis=1), axis=-1, keepdims=True), axis=1)
+    np.testing.assert_allclose(bond_w1(ALANINE_DIPEPTIDE, stretched, data.positions), 0.001, rtol=1e-3)
+
+
+def test_force_is_minus_gradient_of_energy_in_physical_units(run_dir):
+    """F = -dU/dx with U = k_BT E(x/s, t0): kJ/mol/nm from kJ/mol and nm."""
+    emulator = load(run_dir)
+    assert emulator.kbt == pytest.approx(kbt(300.0)) and emulator.kbt == pytest.approx(2.494, abs=1e-3)
+    data = load_molecular_data(ALANINE_DIPEPTIDE, emulator.config.data.dir)
+    x = jnp.asarray(data.positions[:3], jnp.float32)
+    force = np.asarray(emulator.force(x))
+    h = 2e-4  # nm
+    for bead, axis in [(0, 0), (2, 1), (4, 2)]:
+        e = jnp.zeros_like(x).at[:, bead, axis].set(h)
+        fd = -(np.asarray(emulator.energy(x + e), np.float64) - np.asarray(emulator.energy(x - e), np.float64)) / (2 * h)
+        np.testing.assert_allclose(force[:, bead, axis], fd, rtol=0.02, atol=0.02 * np.abs(force).max())
+    np.testing.assert_allclose(emulator.masses, [12.011, 14.007, 12.011, 12.011, 14.007], atol=0.01)
+
+
+def test_run_writes_molecular_report(run_dir):
+    metrics = json.loads((run_dir / "report" / "metrics.json").read_text())
+    for key in ("iid", "md", "data", "floor"):
+        assert 0 <= metrics[key]["js"] <= np.log(2) and len(metrics[key]["bond_w1"]) == 4
+    assert metrics["floor"]["n"] == 20 and metrics["md"]["n"] == 4 * 5
+    assert metrics["iid"]["n"] == 200 and metrics["reference"]["runs"] == 2
+    for png in ("ramachandran.png", "bonds.png", "energies.png", "fp_error.png", "loss.png"):
+        assert (run_dir / "report" / png).stat().st_size > 1000
+    report = (run_dir / "report" / "report.md").read_text()
+    assert "| floor (half vs half) | 20 |" in report
+    top = mdtraj.load_topology(str(run_dir / "topology.pdb"))
+    assert [a.name for a in top.atoms] == ["C", "N", "CA", "C", "N"] and top.n_bonds == 4
+
+
+@pytest.mark.parametrize("ext", [".xtc", ".dcd", ".h5", ".npy"])
+def test_sample_and_simulate_write_the_format_of_the_extension(run_dir, tmp_path, ext):
+    samples = tmp_path / f"s{ext}"
+    assert main(["--quiet", "sample", str(run_dir), "--n", "20", "--out", str(samples)]) == 0
+    traj = tmp_path / f"md{ext}"
+    assert main(["--quiet", "simulate", str(run_dir), "--replicas", "3", "--frames", "4", "--out", str(traj)]) == 0
+    if ext == ".npy":
+        assert np.load(samples).shape == (20, 5, 3)
+        assert np.load(traj).shape == (12, 5, 3)  # 3 replicas x 4 frames, concatenated
+        return
+    for path, n_frames in [(samples, 20), (traj, 12)]:
+        pdb = path.with_suffix(".pdb")
+        t = mdtraj.load(str(path), top=str(pdb)) if ext != ".h5" else mdtraj.load(str(path))
+        assert t.n_frames == n_frames and t.n_atoms == 5
+        assert [r.name for r in t.topology.residues] == ["ACE", "ALA", "NME"]
+        assert np.isfinite(t.xyz).all()
+
+
+def test_evaluate_accepts_the_simulate_output(run_dir, tmp_path):
+    traj = tmp_path / "md.npy"
+    assert main(["--quiet", "simulate", str(run_dir), "--replicas", "4", "--frames", "5", "--out", str(traj)]) == 0
+    assert main(["--quiet", "evaluate", str(run_dir), "--trajectory", str(traj), "--replicas", "4"]) == 0
+    metrics = json.loads((run_dir / "report" / "metrics.json").read_text())
+    assert metrics["md"]["replicas"] == 4 and metrics["md"]["frames_per_replica"] == 5
+
+
+def test_bad_molecular_input_is_a_clear_error(run_dir, tmp_path, capsys):
+    def error(argv):
+        assert main(argv) == 2
+        return capsys.readouterr().err.strip().splitlines()[-1]
+
+    assert "unknown format '.pdb'" in error(["sample", str(run_dir), "--n", "5", "--out", str(tmp_path / "x.pdb")])
+    existing = tmp_path / "y.xtc"
+    existing.with_suffix(".pdb").write_text("keep me")
+    assert "already exists" in error(["sample", str(run_dir), "--n", "5", "--out", str(existing)])
+    assert existing.with_suffix(".pdb").read_text() == "keep me"
+    wrong = tmp_path / "wrong.npy"
+    np.save(wrong, np.zeros((10, 22, 3), np.float32))  # all-atom frames where beads are expected
+    msg = error(["--quiet", "train", str(CONFIG), "--out", str(tmp_path / "r"), "--set", f"data.path={wrong}",
+                 "--set", f"data.dir={load(run_dir).config.data.dir}"])
+    assert "(N, 5, 3)" in msg and "(10, 22, 3)" in msg
+
+
+def test_rotation_augmentation_needs_molecules(getkey):
+    from scoremd.models import ModelConfig, build_model
+    from scoremd.sde import VPSDE
+
+    model, params = build_model(ModelConfig(hidden=(8,)), (2,), VPSDE(), key=getkey())
+    with pytest.raises(ValueError, match="random_rotations needs molecular samples"):
+        training_loss(model, params, getkey(), jnp.zeros((4, 2)), LossConfig(random_rotations=True))
+
+
+def test_molecular_configs_load():
+    for recipe in ("diffusion", "fp", "both"):
+        for folder in ("", "gpu/"):
+            config = load_config(ROOT / "examples" / "configs" / f"{folder}alanine_dipeptide_{recipe}.toml")
+            assert config.system == "alanine_dipeptide"
+            assert (config.loss.fp_weight > 0) == (recipe != "diffusion")
+    jax.clear_caches()
