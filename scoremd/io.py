@@ -142,7 +142,8 @@ TRAJECTORY_FORMATS = (".npy", ".xtc", ".dcd", ".h5")
 
 
 def write_positions(path: str | Path, xyz: np.ndarray, topology=None) -> list[Path]:
-    """Write frames in the format named by ``path``'s extension; returns the files written.
+    """Write frames in the format named by ``path``'s extension; returns the files written
+    (the trajectory first, then its topology PDB).
 
     ``.npy``: the array as given (float32, nm). ``.xtc``/``.dcd``/``.h5``: an
     mdtraj trajectory of ``topology`` (an mdtraj Topology; frames (N, n_atoms, 3) in
@@ -178,7 +179,7 @@ def write_positions(path: str | Path, xyz: np.ndarray, topology=None) -> list[Pa
             tmp.unlink(missing_ok=True)
             raise
         written.append(target)
-    return written
+    return written[::-1]
 
 
 __all__ = ["NpyFrameWriter", "TRAJECTORY_FORMATS", "atomic_save_npy", "atomic_write_text", "sha256",

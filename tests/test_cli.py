@@ -68,7 +68,8 @@ def test_sample_and_simulate_commands(run_dir, tmp_path):
     args = ["--quiet", "simulate", str(run_dir), "--replicas", "4", "--frames", "3", "--steps-per-frame", "5",
             "--dt", "0.001", "--out", str(traj)]
     assert main(args) == 0
-    assert np.load(traj).shape == (3, 4, 2)
+    assert np.load(traj).shape == (4 * 3, 2)  # replicas concatenated, each in time order
+    assert not list(tmp_path.glob(".*partial*"))
 
 
 def _error(capsys, argv):
@@ -85,7 +86,9 @@ def test_existing_output_is_not_overwritten(run_dir, tmp_path, capsys):
     msg = _error(capsys, ["--quiet", "sample", str(run_dir), "--n", "5", "--out", str(out)])
     assert "already exists" in msg and "--overwrite" in msg
     np.testing.assert_array_equal(np.load(out), np.arange(3))
-    assert "only .npy" in _error(capsys, ["--quiet", "sample", str(run_dir), "--n", "5", "--out", str(tmp_path / "x.xtc")])
+    msg = _error(capsys, ["--quiet", "sample", str(run_dir), "--n", "5", "--out", str(tmp_path / "x.xtc")])
+    assert "not a molecule" in msg and "write .npy instead" in msg
+    assert not (tmp_path / "x.xtc").exists()
 
 
 def test_bad_inputs(tmp_path, capsys, run_dir):
@@ -139,6 +142,7 @@ def test_diverging_simulation_is_a_clear_error_and_keeps_frames(run_dir, tmp_pat
     out = tmp_path / "boom.npy"
     msg = _error(capsys, ["--quiet", "simulate", str(run_dir), "--replicas", "3", "--frames", "50",
                           "--steps-per-frame", "2", "--dt", "50", "--out", str(out)])
-    assert "diverged at step" in msg and "replica" in msg and "--dt" in msg
-    kept = np.load(out)
-    assert kept.shape[1:] == (3, 2) and np.isfinite(kept).all()
+    assert "diverged at step" in msg and "replica" in msg and "--dt" in msg and str(out) in msg
+    kept = np.load(out)  # the frames before the divergence, replicas concatenated
+    assert kept.shape[1:] == (2,) and len(kept) % 3 == 0 and np.isfinite(kept).all()
+    assert not list(tmp_path.glob(".*partial*"))
