@@ -22,6 +22,7 @@ for a molecule of shape (n_atoms, 3)).
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import math
 from collections.abc import Callable
@@ -35,6 +36,7 @@ from tqdm.auto import tqdm
 
 from ._errors import SimulationDivergedError
 from .io import NpyFrameWriter
+from .parallel import batch_sharding
 
 ForceFn = Callable[[jax.Array], jax.Array]
 """force_fn(x) -> F, both of shape (R, *event); kJ/mol/nm."""
@@ -130,7 +132,7 @@ def kinetic_energy(velocities, masses):
     return 0.5 * jnp.sum((m * velocities**2).reshape(velocities.shape[0], -1), axis=-1)
 
 
-def _make_chunk(step_fn, steps_per_frame: int, frames_per_chunk: int, position_limit: float):
+def _make_chunk(step_fn, steps_per_frame: int, frames_per_chunk: int, position_limit: float, unroll: int):
     """Jitted: run frames_per_chunk frames, return (state, frames, first_bad_step per replica)."""
 
     def check(x, step, first_bad):
@@ -146,7 +148,9 @@ def _make_chunk(step_fn, steps_per_frame: int, frames_per_chunk: int, position_l
             s = step_fn(s)
             return s, n + 1, check(s.positions, n + 1, fb)
 
-        state, step, first_bad = jax.lax.fori_loop(0, steps_per_frame, body, (state, step, first_bad))
+        state, step, first_bad = jax.lax.fori_loop(
+            0, steps_per_frame, body, (state, step, first_bad), unroll=max(1, min(unroll, steps_per_frame))
+        )
         return (state, step, first_bad), state.positions
 
     def chunk(state, step):
@@ -157,6 +161,31 @@ def _make_chunk(step_fn, steps_per_frame: int, frames_per_chunk: int, position_l
         return state, step, frames, first_bad
 
     return jax.jit(chunk, donate_argnums=0)
+
+
+_COMPILED: collections.OrderedDict = collections.OrderedDict()
+_COMPILED_MAX = 8
+
+
+def _compiled(force_fn, masses, config, *chunk_args):
+    """(jitted init, jitted chunk) for these settings, kept across calls so a second
+    :func:`simulate` with the same force function does not compile again (LRU of 8)."""
+    m = np.asarray(masses, np.float64)
+    key = (force_fn, m.shape, m.tobytes(), config, chunk_args)
+    try:
+        hit = _COMPILED.get(key)
+    except TypeError:  # an unhashable force function: build afresh every call
+        key, hit = None, None
+    if hit is not None:
+        _COMPILED.move_to_end(key)
+        return hit
+    init, step_fn = langevin(force_fn, masses, config)
+    built = (jax.jit(init), _make_chunk(step_fn, *chunk_args))
+    if key is not None:
+        _COMPILED[key] = built
+        if len(_COMPILED) > _COMPILED_MAX:
+            _COMPILED.popitem(last=False)
+    return built
 
 
 def simulate(
@@ -172,6 +201,8 @@ def simulate(
     frames_per_chunk: int = 100,
     position_limit: float = 1e3,
     progress: bool = False,
+    unroll: int = 4,
+    devices=None,
 ) -> np.ndarray:
     """Run R replicas of Langevin dynamics and record ``n_frames`` frames.
 
@@ -191,6 +222,14 @@ def simulate(
       frames_per_chunk: frames computed per compiled call (bounded memory).
       position_limit: |x| (nm) above which a replica counts as diverged.
       progress: show a progress bar.
+      unroll: integration steps per loop iteration of the compiled chunk (fewer loop
+        round trips; the trajectory is the same for every value).
+      devices: devices to split the replicas over (default ``jax.devices()``; one
+        device, or a count that does not divide R, runs unsplit; DESIGN D11). The
+        trajectory does not depend on the split.
+
+    The compiled integrator is cached per (force function, masses, config, frame
+    settings), so repeated calls with the same force function compile once.
 
     Returns:
       Frames of shape (n_frames, R, *event), numpy.
@@ -207,10 +246,12 @@ def simulate(
         raise ValueError("starting positions contain NaN or inf")
     if n_frames <= 0 or steps_per_frame <= 0:
         raise ValueError(f"n_frames and steps_per_frame must be positive, got {n_frames}, {steps_per_frame}")
-    init, step_fn = langevin(force_fn, masses, config)
-    state = jax.jit(init)(positions, key=key)
+    layout = batch_sharding(positions.shape[0], devices)
+    if layout is not None:
+        positions = jax.device_put(positions, layout.batch)
     per_chunk = min(frames_per_chunk, n_frames)
-    chunk_fns = {}  # frames per call -> compiled chunk (at most two: full and remainder)
+    init, _ = _compiled(force_fn, masses, config, steps_per_frame, per_chunk, position_limit, unroll)
+    state = init(positions, key=key)
     frames_out = np.empty((n_frames, *positions.shape), np.float32)
     writer = NpyFrameWriter(out, positions.shape) if out is not None else None
     step = jnp.zeros((), jnp.int32)
@@ -219,9 +260,8 @@ def simulate(
         with tqdm(total=n_frames, desc="simulate", unit="frame", disable=not progress, dynamic_ncols=True) as bar:
             while done < n_frames:
                 take = min(per_chunk, n_frames - done)
-                if take not in chunk_fns:
-                    chunk_fns[take] = _make_chunk(step_fn, steps_per_frame, take, position_limit)
-                state, step, frames, first_bad = chunk_fns[take](state, step)
+                _, chunk = _compiled(force_fn, masses, config, steps_per_frame, take, position_limit, unroll)
+                state, step, frames, first_bad = chunk(state, step)
                 frames, first_bad = np.asarray(frames), np.asarray(first_bad)
                 bad = np.flatnonzero(first_bad >= 0)
                 if bad.size:

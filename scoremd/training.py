@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 from ._errors import TrainingDivergedError
 from .checkpoints import Checkpoints
 from .models import Params
+from . import parallel
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,13 +128,17 @@ LossFn = Callable[[Params, jax.Array, jax.Array], jax.Array]
 """loss_fn(params, key, x0_batch) -> scalar loss."""
 
 
-def make_train_step(loss_fn: LossFn, optimizer: optax.GradientTransformation, config: TrainConfig):
+def make_train_step(loss_fn: LossFn, optimizer: optax.GradientTransformation, config: TrainConfig,
+                    batch_sharding: jax.sharding.Sharding | None = None):
     """Build the pure step ``step(state, data) -> (state, StepInfo)``.
 
     Args:
       loss_fn: ``loss_fn(params, key, x0)`` with x0 of shape (batch, *event).
       optimizer: the optax transformation.
       config: batch size and EMA decay are read from it.
+      batch_sharding: if given, the drawn batch is laid out with it (data
+        parallelism, DESIGN D11); the random numbers and hence the loss are the
+        same as unsharded up to the order of floating-point sums.
 
     The returned function is not jitted; wrap it with ``jax.jit``.
     ``data`` has shape (N, *event) and stays on the device between calls.
@@ -142,7 +147,10 @@ def make_train_step(loss_fn: LossFn, optimizer: optax.GradientTransformation, co
     def step(state: TrainState, data: jax.Array):
         key, key_batch, key_loss = jax.random.split(state.key, 3)
         idx = jax.random.randint(key_batch, (config.batch_size,), 0, data.shape[0])
-        loss, grads = jax.value_and_grad(loss_fn)(state.params, key_loss, data[idx])
+        x0 = data[idx]
+        if batch_sharding is not None:
+            x0 = jax.lax.with_sharding_constraint(x0, batch_sharding)
+        loss, grads = jax.value_and_grad(loss_fn)(state.params, key_loss, x0)
         grad_norm = optax.tree.norm(grads)
         finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
@@ -191,6 +199,7 @@ def fit(
     until: int | None = None,
     checkpoint_dir: str | Path | None = None,
     metrics_tags: dict | None = None,
+    devices: list | None = None,
 ) -> TrainState:
     """Run the jitted step until ``config.steps``, logging and checkpointing.
 
@@ -207,6 +216,9 @@ def fit(
       metrics_tags: extra fields added to every metrics line (e.g. the expert).
       until: stop after this step (default ``config.steps``) with a checkpoint,
         e.g. to train in time slices; the schedule still spans ``config.steps``.
+      devices: devices to train on, data-parallel (default ``jax.devices()``): each
+        batch is split over them, parameters and data are replicated (DESIGN D11).
+        One device, or a count that does not divide the batch size, trains unsplit.
 
     Returns:
       The final state.
@@ -215,8 +227,11 @@ def fit(
       TrainingDivergedError: after ``max_consecutive_nonfinite`` skipped steps in a
         row; the newest checkpoint on disk is the last good one.
     """
-    step_fn = jax.jit(make_train_step(loss_fn, optimizer, config), donate_argnums=0)
+    layout = parallel.batch_sharding(config.batch_size, devices)
+    step_fn = jax.jit(make_train_step(loss_fn, optimizer, config, layout and layout.batch), donate_argnums=0)
     data = jnp.asarray(data)
+    if layout is not None:
+        data, state = jax.device_put((data, state), layout.replicated)
     ckpt = metrics_file = None
     if run_dir is not None:
         run_dir = Path(run_dir)

@@ -80,7 +80,7 @@ def _training_data_cached(config: RunConfig) -> np.ndarray:
 _DATA_CACHE: dict[str, np.ndarray] = {}
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)  # identity hash: its bound methods key the MD compile cache
 class Emulator:
     """A trained energy-based diffusion model, in physical units.
 

@@ -1,0 +1,38 @@
+"""Data parallelism through ``jax.sharding`` (DESIGN D11).
+
+Training shards each batch over the devices and replicates the parameters;
+MD shards the independent replicas the same way; the compiler inserts the
+gradient all-reduce. There is no distribution layer of our own: on several
+hosts, call ``jax.distributed.initialize()`` first and ``jax.devices()`` spans
+them all. On a CPU, ``XLA_FLAGS=--xla_force_host_platform_device_count=N``
+(set before JAX starts) splits the cores into N devices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+
+class BatchSharding(NamedTuple):
+    """Shardings of one data-parallel layout over a 1-D device mesh."""
+
+    batch: NamedSharding  # leading axis split over the devices
+    replicated: NamedSharding  # a full copy on every device
+
+
+def batch_sharding(n: int, devices: Sequence[jax.Device] | None = None) -> BatchSharding | None:
+    """The layout that splits a leading axis of length ``n`` over ``devices`` (default: all).
+
+    Returns None (run unsharded) on a single device or when the number of
+    devices does not divide ``n``.
+    """
+    devices = list(jax.devices() if devices is None else devices)
+    if len(devices) < 2 or n % len(devices):
+        return None
+    mesh = Mesh(np.array(devices), ("batch",))
+    return BatchSharding(NamedSharding(mesh, PartitionSpec("batch")), NamedSharding(mesh, PartitionSpec()))
