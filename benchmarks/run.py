@@ -1,23 +1,26 @@
 """scoremd benchmark suite: every figure measured side by side in one run, on whatever machine it runs.
 
-    python benchmarks/run.py [--run RUN_DIR] [--quick] [--out benchmarks/results.json]
+    python benchmarks/run.py [--run RUN_DIR] [--quick] [--rows abcde] [--out benchmarks/results.json]
 
 Rows (see benchmarks/RESULTS.md for measured numbers and the machine):
 
-a. Training-step cost of DSM + Fokker-Planck over plain DSM (same model, batch 1024, FP on the whole
-   batch), for the alanine-dipeptide MLP (invariant, 3 x 128) and the graph transformer (64 wide,
-   2 layers, 4 heads x 16), both FP estimators.
+a. Training-step cost of DSM + Fokker-Planck over plain DSM (same model, batch 1024), with the FP
+   term on the whole batch and on 256 of the 1024 samples (the CPU presets), for the
+   alanine-dipeptide MLP (invariant, 3 x 128) and the graph transformer (64 wide, 2 layers,
+   4 heads x 16), both FP estimators.
 b. Learned-MD throughput (aggregate ns/day over 1, 10, 100, 1000 replicas; dt = 2 fs) against OpenMM
-   simulating all-atom alanine dipeptide with the data's force field on the same machine, and the
-   time of one MD step over one bare batched force evaluation at 100 replicas.
+   simulating all-atom alanine dipeptide with the data's force field on the same cores (one
+   single-threaded process per core, the fastest way to run OpenMM here), and the time of one MD
+   step over one bare batched force evaluation at 100 and 1000 replicas.
 b2. Effective independent samples per second: i.i.d. sampler against OpenMM reference MD, whose
    frames count through the integrated autocorrelation time of the indicator of phi > 0 (from the
    shipped reference data).
 c. i.i.d. sampling: samples/s and network evaluations per sample, reverse SDE (1000 steps) and
    probability-flow ODE (50 steps); with --run, the phi/psi JS of both against the held-out reference.
 d. Compile times of the train step and of the simulation chunk, and whether a second call recompiles.
-e. Data-parallel training over 2 devices (XLA_FLAGS=--xla_force_host_platform_device_count=2 on a
-   CPU): loss curve against 1 device and the throughput ratio (run in a subprocess).
+e. Data parallelism over 2 devices (XLA_FLAGS=--xla_force_host_platform_device_count=2 on a CPU, in
+   a subprocess running benchmarks/sharding.py): the training loss curve against 1 device and the
+   throughput ratios of training, MD and i.i.d. sampling.
 
 With --run RUN_DIR the trained model of that run is benchmarked (rows b, b2, c); otherwise a freshly
 initialised network of the CPU preset's size (the cost is the same; JS is then not reported).
@@ -78,11 +81,13 @@ def _train_step(model_config, loss_config, batch=1024):
 
 def row_a(quick: bool) -> dict:
     out = {}
-    for name, mc, repeats in [("mlp", MLP, 5 if quick else 20), ("transformer", TRANSFORMER, 1 if quick else 3)]:
+    for name, mc, repeats in [("mlp", MLP, 5 if quick else 20), ("transformer", TRANSFORMER, 1 if quick else 2)]:
         times = {}
-        for label, lc in [("dsm", LossConfig()),
-                          ("exact", LossConfig(fp_weight=5e-4, fp_estimator="exact", fp_t_max=0.1)),
-                          ("fd", LossConfig(fp_weight=5e-4, fp_estimator="fd", fp_t_max=0.1))]:
+        for label, lc in [("dsm", LossConfig())] + [
+            (f"{est}{'' if fp_batch == 0 else '_256'}",
+             LossConfig(fp_weight=5e-4, fp_estimator=est, fp_t_max=0.1, fp_batch_size=fp_batch))
+            for fp_batch in (0, 256) for est in ("exact", "fd")
+        ]:
             step, state, data = _train_step(mc, lc)
             holder = [state]
 
@@ -93,10 +98,12 @@ def row_a(quick: bool) -> dict:
             call()
             call()
             times[label] = _best(call, repeats)
-        out[name] = {"dsm_s": times["dsm"], "exact_s": times["exact"], "fd_s": times["fd"],
-                     "exact_ratio": times["exact"] / times["dsm"], "fd_ratio": times["fd"] / times["dsm"]}
-        print(f"a. {name:12s} DSM {times['dsm'] * 1e3:8.1f} ms | +FP exact {out[name]['exact_ratio']:5.2f}x | "
-              f"+FP fd {out[name]['fd_ratio']:5.2f}x", flush=True)
+        out[name] = {"dsm_s": times["dsm"], **{f"{k}_s": v for k, v in times.items() if k != "dsm"},
+                     **{f"{k}_ratio": v / times["dsm"] for k, v in times.items() if k != "dsm"}}
+        r = out[name]
+        print(f"a. {name:12s} DSM {times['dsm'] * 1e3:7.1f} ms/step | FP on all 1024: exact {r['exact_ratio']:5.2f}x, "
+              f"fd {r['fd_ratio']:5.2f}x | FP on 256: exact {r['exact_256_ratio']:5.2f}x, fd {r['fd_256_ratio']:5.2f}x",
+              flush=True)
     return out
 
 
@@ -124,28 +131,33 @@ def _start(n):
     return jnp.asarray(data.positions[data.train[idx]])
 
 
-def openmm_ns_per_day(seconds: float = 20.0) -> tuple[float, str]:
-    """All-atom alanine dipeptide (the data's protocol, 2 fs + H-bond constraints), fastest platform here."""
+def openmm_ns_per_day(seconds: float = 20.0, platform_name: str | None = None) -> tuple[float, str]:
+    """All-atom alanine dipeptide (the data's protocol, 2 fs + H-bond constraints) in one process.
+
+    Without ``platform_name`` every available platform is tried and the fastest is returned.
+    """
     import openmm
     from openmm import app
 
     from scoremd.systems._openmm import MDProtocol, _simulation, create_system, load_structure
 
-    protocol = MDProtocol(timestep=0.002, constraints="hbonds")
+    names = [platform_name] if platform_name else ["Reference", "CPU", "CUDA", "OpenCL"]
     best, best_platform = 0.0, ""
-    for name in ("Reference", "CPU", "CUDA", "OpenCL"):
+    for name in names:
         try:
             openmm.Platform.getPlatformByName(name)
         except Exception:
             continue
         p = MDProtocol(timestep=0.002, constraints="hbonds", platform=name)
-        topology, positions = load_structure("alanine_dipeptide", app.ForceField(*protocol.forcefield))
+        topology, positions = load_structure("alanine_dipeptide", app.ForceField(*p.forcefield))
         sim = _simulation(topology, create_system(topology, p), p, seed=1)
+        if name == "CPU":
+            sim.context.getPlatform().setPropertyDefaultValue("Threads", "1")
         sim.context.setPositions(positions)
         sim.minimizeEnergy()
         sim.step(500)
         steps, start = 0, time.perf_counter()
-        while time.perf_counter() - start < seconds / 4:
+        while time.perf_counter() - start < seconds / (1 if platform_name else 4):
             sim.step(500)
             steps += 500
         rate = steps * 0.002 / 1000 / ((time.perf_counter() - start) / 86400)
@@ -155,50 +167,70 @@ def openmm_ns_per_day(seconds: float = 20.0) -> tuple[float, str]:
     return best, best_platform
 
 
+def _openmm_worker(args):
+    return openmm_ns_per_day(*args)[0]
+
+
+def openmm_all_cores(seconds: float, platform_name: str) -> list[float]:
+    """ns/day of one OpenMM process per core, all running at once."""
+    import multiprocessing
+
+    n = os.cpu_count() or 1
+    with multiprocessing.get_context("spawn").Pool(n) as pool:
+        return pool.map(_openmm_worker, [(seconds, platform_name)] * n)
+
+
+def _time_simulate(force, x0, masses, cfg, frames: int, steps_per_frame: int, devices=None) -> float:
+    """Best-of-3 seconds per MD step (the integrator is compiled once, then reused)."""
+    simulate(force, x0, masses, cfg, frames, steps_per_frame, key=jax.random.PRNGKey(0), frames_per_chunk=frames,
+             devices=devices)
+    return _best(lambda: simulate(force, x0, masses, cfg, frames, steps_per_frame, key=jax.random.PRNGKey(1),
+                                  frames_per_chunk=frames, devices=devices), 1) / (frames * steps_per_frame)
+
+
 def row_b(run_dir, quick: bool) -> dict:
     force, masses, kbt, _ = _emulator(run_dir)
     cfg = LangevinConfig(kbt=kbt, friction=1.0, dt=0.002)
     out = {"replicas": {}}
     for r in (1, 10, 100, 1000):
-        x0 = _start(r)
-        frames, spf = (4, 250) if quick else (10, 500)
-        simulate(force, x0, masses, cfg, 1, 10, key=jax.random.PRNGKey(0))  # compile the 1-frame chunk
-        start = time.perf_counter()
-        simulate(force, x0, masses, cfg, frames, spf, key=jax.random.PRNGKey(1), frames_per_chunk=frames)
-        first = time.perf_counter() - start
-        start = time.perf_counter()
-        simulate(force, x0, masses, cfg, frames, spf, key=jax.random.PRNGKey(1), frames_per_chunk=frames)
-        seconds = min(first, time.perf_counter() - start)
-        step_s = seconds / (frames * spf)
+        step_s = _time_simulate(force, _start(r), masses, cfg, *((2, 250) if quick else (4, 500)))
         ns_day = r * 0.002 / 1000 / (step_s / 86400)
         out["replicas"][r] = {"step_ms": step_s * 1e3, "ns_per_day": ns_day}
         print(f"b. learned MD {r:5d} replicas: {step_s * 1e3:7.3f} ms/step, {ns_day:10.0f} ns/day aggregate", flush=True)
-    # One step against one bare force evaluation, 100 replicas, both jitted.
-    x0 = _start(100)
+    # One step against one bare force evaluation and one energy evaluation, both jitted loops.
     init, step = langevin(force, masses, cfg)
-    state = jax.jit(init)(x0, key=jax.random.PRNGKey(0))
     n_inner = 200
+    for r in (100, 1000):
+        x0 = _start(r)
+        state = jax.jit(init)(x0, key=jax.random.PRNGKey(0))
 
-    @jax.jit
-    def steps(s):
-        return jax.lax.fori_loop(0, n_inner, lambda _, s: step(s), s)
+        @jax.jit
+        def steps(s):
+            return jax.lax.fori_loop(0, n_inner, lambda _, s: step(s), s, unroll=4)
 
-    @jax.jit
-    def forces(x):
-        return jax.lax.fori_loop(0, n_inner, lambda _, y: y + 1e-9 * force(y), x)
+        @jax.jit
+        def forces(x):
+            return jax.lax.fori_loop(0, n_inner, lambda _, y: y + 1e-9 * force(y), x)
 
-    jax.block_until_ready(steps(state))
-    jax.block_until_ready(forces(x0))
-    t_step = _best(lambda: jax.block_until_ready(steps(state)), 3) / n_inner
-    t_force = _best(lambda: jax.block_until_ready(forces(x0)), 3) / n_inner
-    out["step_over_force_100"] = t_step / t_force
-    omm, omm_platform = openmm_ns_per_day(8.0 if quick else 20.0)
-    out["openmm_ns_per_day"], out["openmm_platform"] = omm, omm_platform
+        jax.block_until_ready(steps(state))
+        jax.block_until_ready(forces(x0))
+        t_step = _best(lambda: jax.block_until_ready(steps(state)), 3) / n_inner
+        t_force = _best(lambda: jax.block_until_ready(forces(x0)), 3) / n_inner
+        out[f"force_ms_{r}"], out[f"bare_step_ms_{r}"] = t_force * 1e3, t_step * 1e3
+        out[f"step_over_force_{r}"] = out["replicas"][r]["step_ms"] / 1e3 / t_force
+    seconds = 8.0 if quick else 20.0
+    omm, omm_platform = openmm_ns_per_day(seconds)
+    per_core = openmm_all_cores(seconds, omm_platform)
+    out.update(openmm_ns_per_day=omm, openmm_platform=omm_platform, openmm_per_core_ns_per_day=per_core,
+               openmm_all_cores_ns_per_day=float(sum(per_core)))
     for r in out["replicas"]:
-        out["replicas"][r]["speedup_vs_openmm"] = out["replicas"][r]["ns_per_day"] / omm
-    print(f"b. OpenMM all-atom ({omm_platform}, one process): {omm:.0f} ns/day | learned MD at 100 replicas: "
-          f"{out['replicas'][100]['speedup_vs_openmm']:.1f}x, 1000: {out['replicas'][1000]['speedup_vs_openmm']:.1f}x "
-          f"| step / force at 100 replicas: {out['step_over_force_100']:.2f}", flush=True)
+        out["replicas"][r]["speedup_vs_openmm"] = out["replicas"][r]["ns_per_day"] / out["openmm_all_cores_ns_per_day"]
+        out["replicas"][r]["speedup_vs_openmm_one_process"] = out["replicas"][r]["ns_per_day"] / omm
+    print(f"b. OpenMM all-atom ({omm_platform}): one process {omm:.0f} ns/day; one per core at once "
+          f"({len(per_core)}): {sum(per_core):.0f} ns/day aggregate", flush=True)
+    print(f"b. learned MD over OpenMM on all cores: 100 replicas {out['replicas'][100]['speedup_vs_openmm']:.1f}x, "
+          f"1000 replicas {out['replicas'][1000]['speedup_vs_openmm']:.1f}x | MD step / bare force evaluation: "
+          f"100 replicas {out['step_over_force_100']:.2f}, 1000 replicas {out['step_over_force_1000']:.2f}", flush=True)
     return out
 
 
@@ -230,7 +262,7 @@ def row_b2_c(run_dir, b: dict, quick: bool) -> tuple[dict, dict]:
             return model.score(params, x, t)
     else:
         score_fn = em.score
-    n = 2000 if quick else 20000
+    n = 2000 if quick else 10000
     data = load_molecular_data(ALANINE_DIPEPTIDE, ROOT / "data")
     c = {}
     for method, steps, evals in [("sde", 1000, 1001), ("ode", 50, 101)]:
@@ -250,15 +282,22 @@ def row_b2_c(run_dir, b: dict, quick: bool) -> tuple[dict, dict]:
               + (f", JS {c[method]['js']:.4f}" if "js" in c[method] else ""), flush=True)
     # b2: effective samples per second, i.i.d. (ODE) against OpenMM via the autocorrelation of phi > 0.
     phi = dihedral_angles(data.positions, ALANINE_DIPEPTIDE.dihedrals)[:, 0]
-    taus = [integrated_autocorrelation_time((phi[data.run_index == r] > 0).astype(float))
-            for r in np.unique(data.run_index)]
-    tau_frames = float(np.mean(taus))  # frames of 1 ps
-    openmm_frames_per_s = b["openmm_ns_per_day"] * 1000 / 86400  # 1 frame per ps
+    taus, lengths = [], []
+    for r in np.unique(data.run_index):
+        ind = (phi[data.run_index == r] > 0).astype(float)
+        lengths.append(len(ind))
+        # A run that never crosses says only tau >> its length; it gives no estimate.
+        taus.append(integrated_autocorrelation_time(ind) if 0 < ind.mean() < 1 and np.sum(np.diff(ind) != 0) >= 4
+                    else None)
+    measured = [t for t in taus if t is not None]
+    tau_frames = float(np.mean(measured))  # frames of 1 ps; a lower bound when some runs never cross
+    openmm_frames_per_s = b["openmm_all_cores_ns_per_day"] * 1000 / 86400  # 1 frame per ps, all cores
     openmm_eff = openmm_frames_per_s / tau_frames
     best = max(c.values(), key=lambda v: v["samples_per_s"])
     b2 = {"tau_phi_positive_ps": tau_frames, "tau_per_run_ps": taus, "openmm_effective_per_s": openmm_eff,
           "iid_samples_per_s": best["samples_per_s"], "ratio": best["samples_per_s"] / openmm_eff}
-    print(f"b2. tau(phi > 0) = {tau_frames:.0f} ps (runs: {', '.join(f'{t:.0f}' for t in taus)}); OpenMM "
+    print(f"b2. tau(phi > 0) = {tau_frames:.0f} ps (runs: "
+          f"{', '.join(f'{t:.0f}' if t else f'no crossing in {n} ps' for t, n in zip(taus, lengths))}); OpenMM "
           f"{openmm_eff:.3g} effective samples/s; i.i.d. {best['samples_per_s']:.0f}/s: {b2['ratio']:.3g}x", flush=True)
     return b2, c
 
@@ -278,53 +317,66 @@ def row_d() -> dict:
     force, masses, kbt, _ = _emulator(None)
     cfg = LangevinConfig(kbt=kbt, friction=1.0, dt=0.002)
     x0 = _start(100)
-    start = time.perf_counter()
-    simulate(force, x0, masses, cfg, 5, 10, key=jax.random.PRNGKey(0), frames_per_chunk=5)
-    out["simulate_first_call_s"] = time.perf_counter() - start
-    start = time.perf_counter()
-    simulate(force, x0, masses, cfg, 5, 10, key=jax.random.PRNGKey(0), frames_per_chunk=5)
-    out["simulate_second_call_s"] = time.perf_counter() - start
+    for call in ("first", "second"):
+        start = time.perf_counter()
+        simulate(force, x0, masses, cfg, 5, 10, key=jax.random.PRNGKey(0), frames_per_chunk=5)
+        out[f"simulate_{call}_call_s"] = time.perf_counter() - start
+    from scoremd.dynamics import _COMPILED
+
+    (init, chunk), = [v for k, v in _COMPILED.items() if k[0] is force]
+    out["simulate_chunk_compilations"] = chunk._cache_size()
     print(f"d. train step: first call {out['train_step_first_call_s']:.1f} s, second "
           f"{out['train_step_second_call_s'] * 1e3:.1f} ms, {out['train_step_compilations']} compilation(s) | "
-          f"simulate: first call {out['simulate_first_call_s']:.1f} s, second {out['simulate_second_call_s']:.2f} s "
-          "(a new simulate() call builds a new chunk: it recompiles)", flush=True)
+          f"simulate (100 replicas, 50 steps): first call {out['simulate_first_call_s']:.2f} s, second "
+          f"{out['simulate_second_call_s'] * 1e3:.1f} ms, {out['simulate_chunk_compilations']} compilation(s)",
+          flush=True)
     return out
 
 
-def row_e() -> dict:
+def row_e(quick: bool) -> dict:
     """Run benchmarks/sharding.py in a subprocess with two host devices."""
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2")
     script = Path(__file__).with_name("sharding.py")
-    if not script.exists():
-        print("e. not measured: data-parallel training is not implemented yet", flush=True)
-        return {"implemented": False}
-    res = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True)
-    print(res.stdout.strip(), flush=True)
-    return json.loads(res.stdout.strip().splitlines()[-1])
+    res = subprocess.run([sys.executable, str(script)] + (["--quick"] if quick else []), env=env,
+                         capture_output=True, text=True)
+    if res.returncode:
+        raise RuntimeError(f"benchmarks/sharding.py failed:\n{res.stderr[-3000:]}")
+    lines = res.stdout.strip().splitlines()
+    print("\n".join(lines[:-1]), flush=True)
+    return json.loads(lines[-1])
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--run", default=None, help="a trained alanine-dipeptide run directory (rows b, b2, c)")
     parser.add_argument("--quick", action="store_true", help="fewer repeats (a smoke run)")
+    parser.add_argument("--rows", default="abcde", help="rows to run, e.g. 'a' or 'bd' (c runs with b)")
     parser.add_argument("--out", default=str(Path(__file__).with_name("results.json")))
     args = parser.parse_args()
     machine = f"{platform.node()} {platform.machine()}, {os.cpu_count()} CPU cores, jax {jax.__version__} on " \
               f"{jax.devices()[0].platform} ({len(jax.devices())} device(s))"
     print(f"machine: {machine}", flush=True)
-    a = row_a(args.quick)
-    b = row_b(args.run, args.quick)
-    b2, c = row_b2_c(args.run, b, args.quick)
-    d = row_d()
-    e = row_e()
-    results = {
-        "machine": machine,
-        "model": args.run or "fresh invariant MLP 3 x 128",
-        "fp_dsm_ratio": a["transformer"]["exact_ratio"],
-        "md_speedup_vs_openmm": b["replicas"][100]["speedup_vs_openmm"],
-        "md_step_over_force": b["step_over_force_100"],
-        "a_fp_cost": a, "b_md": b, "b2_effective_samples": b2, "c_sampling": c, "d_compile": d, "e_sharding": e,
-    }
+    rows = set(args.rows)
+    res = {}
+    if "a" in rows:
+        res["a_fp_cost"] = row_a(args.quick)
+    if rows & {"b", "c"}:
+        res["b_md"] = row_b(args.run, args.quick)
+        res["b2_effective_samples"], res["c_sampling"] = row_b2_c(args.run, res["b_md"], args.quick)
+    if "d" in rows:
+        res["d_compile"] = row_d()
+    if "e" in rows:
+        res["e_sharding"] = row_e(args.quick)
+    headline = {}
+    if "a_fp_cost" in res:
+        headline["fp_dsm_ratio"] = res["a_fp_cost"]["transformer"]["exact_ratio"]
+        headline["fp_dsm_ratio_fp_on_256"] = res["a_fp_cost"]["transformer"]["exact_256_ratio"]
+    if "b_md" in res:
+        headline["md_speedup_vs_openmm"] = res["b_md"]["replicas"][100]["speedup_vs_openmm"]
+        headline["md_speedup_vs_openmm_1000"] = res["b_md"]["replicas"][1000]["speedup_vs_openmm"]
+        headline["md_step_over_force"] = res["b_md"]["step_over_force_100"]
+    results = {"machine": machine, "model": args.run or "fresh invariant MLP 3 x 128",
+               "command": " ".join(["python", "benchmarks/run.py", *sys.argv[1:]]), **headline, **res}
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {args.out}")
 

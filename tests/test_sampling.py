@@ -68,3 +68,16 @@ def test_bad_arguments():
         sample(exact_score, SDE, 10, (2,), key=jax.random.PRNGKey(0), method="euler")
     with pytest.raises(ValueError, match="positive"):
         sample(exact_score, SDE, 0, (2,), key=jax.random.PRNGKey(0))
+
+
+def test_repeated_calls_compile_once():
+    from scoremd import sampling
+
+    def score(x, t):
+        return -x
+
+    a = sample(score, SDE, 64, (2,), key=jax.random.PRNGKey(0), method="ode", n_steps=10)
+    b = sample(score, SDE, 64, (2,), key=jax.random.PRNGKey(1), method="ode", n_steps=10)
+    runs = [v for k, v in sampling._COMPILED.items() if k[1] is score]
+    assert len(runs) == 1 and runs[0]._cache_size() == 1
+    assert not np.allclose(a, b)
