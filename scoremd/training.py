@@ -216,9 +216,13 @@ def fit(
       metrics_tags: extra fields added to every metrics line (e.g. the expert).
       until: stop after this step (default ``config.steps``) with a checkpoint,
         e.g. to train in time slices; the schedule still spans ``config.steps``.
-      devices: devices to train on, data-parallel (default ``jax.devices()``): each
-        batch is split over them, parameters and data are replicated (DESIGN D11).
-        One device, or a count that does not divide the batch size, trains unsplit.
+      devices: devices to train on, data-parallel: each batch is split over them,
+        parameters and data are replicated (DESIGN D11). One device, or a count that
+        does not divide the batch size, trains unsplit. Default: every accelerator
+        (GPU/TPU); on a CPU one device, because XLA's all-reduce between forced host
+        devices (``--xla_force_host_platform_device_count``) can deadlock when the
+        cores are few (seen on 2 cores with the Mueller-Brown preset); pass
+        ``jax.devices()`` to use them anyway.
 
     Returns:
       The final state.
@@ -227,6 +231,8 @@ def fit(
       TrainingDivergedError: after ``max_consecutive_nonfinite`` skipped steps in a
         row; the newest checkpoint on disk is the last good one.
     """
+    if devices is None:
+        devices = jax.devices() if jax.default_backend() != "cpu" else jax.devices()[:1]
     layout = parallel.batch_sharding(config.batch_size, devices)
     step_fn = jax.jit(make_train_step(loss_fn, optimizer, config, layout and layout.batch), donate_argnums=0)
     data = jnp.asarray(data)

@@ -131,8 +131,9 @@ class ToySystem:
 
 
 def _mixture_potential(means, weights, kbt):
-    means = jnp.asarray(means, jnp.float32)
-    log_w = jnp.log(jnp.asarray(weights, jnp.float32))
+    # numpy constants: importing scoremd must not start a JAX backend (the CLI picks the CPU device count first)
+    means = np.asarray(means, np.float32)
+    log_w = np.log(np.asarray(weights, np.float32))
 
     def potential(x):
         x = jnp.asarray(x)
