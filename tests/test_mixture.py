@@ -36,6 +36,20 @@ def test_routing_by_time():
     np.testing.assert_allclose(s[:2], s0[:2], rtol=1e-6)
 
 
+def test_shared_time_runs_the_owning_expert_only():
+    model, params = build_model(ModelConfig(hidden=(16,), expert_boundaries=(0.1, 0.6)), (2,), VPSDE(),
+                                key=jax.random.PRNGKey(0))
+    x = jax.random.normal(jax.random.PRNGKey(1), (5, 2))
+    energy = jax.jit(model.energy)
+    for t, k in [(0.05, 0), (0.3, 1), (0.9, 2)]:
+        shared = np.asarray(energy(params, x, jnp.full(5, t)))
+        own = np.asarray(model.experts[k].energy(params[f"expert_{k}"], x, jnp.full(5, t)))
+        np.testing.assert_allclose(shared, own, rtol=1e-5, atol=1e-6)
+    # The compiled energy holds a runtime branch: one expert per shared time, not all three.
+    hlo = jax.jit(model.energy).lower(params, x, jnp.full(5, 0.3)).as_text()
+    assert "case" in hlo or "conditional" in hlo
+
+
 def _config(tmp_path):
     return load_config(ROOT / "examples" / "configs" / "mueller_brown_both.toml", [
         f"data.dir={ROOT / 'data'}", "model.hidden=[16, 16]", "train.steps=20", "train.warmup_steps=2",

@@ -177,17 +177,26 @@ class MixtureEnergyModel(_ScoreFromEnergy):
         """Energy (k_BT) from the expert owning t; x (B, *event), t (B,) or a Python float.
 
         A Python-float time picks its expert statically (one network evaluated, as in
-        MD at t0); an array of times evaluates every expert and selects per sample.
+        MD at t0); an array of equal times runs only the expert owning it (a runtime
+        branch, as in the samplers); mixed times evaluate every expert and select per sample.
         """
         if isinstance(t, (int, float)):
             k = self.expert_index(t)
             return self.experts[k].energy(params[f"expert_{k}"], x, t)
         t = jnp.broadcast_to(jnp.asarray(t, x.dtype), x.shape[:1])
         idx = self.expert_index(t)
-        out = jnp.zeros(x.shape[:1], x.dtype)
-        for k, expert in enumerate(self.experts):
-            out = jnp.where(idx == k, expert.energy(params[f"expert_{k}"], x, t), out)
-        return out
+
+        def every_expert():
+            out = jnp.zeros(x.shape[:1], x.dtype)
+            for k, expert in enumerate(self.experts):
+                out = jnp.where(idx == k, expert.energy(params[f"expert_{k}"], x, t), out)
+            return out
+
+        if x.shape[0] == 0:
+            return every_expert()
+        # Samplers step all samples at one time: then only the expert owning it runs.
+        branches = [lambda k=k: self.experts[k].energy(params[f"expert_{k}"], x, t) for k in range(len(self.experts))]
+        return jax.lax.cond(jnp.all(idx == idx[0]), lambda: jax.lax.switch(idx[0], branches), every_expert)
 
 
 def _build_network(config: ModelConfig, event_shape, sde: VPSDE, t_range, key):
