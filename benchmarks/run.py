@@ -16,7 +16,8 @@ b2. Effective independent samples per second: i.i.d. sampler against OpenMM refe
    frames count through the integrated autocorrelation time of the indicator of phi > 0 (from the
    shipped reference data).
 c. i.i.d. sampling: samples/s and network evaluations per sample, reverse SDE (1000 steps) and
-   probability-flow ODE (50 steps); with --run, the phi/psi JS of both against the held-out reference.
+   probability-flow ODE (50 and 200 steps); with --run, the phi/psi JS of each against the held-out
+   reference.
 d. Compile times of the train step and of the simulation chunk, and whether a second call recompiles.
 e. Data parallelism over 2 devices (XLA_FLAGS=--xla_force_host_platform_device_count=2 on a CPU, in
    a subprocess running benchmarks/sharding.py): the training loss curve against 1 device and the
@@ -277,7 +278,7 @@ def row_b2_c(run_dir, b: dict, quick: bool) -> tuple[dict, dict]:
     n = 2000 if quick else 10000
     data = load_molecular_data(ALANINE_DIPEPTIDE, ROOT / "data")
     c = {}
-    for method, steps, evals in [("sde", 1000, 1001), ("ode", 50, 101)]:
+    for method, steps, evals in [("sde", 1000, 1001), ("ode", 50, 101), ("ode", 200, 401)]:
         def draw(seed):
             return sample(score_fn, VPSDE(), n, EVENT, key=jax.random.PRNGKey(seed), method=method, n_steps=steps,
                           chunk_size=n)
@@ -286,12 +287,13 @@ def row_b2_c(run_dir, b: dict, quick: bool) -> tuple[dict, dict]:
         start = time.perf_counter()
         x = draw(1)
         seconds = time.perf_counter() - start
-        c[method] = {"steps": steps, "network_evals_per_sample": evals, "samples_per_s": n / seconds}
+        name = f"{method}_{steps}"
+        c[name] = {"steps": steps, "network_evals_per_sample": evals, "samples_per_s": n / seconds}
         if em is not None:
             ref = data.positions[data.validation]
-            c[method]["js"] = dihedral_metrics(ALANINE_DIPEPTIDE, np.asarray(x) * em.scale, ref)["js"]
+            c[name]["js"] = dihedral_metrics(ALANINE_DIPEPTIDE, np.asarray(x) * em.scale, ref)["js"]
         print(f"c. {method}: {steps} steps, {evals} network evaluations per sample, {n / seconds:.0f} samples/s"
-              + (f", JS {c[method]['js']:.4f}" if "js" in c[method] else ""), flush=True)
+              + (f", JS {c[name]['js']:.4f}" if "js" in c[name] else ""), flush=True)
     # b2: effective samples per second, i.i.d. (ODE) against OpenMM via the autocorrelation of phi > 0.
     phi = dihedral_angles(data.positions, ALANINE_DIPEPTIDE.dihedrals)[:, 0]
     runs = [(phi[data.run_index == r] > 0).astype(float) for r in np.unique(data.run_index)]

@@ -1,8 +1,9 @@
 """Data parallelism through ``jax.sharding`` (DESIGN D11).
 
-Training shards each batch over the devices and replicates the parameters;
-MD shards the independent replicas the same way; the compiler inserts the
-gradient all-reduce. There is no distribution layer of our own: on several
+Training shards each batch over the devices and replicates the parameters
+(the compiler inserts the gradient all-reduce; on a CPU ``fit`` uses one device
+unless given more, see :func:`scoremd.training.fit`); MD and the samplers shard
+their independent replicas and samples the same way. There is no distribution layer of our own: on several
 hosts, call ``jax.distributed.initialize()`` first and ``jax.devices()`` spans
 them all. On a CPU, ``XLA_FLAGS=--xla_force_host_platform_device_count=N``
 (set before JAX starts) splits the cores into N devices.

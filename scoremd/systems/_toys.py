@@ -131,7 +131,7 @@ class ToySystem:
 
 
 def _mixture_potential(means, weights, kbt):
-    # numpy constants: importing scoremd must not start a JAX backend (the CLI picks the CPU device count first)
+    # numpy constants: importing scoremd starts no JAX backend, so XLA_FLAGS set after the import still apply
     means = np.asarray(means, np.float32)
     log_w = np.log(np.asarray(weights, np.float32))
 
