@@ -22,7 +22,6 @@ for a molecule of shape (n_atoms, 3)).
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import math
 from collections.abc import Callable
@@ -34,6 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
+from ._cache import CompileCache
 from ._errors import SimulationDivergedError
 from .io import NpyFrameWriter
 from .parallel import batch_sharding
@@ -163,29 +163,19 @@ def _make_chunk(step_fn, steps_per_frame: int, frames_per_chunk: int, position_l
     return jax.jit(chunk, donate_argnums=0)
 
 
-_COMPILED: collections.OrderedDict = collections.OrderedDict()
-_COMPILED_MAX = 8
+_COMPILED = CompileCache(maxsize=8)
 
 
 def _compiled(force_fn, masses, config, *chunk_args):
     """(jitted init, jitted chunk) for these settings, kept across calls so a second
-    :func:`simulate` with the same force function does not compile again (LRU of 8)."""
+    :func:`simulate` with the same force function does not compile again."""
     m = np.asarray(masses, np.float64)
-    key = (force_fn, m.shape, m.tobytes(), config, chunk_args)
-    try:
-        hit = _COMPILED.get(key)
-    except TypeError:  # an unhashable force function: build afresh every call
-        key, hit = None, None
-    if hit is not None:
-        _COMPILED.move_to_end(key)
-        return hit
-    init, step_fn = langevin(force_fn, masses, config)
-    built = (jax.jit(init), _make_chunk(step_fn, *chunk_args))
-    if key is not None:
-        _COMPILED[key] = built
-        if len(_COMPILED) > _COMPILED_MAX:
-            _COMPILED.popitem(last=False)
-    return built
+
+    def build():
+        init, step_fn = langevin(force_fn, masses, config)
+        return jax.jit(init), _make_chunk(step_fn, *chunk_args)
+
+    return _COMPILED.get((force_fn, m.shape, m.tobytes(), config, chunk_args), build)
 
 
 def simulate(

@@ -15,7 +15,6 @@ bounded for any number of samples and the chunk is compiled once.
 
 from __future__ import annotations
 
-import collections
 import math
 from collections.abc import Callable
 
@@ -24,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
+from ._cache import CompileCache
 from .parallel import batch_sharding
 from .sde import VPSDE
 
@@ -88,27 +88,16 @@ def _probability_flow_chunk(score_fn: ScoreFn, sde: VPSDE, times: np.ndarray, fi
     return run
 
 
-_COMPILED: collections.OrderedDict = collections.OrderedDict()
-_COMPILED_MAX = 8
+_COMPILED = CompileCache(maxsize=8)
 
 
 def _compiled(build, score_fn, sde, n_steps, rho, final_denoise):
-    """The jitted sampler for these settings, kept across calls (LRU of 8), so a second
+    """The jitted sampler for these settings, kept across calls, so a second
     :func:`sample` with the same score function does not compile again."""
-    key = (build, score_fn, sde, n_steps, rho, final_denoise)
-    try:
-        hit = _COMPILED.get(key)
-    except TypeError:  # an unhashable score function: build afresh every call
-        key, hit = None, None
-    if hit is not None:
-        _COMPILED.move_to_end(key)
-        return hit
-    run = jax.jit(build(score_fn, sde, time_grid(sde, n_steps, rho), final_denoise))
-    if key is not None:
-        _COMPILED[key] = run
-        if len(_COMPILED) > _COMPILED_MAX:
-            _COMPILED.popitem(last=False)
-    return run
+    return _COMPILED.get(
+        (build, score_fn, sde, n_steps, rho, final_denoise),
+        lambda: jax.jit(build(score_fn, sde, time_grid(sde, n_steps, rho), final_denoise)),
+    )
 
 
 def sample(
