@@ -240,8 +240,10 @@ def simulate(
     if layout is not None:
         positions = jax.device_put(positions, layout.batch)
     per_chunk = min(frames_per_chunk, n_frames)
-    init, _ = _compiled(force_fn, masses, config, steps_per_frame, per_chunk, position_limit, unroll)
-    state = init(positions, key=key)
+    # frames per call -> (init, chunk); looked up once per call, so an unhashable force
+    # function (not cached across calls) still compiles at most twice here.
+    built = {per_chunk: _compiled(force_fn, masses, config, steps_per_frame, per_chunk, position_limit, unroll)}
+    state = built[per_chunk][0](positions, key=key)
     frames_out = np.empty((n_frames, *positions.shape), np.float32)
     writer = NpyFrameWriter(out, positions.shape) if out is not None else None
     step = jnp.zeros((), jnp.int32)
@@ -250,8 +252,9 @@ def simulate(
         with tqdm(total=n_frames, desc="simulate", unit="frame", disable=not progress, dynamic_ncols=True) as bar:
             while done < n_frames:
                 take = min(per_chunk, n_frames - done)
-                _, chunk = _compiled(force_fn, masses, config, steps_per_frame, take, position_limit, unroll)
-                state, step, frames, first_bad = chunk(state, step)
+                if take not in built:
+                    built[take] = _compiled(force_fn, masses, config, steps_per_frame, take, position_limit, unroll)
+                state, step, frames, first_bad = built[take][1](state, step)
                 frames, first_bad = np.asarray(frames), np.asarray(first_bad)
                 bad = np.flatnonzero(first_bad >= 0)
                 if bad.size:
