@@ -146,3 +146,14 @@ def test_diverging_simulation_is_a_clear_error_and_keeps_frames(run_dir, tmp_pat
     kept = np.load(out)  # the frames before the divergence, replicas concatenated
     assert kept.shape[1:] == (2,) and len(kept) % 3 == 0 and np.isfinite(kept).all()
     assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_python_dash_m_runs_the_cli_and_returns_its_exit_status(tmp_path):
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "scoremd", "run", str(tmp_path / "missing.toml"), "--out",
+                           str(tmp_path / "out")], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 2
+    assert "scoremd: error:" in done.stderr and "missing.toml" in done.stderr
+    assert not (tmp_path / "out").exists()
