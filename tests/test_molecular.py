@@ -111,6 +111,12 @@ def test_run_writes_molecular_report(run_dir):
         assert (run_dir / "report" / png).stat().st_size > 1000
     report = (run_dir / "report" / "report.md").read_text()
     assert "| floor (half vs half) | 20 |" in report
+    # The "vs training frames" rows are computed against the training split, not the held-out one.
+    data = load_molecular_data(ALANINE_DIPEPTIDE, load(run_dir).config.data.dir)
+    samples = np.load(run_dir / "samples.npy")
+    expected = dihedral_metrics(ALANINE_DIPEPTIDE, samples, data.positions[data.train])
+    assert metrics["iid_vs_train"]["js"] == pytest.approx(expected["js"], rel=1e-9)
+    assert metrics["iid_vs_train"]["js"] != pytest.approx(metrics["iid"]["js"], rel=1e-6)
     top = mdtraj.load_topology(str(run_dir / "topology.pdb"))
     assert [a.name for a in top.atoms] == ["C", "N", "CA", "C", "N"] and top.n_bonds == 4
 
