@@ -1,6 +1,8 @@
 """The scoremd command end to end on a tiny configuration, and its handling of bad input."""
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -149,9 +151,6 @@ def test_diverging_simulation_is_a_clear_error_and_keeps_frames(run_dir, tmp_pat
 
 
 def test_python_dash_m_runs_the_cli_and_returns_its_exit_status(tmp_path):
-    import subprocess
-    import sys
-
     done = subprocess.run([sys.executable, "-m", "scoremd", "run", str(tmp_path / "missing.toml"), "--out",
                            str(tmp_path / "out")], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 2
