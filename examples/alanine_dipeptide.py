@@ -7,7 +7,8 @@ evaluates both against the held-out reference MD, and writes to OUT:
 
 * ``<recipe>/``: each run directory with its report (``<recipe>/report/report.md``);
 * ``table.md``: phi/psi JS and PMF of i.i.d. samples and MD, bond W1 and the
-  training time, next to the floor of the held-out reference;
+  training time, next to the floor of the held-out reference, and the same
+  samples scored against the training frames;
 * ``ramachandran.png``: the free-energy surfaces of every recipe's i.i.d. samples
   and MD next to the reference.
 
@@ -32,6 +33,7 @@ import numpy as np  # noqa: E402
 
 import scoremd  # noqa: E402
 from scoremd.analysis.metrics import histogram  # noqa: E402
+from scoremd.analysis.molecular import md_frames  # noqa: E402
 from scoremd.analysis.report import evaluate, format_metric  # noqa: E402
 from scoremd.io import atomic_write_text  # noqa: E402
 from scoremd.systems import load_molecular_data  # noqa: E402
@@ -92,7 +94,7 @@ def ramachandran_figure(path: Path, out: Path, recipes: list[str]):
         traj = np.load(out / recipe / "trajectory.npy", mmap_mode="r")
         burn = scoremd.load_config(out / recipe / "config.toml").simulate.burn_in_frames
         panels += [(f"{recipe}: i.i.d.", np.load(out / recipe / "samples.npy")),
-                   (f"{recipe}: MD", np.asarray(traj[burn:]).reshape(-1, 5, 3))]
+                   (f"{recipe}: MD", md_frames(traj, burn))]
     cols = 1 + 2 * len(recipes)
     fig, axes = plt.subplots(1, cols, figsize=(3.0 * cols, 3.2), sharey=True)
     for ax, (name, x) in zip(axes, panels):

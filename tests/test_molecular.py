@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from scoremd import DataError
-from scoremd.analysis.molecular import bond_w1, dihedral_metrics
+from scoremd.analysis.molecular import bond_w1, dihedral_metrics, md_frames
 from scoremd.cli import main
 from scoremd.config import load_config
 from scoremd.losses import LossConfig, training_loss
@@ -180,3 +180,11 @@ def test_molecular_configs_load():
             assert config.system == "alanine_dipeptide"
             assert (config.loss.fp_weight > 0) == (recipe != "diffusion")
     jax.clear_caches()
+
+
+def test_md_frames_discards_burn_in_of_every_replica():
+    traj = np.arange(4 * 3 * 5 * 3, dtype=np.float32).reshape(4, 3, 5, 3)  # (frames, replicas, beads, 3)
+    kept = md_frames(traj, 1)
+    assert kept.shape == (9, 5, 3)
+    np.testing.assert_array_equal(kept, traj[1:].reshape(9, 5, 3))
+    assert md_frames(traj, 4).shape == (12, 5, 3)  # nothing left after burn-in: keep all, not none

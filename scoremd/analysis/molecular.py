@@ -27,7 +27,7 @@ from ..systems import MolecularSystem, load_molecular_data  # noqa: E402
 from ..systems._molecule import dihedral_angles  # noqa: E402
 from .metrics import compare_to_reference, histogram  # noqa: E402
 
-__all__ = ["evaluate_molecule", "dihedral_metrics", "bond_lengths", "bond_w1"]
+__all__ = ["evaluate_molecule", "md_frames", "dihedral_metrics", "bond_lengths", "bond_w1"]
 
 
 def bond_lengths(system: MolecularSystem, x: np.ndarray) -> np.ndarray:
@@ -118,8 +118,24 @@ def _plot_energies(path, energies: dict[str, np.ndarray]):
     plt.close(fig)
 
 
+def md_frames(trajectory, burn_in_frames: int) -> np.ndarray:
+    """MD frames after burn-in, replicas concatenated.
+
+    Args:
+      trajectory: MD frames (nm), shape (frames, replicas, n_beads, 3).
+      burn_in_frames: frames of every replica to discard; ignored (nothing discarded) when the
+        trajectory is not longer than that.
+
+    Returns:
+      Positions (nm), shape (kept frames * replicas, n_beads, 3).
+    """
+    keep = trajectory[burn_in_frames:] if len(trajectory) > burn_in_frames else trajectory
+    return np.asarray(keep).reshape(-1, *trajectory.shape[2:])
+
+
 def evaluate_molecule(emulator, run_dir: str | Path, samples: np.ndarray, trajectory: np.ndarray) -> dict:
-    """Score i.i.d. samples and MD frames against the held-out reference and write the report.
+    """Score i.i.d. samples and MD frames against the held-out reference (and, separately,
+    against the training frames) and write the report.
 
     Args:
       emulator: the trained :class:`scoremd.Emulator` of a molecular system.
@@ -129,7 +145,11 @@ def evaluate_molecule(emulator, run_dir: str | Path, samples: np.ndarray, trajec
         ``config.simulate.burn_in_frames`` frames of every replica are discarded.
 
     Returns:
-      The metrics dict (also written to ``report/metrics.json``).
+      The metrics dict (also written to ``report/metrics.json``): ``iid``, ``md``, ``data``
+      (training frames) and ``floor`` (half of the held-out frames against the other half),
+      each scored against the held-out frames (phi/psi ``js`` and ``pmf`` error in k_BT^2,
+      per-bond ``bond_w1`` in nm, ``n``); ``iid_vs_train`` and ``md_vs_train`` (``js``, ``pmf``
+      against the training frames); ``fp_error`` vs diffusion time; ``train_seconds``.
     """
     from .report import _plot_fp_error, _plot_loss, format_metric, fp_error_vs_time
 
@@ -139,7 +159,7 @@ def evaluate_molecule(emulator, run_dir: str | Path, samples: np.ndarray, trajec
     out = run_dir / "report"
     out.mkdir(parents=True, exist_ok=True)
     burn = config.simulate.burn_in_frames
-    md = (trajectory[burn:] if len(trajectory) > burn else trajectory).reshape(-1, *system.event_shape)
+    md = md_frames(trajectory, burn)
     data = load_molecular_data(system, config.data.dir)
     train = data.positions[data.train]
     reference = data.positions[data.validation]
@@ -219,7 +239,9 @@ def evaluate_molecule(emulator, run_dir: str | Path, samples: np.ndarray, trajec
     lines += [
         "",
         "Against the training frames instead (what the model was fitted to; the difference to the "
-        "rows above is due to the training and held-out frames differing):",
+        "rows above comes from the training and held-out frames differing). MD replicas start from "
+        "training frames: where they are shorter than the slowest basin exchange, their basin "
+        "populations are partly those of the starting frames, not the model's:",
         "",
         "| samples | phi/psi JS | PMF error |",
         "|---|---|---|",
