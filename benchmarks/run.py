@@ -294,7 +294,8 @@ def row_b2_c(run_dir, b: dict, quick: bool) -> tuple[dict, dict]:
             c[name]["js"] = dihedral_metrics(ALANINE_DIPEPTIDE, np.asarray(x) * em.scale, ref)["js"]
         print(f"c. {method}: {steps} steps, {evals} network evaluations per sample, {n / seconds:.0f} samples/s"
               + (f", JS {c[name]['js']:.4f}" if "js" in c[name] else ""), flush=True)
-    # b2: effective samples per second, i.i.d. (the presets' SDE) against OpenMM via the autocorrelation of phi > 0.
+    # b2: effective samples per second, i.i.d. (the presets' SDE) against OpenMM, whose frames
+    # count through the autocorrelation of phi > 0.
     phi = dihedral_angles(data.positions, ALANINE_DIPEPTIDE.dihedrals)[:, 0]
     runs = [(phi[data.run_index == r] > 0).astype(float) for r in np.unique(data.run_index)]
     tau_frames = integrated_autocorrelation_time(runs)  # frames of 1 ps
