@@ -33,7 +33,7 @@ from .data import load_positions_file, load_toy_dataset, normalisation_scale
 from .dynamics import LangevinConfig, simulate
 from .io import atomic_write_text
 from .losses import training_loss
-from .models import EnergyModel, MixtureEnergyModel, Params, build_model
+from .models import EnergyModel, MixtureEnergyModel, Params, build_model, distance_statistics
 from .sampling import sample
 from .systems import MolecularSystem, System, cg_topology, get_system, load_molecular_data
 from .systems._molecule import center
@@ -226,9 +226,11 @@ def _stages(config: RunConfig, model) -> list[_Stage]:
     return stages
 
 
-def _build(config: RunConfig, event_shape):
+def _build(config: RunConfig, event_shape, info: dict):
     key_init, key_train = jax.random.split(jax.random.PRNGKey(config.train.seed))
-    model, params = build_model(config.model, event_shape, config.sde, key=key_init)
+    stats = info.get("distance_stats")
+    model, params = build_model(config.model, event_shape, config.sde, key=key_init,
+                                distance_stats=(stats["mean"], stats["std"]) if stats else None)
     optimizer = make_optimizer(config.train)
     return model, params, optimizer, key_train
 
@@ -298,7 +300,10 @@ def train(config: RunConfig, run_dir: str | Path, *, progress: bool = True) -> E
     data = load_training_data(config, progress=progress)
     info = _read_run_json(run_dir)
     scale = info.get("scale") or normalisation_scale(data, config.data.scale)
-    model, params, optimizer, key = _build(config, system.event_shape)
+    if config.model.whiten_distances and "distance_stats" not in info:
+        mean, std = distance_statistics(data / scale)
+        info["distance_stats"] = {"mean": list(mean), "std": list(std)}
+    model, params, optimizer, key = _build(config, system.event_shape, info)
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / CONFIG_FILE, config_to_toml(config))
     info.update(
@@ -354,7 +359,9 @@ def load(run_dir: str | Path) -> Emulator:
     config = load_config(run_dir / CONFIG_FILE)
     info = _read_run_json(run_dir)
     system = get_system(config.system)
-    model, params, optimizer, key = _build(config, system.event_shape)
+    if config.model.whiten_distances and "distance_stats" not in info:
+        raise CheckpointError(f"{run_dir / RUN_FILE} has no distance_stats for model.whiten_distances; retrain")
+    model, params, optimizer, key = _build(config, system.event_shape, info)
     stages = _stages(config, model)
     states = {}
     for stage in stages:

@@ -96,7 +96,7 @@ def test_staged_training_freezes_experts_and_resumes_exactly(tmp_path, monkeypat
 
 def test_only_the_small_t_expert_carries_the_fp_term(tmp_path):
     config = _config(tmp_path)
-    model, _, _, _ = workflow._build(config, (2,))
+    model, _, _, _ = workflow._build(config, (2,), {})
     stages = workflow._stages(config, model)
     assert [s.name for s in stages] == ["expert_2", "expert_1", "expert_0"]
     assert [s.fokker_planck for s in stages] == [False, False, True]

@@ -3,7 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from scoremd.models import ModelConfig, build_model, time_features
+from scoremd.models import ModelConfig, build_model, distance_statistics, time_features
 from scoremd.sde import VPSDE
 
 
@@ -12,12 +12,16 @@ def _model(event_shape=(2,), key=0, kind="mlp", features="cartesian"):
                        event_shape, VPSDE(), key=jax.random.PRNGKey(key))
 
 
-MOLECULAR = [("mlp", (5, 3)), ("transformer", (5, 3)), ("invariant", (5, 3))]
+MOLECULAR = [("mlp", (5, 3)), ("transformer", (5, 3)), ("invariant", (5, 3)), ("whitened", (5, 3))]
 
 
 def _molecular_model(kind, event_shape):
     if kind == "invariant":
         return _model(event_shape, kind="mlp", features="invariant")
+    if kind == "whitened":
+        stats = distance_statistics(jax.random.normal(jax.random.PRNGKey(1), (64, *event_shape)))
+        return build_model(ModelConfig(features="invariant", whiten_distances=True, hidden=(32, 32)),
+                           event_shape, VPSDE(), key=jax.random.PRNGKey(0), distance_stats=stats)
     return _model(event_shape, kind=kind)
 
 
@@ -95,7 +99,7 @@ def test_models_tell_a_molecule_from_its_mirror_image(kind, event_shape, getkey)
     assert np.min(np.abs(np.asarray(e - e_mirror))) > 1e-6
 
 
-@pytest.mark.parametrize("kind", ["mlp", "transformer", "invariant"])
+@pytest.mark.parametrize("kind", ["mlp", "transformer", "invariant", "whitened"])
 def test_molecular_models_are_translation_invariant_with_zero_net_force(kind, getkey):
     """Translation invariance: E(x + c) = E(x), hence the scores (forces) of the beads sum to zero."""
     model, params = _molecular_model(kind, (6, 3))
@@ -107,11 +111,12 @@ def test_molecular_models_are_translation_invariant_with_zero_net_force(kind, ge
     assert np.abs(net).max() < 1e-5 * np.abs(np.asarray(model.score(params, x, 0.1))).max()
 
 
-def test_invariant_mlp_is_exactly_rotation_invariant_and_equivariant(getkey):
+@pytest.mark.parametrize("kind", ["invariant", "whitened"])
+def test_invariant_mlp_is_exactly_rotation_invariant_and_equivariant(kind, getkey):
     """E(xR^T) = E(x) for proper rotations, and the score rotates with the molecule."""
     from scoremd.systems._molecule import random_rotations
 
-    model, params = _molecular_model("invariant", (5, 3))
+    model, params = _molecular_model(kind, (5, 3))
     x = jax.random.normal(getkey(), (16, 5, 3))
     rot = random_rotations(getkey(), 16)
     xr = jnp.einsum("bij,bnj->bni", rot, x)
@@ -132,3 +137,30 @@ def test_invariant_features_need_molecules():
 def test_transformer_needs_molecular_events():
     with pytest.raises(ValueError, match="n_beads, 3"):
         _model((2,), kind="transformer")
+
+
+def test_whitened_distances_are_standard_scores_of_the_diffused_data(getkey):
+    """At t -> 0 the whitened distances of the data have mean 0 and unit variance; at t = 1
+    (m_t = 0.0066) they are d / sqrt(2 sigma_t^2) up to m_t mu / d, under 1 % here."""
+    from scoremd.models._mlp import pair_distances, whitened_distances
+
+    sde = VPSDE()
+    x = jnp.array([[0.0, 0, 0], [1.5, 0, 0], [2.0, 1.2, 0], [3.4, 1.0, 0.8]]) + 0.05 * jax.random.normal(
+        getkey(), (4096, 4, 3))
+    mean, std = distance_statistics(x)
+    z = whitened_distances(pair_distances(x), jnp.full(len(x), sde.t_min), sde, mean, std)
+    # tolerances: a few standard errors of a mean (1/sqrt(n)) and of a variance (sqrt(2/n)) of n = 4096
+    np.testing.assert_allclose(np.asarray(z.mean(0)), 0.0, atol=5 / np.sqrt(len(x)))
+    np.testing.assert_allclose(np.asarray(z.std(0)), 1.0, atol=5 * np.sqrt(2 / len(x)))
+    d = pair_distances(x)
+    z1 = whitened_distances(d, jnp.ones(len(x)), sde, mean, std)
+    np.testing.assert_allclose(np.asarray(z1), np.asarray(d / (np.sqrt(2) * sde.std(1.0))), rtol=0.01)
+
+
+def test_whitened_distances_need_statistics():
+    with pytest.raises(ValueError, match="distance_stats"):
+        build_model(ModelConfig(features="invariant", whiten_distances=True), (5, 3), VPSDE(), key=jax.random.PRNGKey(0))
+    with pytest.raises(ValueError, match="invariant"):
+        ModelConfig(whiten_distances=True)
+    with pytest.raises(ValueError, match="vary"):
+        distance_statistics(np.zeros((10, 5, 3)))

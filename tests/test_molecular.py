@@ -10,7 +10,7 @@ import mdtraj
 import numpy as np
 import pytest
 
-from scoremd import DataError
+from scoremd import CheckpointError, DataError
 from scoremd.analysis.molecular import bond_w1, dihedral_metrics, md_frames
 from scoremd.cli import main
 from scoremd.config import load_config
@@ -99,6 +99,28 @@ def test_force_is_minus_gradient_of_energy_in_physical_units(run_dir):
         fd = -(np.asarray(emulator.energy(x + e), np.float64) - np.asarray(emulator.energy(x - e), np.float64)) / (2 * h)
         np.testing.assert_allclose(force[:, bead, axis], fd, rtol=0.02, atol=0.02 * np.abs(force).max())
     np.testing.assert_allclose(emulator.masses, [12.011, 14.007, 12.011, 12.011, 14.007], atol=0.01)
+
+
+def test_whitened_model_stores_the_distance_statistics_of_its_training_frames(data_dir, tmp_path):
+    """model.whiten_distances: the statistics are measured on the normalised training frames,
+    stored in run.json, and a loaded model (which needs them) gives the trained energies."""
+    from scoremd.models import distance_statistics
+
+    out = tmp_path / "whitened"
+    sets = _tiny(data_dir) + ["model.whiten_distances=true", "train.steps=20", "train.checkpoint_every=20"]
+    assert main(["--quiet", "train", str(CONFIG), "--out", str(out), *_sets(sets)]) == 0
+    info = json.loads((out / "run.json").read_text())
+    data = load_molecular_data(ALANINE_DIPEPTIDE, data_dir)
+    mean, std = distance_statistics(data.positions[data.train] / info["scale"])
+    np.testing.assert_allclose(info["distance_stats"]["mean"], mean, rtol=1e-5)
+    np.testing.assert_allclose(info["distance_stats"]["std"], std, rtol=1e-4)
+    emulator = load(out)
+    energy = np.asarray(emulator.energy(jnp.asarray(data.positions[:4])))
+    assert np.all(np.isfinite(energy)) and np.ptp(energy) > 0
+    del info["distance_stats"]
+    (out / "run.json").write_text(json.dumps(info))
+    with pytest.raises(CheckpointError, match="distance_stats"):
+        load(out)
 
 
 def test_run_writes_molecular_report(run_dir):

@@ -44,6 +44,10 @@ class ModelConfig:
       kind: ``"mlp"`` (any event shape) or ``"transformer"`` (molecules, event (n, 3)).
       features: MLP input, ``"cartesian"`` (coordinates; centred for molecules) or
         ``"invariant"`` (molecules: pair distances + chirality-sensitive signed volumes).
+      whiten_distances: with ``"invariant"``, also feed every pair distance whitened by
+        its mean and spread under the diffused training data at time t (stiff bonds
+        become O(1) inputs); the statistics are measured on the training data and stored
+        with the run.
       hidden: hidden-layer widths (MLP); the transformer uses ``hidden[0]`` as node width
         and ``len(hidden)`` as its number of attention layers.
       heads: attention heads (transformer).
@@ -57,6 +61,7 @@ class ModelConfig:
 
     kind: str = "mlp"
     features: str = "cartesian"
+    whiten_distances: bool = False
     hidden: tuple[int, ...] = (256, 256, 256)
     heads: int = 4
     head_dim: int = 16
@@ -71,6 +76,8 @@ class ModelConfig:
             raise ValueError(f"unknown model.features {self.features!r}; choose one of {FEATURES}")
         if self.features != "cartesian" and self.kind != "mlp":
             raise ValueError(f'model.features = "{self.features}" applies to kind = "mlp" only')
+        if self.whiten_distances and self.features != "invariant":
+            raise ValueError('model.whiten_distances needs model.features = "invariant"')
         if self.output_scaling not in OUTPUT_SCALINGS:
             raise ValueError(
                 f"unknown output_scaling {self.output_scaling!r}; choose one of {OUTPUT_SCALINGS}"
@@ -199,11 +206,12 @@ class MixtureEnergyModel(_ScoreFromEnergy):
         return jax.lax.cond(jnp.all(idx == idx[0]), lambda: jax.lax.switch(idx[0], branches), every_expert)
 
 
-def _build_network(config: ModelConfig, event_shape, sde: VPSDE, t_range, key):
+def _build_network(config: ModelConfig, event_shape, sde: VPSDE, t_range, key, distance_stats):
     seed = int(jax.random.randint(key, (), 0, 2**31 - 1))
     rngs = nnx.Rngs(seed)
     if config.kind == "mlp":
-        net = EnergyMLP(event_shape, config.hidden, config.n_frequencies, t_range, config.features, rngs=rngs)
+        net = EnergyMLP(event_shape, config.hidden, config.n_frequencies, t_range, config.features,
+                        distance_stats if config.whiten_distances else None, sde, rngs=rngs)
     else:
         if len(event_shape) != 2 or event_shape[1] != 3:
             raise ValueError(f"the transformer needs molecular events of shape (n_beads, 3), got {event_shape}")
@@ -213,7 +221,7 @@ def _build_network(config: ModelConfig, event_shape, sde: VPSDE, t_range, key):
     return EnergyModel(graphdef, sde, event_shape, config.output_scaling), nnx.to_pure_dict(state)
 
 
-def build_model(config: ModelConfig, event_shape, sde: VPSDE, *, key: jax.Array):
+def build_model(config: ModelConfig, event_shape, sde: VPSDE, *, key: jax.Array, distance_stats=None):
     """Create an :class:`EnergyModel` (or a :class:`MixtureEnergyModel`) and fresh parameters.
 
     Args:
@@ -221,17 +229,24 @@ def build_model(config: ModelConfig, event_shape, sde: VPSDE, *, key: jax.Array)
       event_shape: shape of one sample.
       sde: the diffusion process.
       key: PRNG key for initialisation.
+      distance_stats: (mean, std) of every pair distance of the normalised training data
+        (:func:`scoremd.models.distance_statistics`); required by ``whiten_distances``.
 
     Returns:
       (model, params)
     """
     event_shape = tuple(int(d) for d in event_shape)
+    if config.whiten_distances and distance_stats is None:
+        raise ValueError(
+            "model.whiten_distances needs the pair-distance statistics of the training data: pass "
+            "distance_stats=scoremd.models.distance_statistics(x_train / scale) (scoremd.train does)"
+        )
     if not config.expert_boundaries:
-        return _build_network(config, event_shape, sde, (0.0, 1.0), key)
+        return _build_network(config, event_shape, sde, (0.0, 1.0), key, distance_stats)
     edges = [0.0, *config.expert_boundaries, 1.0]
     experts, params = [], {}
     for k, (key_k, lo, hi) in enumerate(zip(jax.random.split(key, len(edges) - 1), edges[:-1], edges[1:])):
-        expert, p = _build_network(config, event_shape, sde, (lo, hi), key_k)
+        expert, p = _build_network(config, event_shape, sde, (lo, hi), key_k, distance_stats)
         experts.append(expert)
         params[f"expert_{k}"] = p
     return MixtureEnergyModel(tuple(experts), config.expert_boundaries), params

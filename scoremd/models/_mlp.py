@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from ..sde import VPSDE
 from ._time import n_time_features, time_features
 
 FEATURES = ("cartesian", "invariant")
@@ -35,21 +36,55 @@ FEATURES = ("cartesian", "invariant")
 
 def invariant_features(x):
     """Pair distances and chirality-sensitive normalised signed volumes; x (B, n, 3) -> (B, n(n-1)/2 + n-3)."""
-    n = x.shape[1]
-    i, j = np.triu_indices(n, 1)
-    d = jnp.sqrt(jnp.sum((x[:, j] - x[:, i]) ** 2, axis=-1) + 1e-12)
+    d = pair_distances(x)
     b = x[:, 1:] - x[:, :-1]
     length = jnp.sqrt(jnp.sum(b**2, axis=-1) + 1e-12)
     volumes = jnp.sum(b[:, :-2] * jnp.cross(b[:, 1:-1], b[:, 2:]), axis=-1)
     return jnp.concatenate([d, volumes / (length[:, :-2] * length[:, 1:-1] * length[:, 2:])], axis=-1)
 
 
-def n_features(event_shape, features: str) -> int:
+def pair_distances(x):
+    """All pair distances d_ij (i < j, row-major); x (..., n, 3) -> (..., n(n-1)/2)."""
+    i, j = np.triu_indices(x.shape[-2], 1)
+    return jnp.sqrt(jnp.sum((x[..., j, :] - x[..., i, :]) ** 2, axis=-1) + 1e-12)
+
+
+def distance_statistics(x, batch: int = 65536) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Mean and standard deviation of every pair distance of x (N, n, 3) -> two tuples of n(n-1)/2.
+
+    The ``distance_stats`` of :class:`EnergyMLP`, in the units of x (normalised for training).
+    """
+    x = np.asarray(x)
+    if x.ndim != 3 or x.shape[-1] != 3 or len(x) < 2:
+        raise ValueError(f"distance statistics need molecular samples (N >= 2, n, 3), got shape {x.shape}")
+    total = np.zeros(x.shape[1] * (x.shape[1] - 1) // 2)
+    squares = np.zeros_like(total)
+    for k in range(0, len(x), batch):
+        d = np.asarray(pair_distances(jnp.asarray(x[k:k + batch])), np.float64)
+        total += d.sum(0)
+        squares += (d**2).sum(0)
+    mean = total / len(x)
+    std = np.sqrt(np.maximum(squares / len(x) - mean**2, 0.0))
+    if not (np.all(np.isfinite(mean)) and np.all(std > 0)):
+        raise ValueError("every pair distance must vary and be finite to be whitened; check the training data")
+    return tuple(float(v) for v in mean), tuple(float(v) for v in std)
+
+
+def whitened_distances(d, t, sde: VPSDE, mean, std):
+    """(d - m_t mu) / sqrt(m_t^2 sd^2 + 2 sigma_t^2): d (B, P), t (B,), mean and std (P,) -> (B, P)."""
+    m = sde.mean_coeff(t)[:, None].astype(d.dtype)
+    var = sde.std(t)[:, None].astype(d.dtype) ** 2
+    mean, std = jnp.asarray(mean, d.dtype), jnp.asarray(std, d.dtype)
+    return (d - m * mean) / jnp.sqrt(m**2 * std**2 + 2.0 * var)
+
+
+def n_features(event_shape, features: str, whitened: bool = False) -> int:
     """Input width of the MLP for an event shape and featurisation."""
     if features == "cartesian":
         return int(np.prod(event_shape))
     n = event_shape[0]
-    return n * (n - 1) // 2 + n - 3
+    pairs = n * (n - 1) // 2
+    return pairs * (2 if whitened else 1) + n - 3
 
 
 class EnergyMLP(nnx.Module):
@@ -63,6 +98,10 @@ class EnergyMLP(nnx.Module):
       n_frequencies: Fourier frequencies of the time embedding.
       t_range: (lo, hi) diffusion-time range this network is responsible for.
       features: ``"cartesian"`` or ``"invariant"`` (see the module docstring).
+      distance_stats: (mean, std) of each pair distance of the training data in
+        normalised units (:func:`distance_statistics`); adds the whitened distances
+        to the invariant features (None: raw distances only).
+      sde: the diffusion whose m_t and sigma_t whiten the distances (with ``distance_stats``).
       rngs: Flax NNX random streams for initialisation.
     """
 
@@ -73,6 +112,8 @@ class EnergyMLP(nnx.Module):
         n_frequencies: int = 2,
         t_range: tuple[float, float] = (0.0, 1.0),
         features: str = "cartesian",
+        distance_stats: tuple[Sequence[float], Sequence[float]] | None = None,
+        sde: VPSDE | None = None,
         *,
         rngs: nnx.Rngs,
     ):
@@ -82,11 +123,20 @@ class EnergyMLP(nnx.Module):
             raise ValueError(f"unknown MLP features {features!r}; choose one of {FEATURES}")
         if features == "invariant" and not (molecular and event_shape[0] >= 4):
             raise ValueError(f'features = "invariant" needs molecules of >= 4 beads (event (n, 3)), got {event_shape}')
+        if distance_stats is not None:
+            if features != "invariant":
+                raise ValueError('whitened distances need features = "invariant"')
+            pairs = event_shape[0] * (event_shape[0] - 1) // 2
+            if sde is None or any(len(v) != pairs for v in distance_stats):
+                raise ValueError(f"distance_stats must be (mean, std) of the {pairs} pair distances, with the sde")
+            distance_stats = tuple(tuple(float(v) for v in s) for s in distance_stats)
         self.features = features
+        self.distance_stats = distance_stats
+        self.sde = sde
         self.centre = molecular
         self.n_frequencies = n_frequencies
         self.t_range = tuple(t_range)
-        widths = [n_features(event_shape, features) + n_time_features(n_frequencies), *hidden]
+        widths = [n_features(event_shape, features, distance_stats is not None) + n_time_features(n_frequencies), *hidden]
         self.layers = nnx.List(
             [nnx.Linear(a, b, rngs=rngs) for a, b in zip(widths[:-1], widths[1:])]
         )
@@ -97,6 +147,9 @@ class EnergyMLP(nnx.Module):
         baseline = 0.0
         if self.features == "invariant":
             h = invariant_features(x)
+            if self.distance_stats is not None:
+                pairs = len(self.distance_stats[0])
+                h = jnp.concatenate([h, whitened_distances(h[:, :pairs], t, self.sde, *self.distance_stats)], axis=-1)
             baseline = 0.5 * jnp.sum((x - jnp.mean(x, axis=-2, keepdims=True)) ** 2, axis=(-2, -1))
         else:
             if self.centre:
