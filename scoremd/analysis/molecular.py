@@ -118,6 +118,12 @@ def _plot_energies(path, energies: dict[str, np.ndarray]):
     plt.close(fig)
 
 
+def _architecture(m) -> str:
+    if m.kind != "mlp":
+        return f"{m.heads} heads x {m.head_dim}"
+    return m.features + (", whitened distances" if m.whiten_distances else "")
+
+
 def md_frames(trajectory, burn_in_frames: int) -> np.ndarray:
     """MD frames after burn-in, replicas concatenated.
 
@@ -216,7 +222,7 @@ def evaluate_molecule(emulator, run_dir: str | Path, samples: np.ndarray, trajec
         f"# scoremd report: {system.name}",
         "",
         f"Training: {config.train.steps} steps" + (f" in {t / 60:.1f} min" if t else "")
-        + f"; model {m.kind} ({m.features if m.kind == 'mlp' else f'{m.heads} heads x {m.head_dim}'}) "
+        + f"; model {m.kind} ({_architecture(m)}) "
         f"{list(m.hidden)}; FP weight {config.loss.fp_weight}"
         + (f"; experts at {list(m.expert_boundaries)}" if m.expert_boundaries else "") + ".",
         f"i.i.d.: {config.sample.method} sampler, {config.sample.steps} steps. "
