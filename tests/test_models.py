@@ -159,7 +159,8 @@ def test_whitened_distances_are_standard_scores_of_the_diffused_data(getkey):
 
 def test_whitened_distances_need_statistics():
     with pytest.raises(ValueError, match="distance_stats"):
-        build_model(ModelConfig(features="invariant", whiten_distances=True), (5, 3), VPSDE(), key=jax.random.PRNGKey(0))
+        build_model(ModelConfig(features="invariant", whiten_distances=True), (5, 3), VPSDE(),
+                    key=jax.random.PRNGKey(0))
     with pytest.raises(ValueError, match="invariant"):
         ModelConfig(whiten_distances=True)
     with pytest.raises(ValueError, match="vary"):

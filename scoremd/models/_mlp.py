@@ -136,7 +136,8 @@ class EnergyMLP(nnx.Module):
         self.centre = molecular
         self.n_frequencies = n_frequencies
         self.t_range = tuple(t_range)
-        widths = [n_features(event_shape, features, distance_stats is not None) + n_time_features(n_frequencies), *hidden]
+        n_in = n_features(event_shape, features, distance_stats is not None) + n_time_features(n_frequencies)
+        widths = [n_in, *hidden]
         self.layers = nnx.List(
             [nnx.Linear(a, b, rngs=rngs) for a, b in zip(widths[:-1], widths[1:])]
         )
