@@ -103,7 +103,7 @@ def test_force_is_minus_gradient_of_energy_in_physical_units(run_dir):
 
 def test_whitened_model_stores_the_distance_statistics_of_its_training_frames(data_dir, tmp_path):
     """model.whiten_distances: the statistics are measured on the normalised training frames,
-    stored in run.json, and a loaded model (which needs them) gives the trained energies."""
+    stored in run.json; a loaded model uses them (finite, varying energies) and will not load without them."""
     from scoremd.models import distance_statistics
 
     out = tmp_path / "whitened"
