@@ -74,11 +74,17 @@ def table(results: dict[str, dict]) -> str:
         )
     lines.append(f"| floor (held-out half vs half) | {f(floor['js'])} | | {f(floor['pmf'])} | | "
                  f"{np.mean(floor['bond_w1']):.1e} | | |")
+    pf = next(iter(results.values())).get("md_floor")
+    if pf:  # the MD settings are the same for every recipe
+        lines.append(f"| MD protocol floor ({pf['replicas']} reference windows, mean ± sd) | | "
+                     f"{f(pf['js'])} ± {f(pf['js_sd'])} | | {f(pf['pmf'])} ± {f(pf['pmf_sd'])} | | | |")
     if all("iid_vs_train" in m for m in results.values()):
         lines += ["", "Against the training frames (what each model was fitted to):", "",
                   "| recipe | iid JS | sim JS | iid PMF | sim PMF |", "|---|---|---|---|---|"]
         lines += [f"| {recipe} | {f(m['iid_vs_train']['js'])} | {f(m['md_vs_train']['js'])} | "
                   f"{f(m['iid_vs_train']['pmf'])} | {f(m['md_vs_train']['pmf'])} |" for recipe, m in results.items()]
+        if pf:
+            lines.append(f"| MD protocol floor | | {f(pf['js_vs_train'])} ± {f(pf['js_vs_train_sd'])} | | |")
     ref = next(iter(results.values()))["reference"]
     lines += ["", f"Held-out reference: {ref['n_validation']} frames (the last half of {ref['runs']} runs); "
               f"training: {ref['n_train']} frames."]

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from scoremd import CheckpointError, DataError
-from scoremd.analysis.molecular import bond_w1, dihedral_metrics, md_frames
+from scoremd.analysis.molecular import bond_w1, dihedral_metrics, md_frames, md_protocol_floor
 from scoremd.cli import main
 from scoremd.config import load_config
 from scoremd.losses import LossConfig, training_loss
@@ -129,6 +129,9 @@ def test_run_writes_molecular_report(run_dir):
         assert 0 <= metrics[key]["js"] <= np.log(2) and len(metrics[key]["bond_w1"]) == 4
     assert metrics["floor"]["n"] == 20 and metrics["md"]["n"] == 4 * 5
     assert metrics["iid"]["n"] == 200 and metrics["reference"]["runs"] == 2
+    # MD frames are 20 x 1 fs = 0.02 ps, reference frames 0.1 ps: 6 MD frames span one reference frame.
+    assert metrics["md_floor"]["window_frames"] == 1 and metrics["md_floor"]["replicas"] == 4
+    assert metrics["md_floor"]["burn_in_frames"] == 0
     for png in ("ramachandran.png", "bonds.png", "energies.png", "fp_error.png", "loss.png"):
         assert (run_dir / "report" / png).stat().st_size > 1000
     report = (run_dir / "report" / "report.md").read_text()
@@ -210,3 +213,26 @@ def test_md_frames_discards_burn_in_of_every_replica():
     assert kept.shape == (9, 5, 3)
     np.testing.assert_array_equal(kept, traj[1:].reshape(9, 5, 3))
     assert md_frames(traj, 4).shape == (12, 5, 3)  # nothing left after burn-in: keep all, not none
+
+
+def test_md_protocol_floor_cuts_the_training_runs_into_replica_windows(data_dir):
+    """Windows as long as the training blocks leave one start per run: the floor is then exactly
+    the training frames against the held-out ones, with no spread over draws."""
+    data = load_molecular_data(ALANINE_DIPEPTIDE, data_dir)
+    train = data.positions[data.train]
+    whole = md_protocol_floor(ALANINE_DIPEPTIDE, data, replicas=2, window_frames=20, burn_in_frames=0, repeats=3)
+    expected = dihedral_metrics(ALANINE_DIPEPTIDE, train, data.positions[data.validation])
+    assert whole["js"] == pytest.approx(expected["js"], rel=1e-12) and whole["js_sd"] == 0.0
+    assert whole["pmf"] == pytest.approx(expected["pmf"], rel=1e-12)
+    assert whole["js_vs_train"] == pytest.approx(0.0, abs=1e-12)
+    # Burn-in drops the first frames of each window: with 15 of 20 dropped the last 5 of each block remain.
+    tail = md_protocol_floor(ALANINE_DIPEPTIDE, data, replicas=2, window_frames=20, burn_in_frames=15, repeats=1)
+    last = np.concatenate([data.positions[15:20], data.positions[55:60]])
+    assert tail["js"] == pytest.approx(
+        dihedral_metrics(ALANINE_DIPEPTIDE, last, data.positions[data.validation])["js"], rel=1e-12)
+    # Short windows from few starts scatter: a spread over draws, and a distance from the training frames.
+    short = md_protocol_floor(ALANINE_DIPEPTIDE, data, replicas=3, window_frames=2, burn_in_frames=0, seed=1)
+    assert short["js_sd"] > 0 and short["js_vs_train"] > 0
+    assert md_protocol_floor(ALANINE_DIPEPTIDE, data, replicas=2, window_frames=21, burn_in_frames=0) is None
+    with pytest.raises(ValueError, match="burn_in_frames"):
+        md_protocol_floor(ALANINE_DIPEPTIDE, data, replicas=2, window_frames=5, burn_in_frames=5)
