@@ -2,13 +2,15 @@
 
 Trains each recipe of ``examples/configs/alanine_dipeptide_<recipe>.toml`` (CPU
 presets; ``--gpu`` picks ``examples/configs/gpu/``), draws i.i.d. samples and
-runs Langevin MD with the learned force (100 replicas, gamma = 1/ps, dt = 2 fs),
-evaluates both against the held-out reference MD, and writes to OUT:
+runs Langevin MD with the learned force (CPU presets: 1000 replicas x 0.3 ns,
+gamma = 1/ps, dt = 2 fs), evaluates both against the held-out reference MD, and
+writes to OUT:
 
 * ``<recipe>/``: each run directory with its report (``<recipe>/report/report.md``);
 * ``table.md``: phi/psi JS and PMF of i.i.d. samples and MD, bond W1 and the
-  training time, next to the floor of the held-out reference, and the same
-  samples scored against the training frames;
+  training time, next to the floor of the held-out reference and the floor of
+  the MD protocol (reference MD cut into windows like the replicas), and the
+  same samples scored against the training frames;
 * ``ramachandran.png``: the free-energy surfaces of every recipe's i.i.d. samples
   and MD next to the reference.
 
