@@ -62,7 +62,8 @@ def run_one(recipe: str, out: Path, overrides: list[str], gpu: bool) -> dict:
 
 def table(results: dict[str, dict]) -> str:
     f = format_metric
-    floor = next(iter(results.values()))["floor"]
+    first = next(iter(results.values()))  # reference rows are the same for every recipe
+    floor, data, pf = first["floor"], first["data"], first.get("md_floor")
     lines = [
         "| recipe | iid JS | sim JS | iid PMF | sim PMF | iid bond W1 (nm) | sim bond W1 (nm) | training (min) |",
         "|---|---|---|---|---|---|---|---|",
@@ -76,8 +77,9 @@ def table(results: dict[str, dict]) -> str:
         )
     lines.append(f"| floor (held-out half vs half) | {f(floor['js'])} | | {f(floor['pmf'])} | | "
                  f"{np.mean(floor['bond_w1']):.1e} | | |")
-    pf = next(iter(results.values())).get("md_floor")
-    if pf:  # the MD settings are the same for every recipe
+    lines.append(f"| training data vs held-out | {f(data['js'])} | | {f(data['pmf'])} | | "
+                 f"{np.mean(data['bond_w1']):.1e} | | |")
+    if pf:
         lines.append(f"| MD protocol floor ({pf['replicas']} reference windows, mean ± sd) | | "
                      f"{f(pf['js'])} ± {f(pf['js_sd'])} | | {f(pf['pmf'])} ± {f(pf['pmf_sd'])} | | | |")
     if all("iid_vs_train" in m for m in results.values()):
@@ -87,7 +89,7 @@ def table(results: dict[str, dict]) -> str:
                   f"{f(m['iid_vs_train']['pmf'])} | {f(m['md_vs_train']['pmf'])} |" for recipe, m in results.items()]
         if pf:
             lines.append(f"| MD protocol floor | | {f(pf['js_vs_train'])} ± {f(pf['js_vs_train_sd'])} | | |")
-    ref = next(iter(results.values()))["reference"]
+    ref = first["reference"]
     lines += ["", f"Held-out reference: {ref['n_validation']} frames (the last half of {ref['runs']} runs); "
               f"training: {ref['n_train']} frames."]
     return "\n".join(lines) + "\n"
