@@ -162,7 +162,8 @@ def md_protocol_floor(system: MolecularSystem, data, *, replicas: int, window_fr
       seed: seed of the draws.
 
     Returns:
-      ``js``/``pmf`` (mean against the held-out frames), ``js_sd``/``pmf_sd``, ``js_vs_train``
+      ``js``/``pmf`` (means against the held-out frames; JS in nats, PMF error in k_BT^2),
+      ``js_sd``/``pmf_sd`` (standard deviations over the draws), ``js_vs_train``
       and ``js_vs_train_sd`` (against the training frames), ``window_frames``,
       ``burn_in_frames``, ``replicas``, ``repeats``; or None when no run's training block is
       as long as one window.
