@@ -35,7 +35,7 @@ import numpy as np  # noqa: E402
 
 import scoremd  # noqa: E402
 from scoremd.analysis.metrics import histogram  # noqa: E402
-from scoremd.analysis.molecular import md_frames  # noqa: E402
+from scoremd.analysis.molecular import held_out_text, md_frames  # noqa: E402
 from scoremd.analysis.report import evaluate, format_metric  # noqa: E402
 from scoremd.io import atomic_write_text  # noqa: E402
 from scoremd.systems import load_molecular_data  # noqa: E402
@@ -90,7 +90,7 @@ def table(results: dict[str, dict]) -> str:
         if pf:
             lines.append(f"| MD protocol floor | | {f(pf['js_vs_train'])} ± {f(pf['js_vs_train_sd'])} | | |")
     ref = first["reference"]
-    lines += ["", f"Held-out reference: {ref['n_validation']} frames (the last half of {ref['runs']} runs); "
+    lines += ["", f"Held-out reference: {ref['n_validation']} frames ({held_out_text(ref)}); "
               f"training: {ref['n_train']} frames."]
     return "\n".join(lines) + "\n"
 
@@ -98,7 +98,7 @@ def table(results: dict[str, dict]) -> str:
 def ramachandran_figure(path: Path, out: Path, recipes: list[str]):
     system = scoremd.get_system("alanine_dipeptide")
     config = scoremd.load_config(out / recipes[0] / "config.toml")
-    data = load_molecular_data(system, config.data.dir)
+    data = load_molecular_data(system, config.data.dir, config.data.held_out)
     panels = [("held-out reference", data.positions[data.validation])]
     for recipe in recipes:
         traj = np.load(out / recipe / "trajectory.npy", mmap_mode="r")

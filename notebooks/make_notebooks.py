@@ -164,9 +164,11 @@ system = scoremd.get_system("alanine_dipeptide")
 print(f"k_BT = {system.kbt:.3f} kJ/mol at {system.temperature} K; beads: {system.cg_map}")"""),
     ("md", """## Reference data
 
-Four independent OpenMM runs; the first half of each trains the model, the last
-half is held out. The floor is the same metric between two independent halves of
-the held-out frames: no model can be shown to be closer to the truth than that."""),
+Four independent OpenMM runs; the first two train the model, the last two are
+held out whole (`[data] held_out = "runs"`; `"time"` holds out the last half of
+every run instead). The floor is the same metric between two independent halves
+of the held-out frames (here, one held-out run against the other): no model can
+be shown to be closer to the truth than that."""),
     ("code", """data = load_molecular_data(system, ROOT / "data")
 reference = data.positions[data.validation]
 half_a, half_b = data.validation_halves()

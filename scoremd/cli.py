@@ -22,7 +22,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from ._errors import DataError, ScoremdError
+from ._errors import ConfigError, DataError, ScoremdError
 
 SAMPLES_FILE = "samples.npy"
 TRAJECTORY_FILE = "trajectory.npy"
@@ -208,6 +208,26 @@ def cmd_data_toy(args) -> None:
     print(f"wrote {x.shape[0]} frames to {Path(args.dir) / system.name}", file=sys.stderr)
 
 
+def cmd_data_splits(args) -> None:
+    from .analysis.molecular import reference_splits
+    from .systems import MolecularSystem, get_system
+
+    system = get_system(args.system)
+    if not isinstance(system, MolecularSystem):
+        raise ConfigError(f"{args.system} is not a molecular system; `scoremd data splits` needs reference MD runs")
+    result = reference_splits(system, args.dir)
+    print(f"{system.name}: {sum(r['frames'] for r in result['runs'])} reference frames in {len(result['runs'])} runs")
+    print("run  frames  phi>0")
+    for r in result["runs"]:
+        print(f"{r['run']:>3}  {r['frames']:>6}  {r['phi_positive']:.2%}")
+    print("held out              JS train/held-out  PMF      floor JS  floor PMF")
+    for sp in result["splits"]:
+        held = sp["held_out_runs"]
+        name = "last half of each run" if held == "time" else "runs " + ",".join(map(str, held))
+        name += " (default)" if sp["default"] else ""
+        print(f"{name:<22}{sp['js']:<19.4f}{sp['pmf']:<9.3f}{sp['floor_js']:<10.4f}{sp['floor_pmf']:.3f}")
+
+
 def cmd_data_generate(args) -> None:
     from .systems._openmm import MDProtocol, generate_runs
 
@@ -299,6 +319,11 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--dir", default="data")
     q.add_argument("--seed", type=int, default=0)
     q.set_defaults(func=cmd_data_toy)
+    q = data_sub.add_parser(
+        "splits", help="a molecular reference's runs and how its training/held-out splits differ (phi/psi JS, PMF)")
+    q.add_argument("system")
+    q.add_argument("--dir", default="data", help="data directory holding <system>/run_*")
+    q.set_defaults(func=cmd_data_splits)
     q = data_sub.add_parser(
         "generate", help="OpenMM reference MD: independent runs in parallel processes, resumable and growable")
     q.add_argument("structure", help='"alanine_dipeptide" (built from internal coordinates) or a PDB file with hydrogens')

@@ -41,11 +41,16 @@ class DataConfig:
       path: optional explicit ``.npy`` file of shape (N, *event) overriding ``dir``.
       scale: normalisation s of DESIGN D2: a positive number, or ``"std"`` for the
         standard deviation of all centred coordinates. Toys use 1.
+      held_out: how a molecule's reference MD is split into training and held-out
+        frames: ``"runs"`` holds out whole independent runs (the last half of them),
+        ``"time"`` the last half of every run. The floor splits the held-out frames
+        in two by runs (in time if they come from one run).
     """
 
     dir: str = "data"
     path: str = ""
     scale: float | str = 1.0
+    held_out: str = "runs"
 
     def __post_init__(self):
         if isinstance(self.scale, str):
@@ -53,6 +58,8 @@ class DataConfig:
                 raise ValueError(f'data.scale must be a positive number or "std", got {self.scale!r}')
         elif not self.scale > 0:
             raise ValueError(f"data.scale must be positive, got {self.scale}")
+        if self.held_out not in ("runs", "time"):
+            raise ValueError(f'data.held_out must be "runs" or "time", got {self.held_out!r}')
 
 
 def validate_positions(x: np.ndarray, event_shape, source: str) -> np.ndarray:

@@ -64,7 +64,7 @@ def load_training_data(config: RunConfig, *, progress: bool = True) -> np.ndarra
         x = load_positions_file(config.data.path, system.event_shape)
         return center(x) if isinstance(system, MolecularSystem) else x
     if isinstance(system, MolecularSystem):
-        data = load_molecular_data(system, config.data.dir)
+        data = load_molecular_data(system, config.data.dir, config.data.held_out)
         return data.positions[data.train]
     return load_toy_dataset(system, config.data.dir, progress=progress)
 
@@ -311,7 +311,7 @@ def train(config: RunConfig, run_dir: str | Path, *, progress: bool = True) -> E
         n_train=int(len(data)), scoremd_version=__version__,
     )
     if isinstance(system, MolecularSystem):
-        reference = load_molecular_data(system, config.data.dir)
+        reference = load_molecular_data(system, config.data.dir, config.data.held_out)
         info["masses"] = reference.masses.tolist()
         _write_topology(run_dir / TOPOLOGY_FILE, reference)
     atomic_write_text(run_dir / RUN_FILE, json.dumps(info, indent=2) + "\n")

@@ -53,12 +53,18 @@ def run_dir(data_dir, tmp_path_factory):
     return out
 
 
-def test_reference_is_coarse_grained_centred_and_split_by_time(data_dir):
+def test_reference_is_coarse_grained_centred_and_split(data_dir):
     data = load_molecular_data(ALANINE_DIPEPTIDE, data_dir)
     assert data.positions.shape == (80, 5, 3)
     np.testing.assert_allclose(data.positions.mean(axis=1), 0.0, atol=1e-6)
     np.testing.assert_allclose(data.masses, [12.011, 14.007, 12.011, 12.011, 14.007], atol=0.01)
-    # The last half of every run is held out, and the halves of the floor are the two runs.
+    # By default the second run is held out whole; its halves in time make the floor.
+    assert data.train.tolist() == [*range(0, 40)] and data.validation.tolist() == [*range(40, 80)]
+    a, b = data.validation_halves()
+    np.testing.assert_array_equal(a, data.positions[40:60])
+    np.testing.assert_array_equal(b, data.positions[60:80])
+    # held_out="time": the last half of every run is held out, and the halves of the floor are the two runs.
+    data = load_molecular_data(ALANINE_DIPEPTIDE, data_dir, "time")
     assert data.validation.tolist() == [*range(20, 40), *range(60, 80)]
     assert data.train.tolist() == [*range(0, 20), *range(40, 60)]
     a, b = data.validation_halves()
@@ -67,6 +73,40 @@ def test_reference_is_coarse_grained_centred_and_split_by_time(data_dir):
     # CG bond lengths are the all-atom ones (C-N ~0.133 nm, N-CA ~0.146 nm).
     bonds = np.linalg.norm(np.diff(data.positions, axis=1), axis=-1).mean(axis=0)
     np.testing.assert_allclose(bonds, [0.134, 0.146, 0.153, 0.134], atol=0.01)
+
+
+def test_training_frames_follow_the_configured_split(data_dir):
+    from scoremd import ConfigError
+    from scoremd.workflow import load_training_data
+
+    for held_out in ("runs", "time"):
+        config = load_config(CONFIG, [f"data.dir={data_dir}", f"data.held_out={held_out}"])
+        data = load_molecular_data(ALANINE_DIPEPTIDE, data_dir, held_out)
+        np.testing.assert_array_equal(load_training_data(config, progress=False), data.positions[data.train])
+    with pytest.raises(ConfigError, match="held_out"):
+        load_config(CONFIG, ["data.held_out=frames"])
+
+
+def test_reference_splits_score_every_way_to_hold_out_runs(data_dir, capsys):
+    from scoremd.analysis.molecular import reference_splits
+
+    result = reference_splits(ALANINE_DIPEPTIDE, data_dir)
+    assert [r["frames"] for r in result["runs"]] == [40, 40]
+    assert all(0 <= r["phi_positive"] <= 1 for r in result["runs"])
+    by_held = {str(sp["held_out_runs"]): sp for sp in result["splits"]}
+    assert set(by_held) == {"[0]", "[1]", "time"} and by_held["[1]"]["default"] and not by_held["[0]"]["default"]
+    for held_out, key in (("runs", "[1]"), ("time", "time")):
+        data = load_molecular_data(ALANINE_DIPEPTIDE, data_dir, held_out)
+        expected = dihedral_metrics(ALANINE_DIPEPTIDE, data.positions[data.train], data.positions[data.validation])
+        assert by_held[key]["js"] == pytest.approx(expected["js"], rel=1e-12)
+        assert by_held[key]["floor_js"] == pytest.approx(
+            dihedral_metrics(ALANINE_DIPEPTIDE, *data.validation_halves())["js"], rel=1e-12)
+    # Holding out run 0 instead of run 1 swaps the two sets: the same JS.
+    assert by_held["[0]"]["js"] == pytest.approx(by_held["[1]"]["js"], rel=1e-9)
+    assert main(["data", "splits", "alanine_dipeptide", "--dir", str(data_dir)]) == 0
+    assert "runs 1 (default)" in capsys.readouterr().out
+    assert main(["data", "splits", "double_well", "--dir", str(data_dir)]) == 2
+    assert "not a molecular system" in capsys.readouterr().err
 
 
 def test_missing_reference_names_the_command(tmp_path):
@@ -218,7 +258,7 @@ def test_md_frames_discards_burn_in_of_every_replica():
 def test_md_protocol_floor_cuts_the_training_runs_into_replica_windows(data_dir):
     """Windows as long as the training blocks leave one start per run: the floor is then exactly
     the training frames against the held-out ones, with no spread over draws."""
-    data = load_molecular_data(ALANINE_DIPEPTIDE, data_dir)
+    data = load_molecular_data(ALANINE_DIPEPTIDE, data_dir, "time")
     train = data.positions[data.train]
     whole = md_protocol_floor(ALANINE_DIPEPTIDE, data, replicas=2, window_frames=20, burn_in_frames=0, repeats=3)
     expected = dihedral_metrics(ALANINE_DIPEPTIDE, train, data.positions[data.validation])

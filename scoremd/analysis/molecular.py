@@ -11,6 +11,7 @@ between two independent halves of the held-out reference.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -23,11 +24,11 @@ import numpy as np  # noqa: E402
 from scipy.stats import wasserstein_distance  # noqa: E402
 
 from ..io import atomic_write_text  # noqa: E402
-from ..systems import MolecularSystem, load_molecular_data  # noqa: E402
+from ..systems import MolecularData, MolecularSystem, load_molecular_data  # noqa: E402
 from ..systems._molecule import dihedral_angles  # noqa: E402
 from .metrics import compare_to_reference, histogram, js_divergence  # noqa: E402
 
-__all__ = ["evaluate_molecule", "md_frames", "md_protocol_floor", "dihedral_metrics", "bond_lengths", "bond_w1"]
+__all__ = ["evaluate_molecule", "held_out_text", "reference_splits", "md_frames", "md_protocol_floor", "dihedral_metrics", "bond_lengths", "bond_w1"]
 
 
 def bond_lengths(system: MolecularSystem, x: np.ndarray) -> np.ndarray:
@@ -52,6 +53,46 @@ def dihedral_metrics(system: MolecularSystem, x: np.ndarray, reference: np.ndarr
         histogram(ref, bounds, system.pmf_bins),
         bounds,
     )
+
+
+def reference_splits(system: MolecularSystem, data_dir: str | Path) -> dict:
+    """How much the training/held-out split of a reference matters (DESIGN §7).
+
+    For every way of holding out half of the runs whole (and for the split by time),
+    the phi/psi JS and PMF error between training and held-out frames, and the floor:
+    the held-out frames' two halves against each other (as ``validation_halves``). A
+    model fitted to the training frames cannot be shown closer to the held-out frames
+    than the first of these, nor than the floor.
+
+    Returns:
+      {"runs": [{"run", "frames", "phi_positive"}], "splits": [{"held_out_runs" (list, or
+      "time"), "js", "pmf", "floor_js", "floor_pmf", "default"}]}; ``phi_positive`` is the
+      fraction of frames with the first dihedral > 0 (alanine dipeptide's rare alpha_L basin).
+    """
+    from itertools import combinations
+
+    data = load_molecular_data(system, data_dir, "runs")
+    runs = np.unique(data.run_index)
+    phi = dihedral_angles(data.positions, system.dihedrals)[:, 0]
+    per_run = [{"run": int(r), "frames": int(np.sum(data.run_index == r)),
+                "phi_positive": float(np.mean(phi[data.run_index == r] > 0))} for r in runs]
+    default_held = sorted(int(r) for r in np.unique(data.run_index[data.validation]))
+
+    def entry(split: MolecularData, held):
+        a, b = split.validation_halves()
+        m = dihedral_metrics(system, split.positions[split.train], split.positions[split.validation])
+        floor = dihedral_metrics(system, a, b)
+        return {"held_out_runs": held, "js": m["js"], "pmf": m["pmf"], "floor_js": floor["js"],
+                "floor_pmf": floor["pmf"], "default": held == default_held}
+
+    splits = []
+    if len(runs) >= 2:
+        for held in combinations(runs.tolist(), len(default_held)):
+            mask = np.isin(data.run_index, held)
+            split = dataclasses.replace(data, train=np.flatnonzero(~mask), validation=np.flatnonzero(mask))
+            splits.append(entry(split, [int(r) for r in held]))
+    splits.append(entry(load_molecular_data(system, data_dir, "time"), "time"))
+    return {"runs": per_run, "splits": splits}
 
 
 def _energies(emulator, x: np.ndarray, batch: int = 8192) -> np.ndarray:
@@ -229,7 +270,7 @@ def evaluate_molecule(emulator, run_dir: str | Path, samples: np.ndarray, trajec
     out.mkdir(parents=True, exist_ok=True)
     burn = config.simulate.burn_in_frames
     md = md_frames(trajectory, burn)
-    data = load_molecular_data(system, config.data.dir)
+    data = load_molecular_data(system, config.data.dir, config.data.held_out)
     train = data.positions[data.train]
     reference = data.positions[data.validation]
     half_a, half_b = data.validation_halves()
@@ -259,6 +300,8 @@ def evaluate_molecule(emulator, run_dir: str | Path, samples: np.ndarray, trajec
         "system": system.name,
         "reference": {
             "n_validation": int(len(reference)), "n_train": int(len(train)), "runs": int(len(runs)),
+            "held_out": config.data.held_out,
+            "held_out_runs": int(len(np.unique(data.run_index[data.validation]))),
             "validation_fraction": system.validation_fraction,
             "ns_per_frame": ns_per_frame,
         },
@@ -302,9 +345,9 @@ def evaluate_molecule(emulator, run_dir: str | Path, samples: np.ndarray, trajec
         f"MD: {trajectory.shape[1]} replicas x {trajectory.shape[0]} frames "
         f"({config.simulate.integrator} integrator, first {burn} frames discarded).",
         "",
-        f"Reference: the last {system.validation_fraction:.0%} of each of {len(runs)} OpenMM runs "
-        f"({len(reference)} frames), never seen in training. The floor compares two independent halves "
-        "of it (by runs): a model cannot be shown to be closer than that.",
+        f"Reference: {held_out_text(metrics['reference'])} ({len(reference)} frames), never seen in "
+        "training. The floor compares two independent halves of it (by runs where it spans several): "
+        "a model cannot be shown to be closer than that.",
         "",
         f"phi/psi JS and PMF error on {system.js_bins} x {system.pmf_bins} bins; bond W1 = mean Wasserstein-1 "
         "distance of the CG bond lengths (nm).",
@@ -358,6 +401,14 @@ def evaluate_molecule(emulator, run_dir: str | Path, samples: np.ndarray, trajec
         lines += ["", "![loss](loss.png)", ""]
     atomic_write_text(out / "report.md", "\n".join(lines) + "\n")
     return metrics
+
+
+def held_out_text(reference: dict) -> str:
+    """Which frames were held out, in words, from the ``reference`` entry of a report's metrics."""
+    runs, held = reference["runs"], reference.get("held_out_runs")
+    if reference.get("held_out", "time") == "runs" and held and held < runs:
+        return f"{held} of {runs} independent OpenMM runs, held out whole"
+    return f"the last {reference['validation_fraction']:.0%} of each of {runs} OpenMM runs"
 
 
 def _ns_per_frame(data_dir, system) -> float | None:

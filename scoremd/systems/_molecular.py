@@ -28,7 +28,7 @@ from ._molecule import (
     bead_masses,
     center,
     select_beads,
-    time_block_split,
+    split_frames,
 )
 
 
@@ -45,7 +45,8 @@ class MolecularSystem:
       friction: Langevin collision rate of the learned MD, 1/ps.
       dt: time step of the learned MD, ps.
       steps_per_frame: integration steps between stored MD frames.
-      validation_fraction: held-out fraction at the end of every reference run.
+      validation_fraction: held-out fraction of the reference: of its runs (whole runs held
+        out) or of every run (its last part), see ``DataConfig.held_out``.
       js_bins: bins per dihedral axis of the JS histogram.
       pmf_bins: bins per dihedral axis of the PMF histogram.
       position_limit: |x| (nm) beyond which an MD replica counts as diverged.
@@ -109,8 +110,9 @@ class MolecularData:
     Attributes:
       positions: centred bead positions (nm), shape (N, n_beads, 3), runs in time order.
       run_index: run of each frame, shape (N,).
-      train: indices of the training frames (the first part of every run).
-      validation: indices of the held-out frames (the last ``validation_fraction`` of every run).
+      train: indices of the training frames.
+      validation: indices of the held-out frames: the last ``validation_fraction`` of the runs
+        (``held_out="runs"``) or of every run (``held_out="time"``).
       masses: bead masses (amu), shape (n_beads,).
       topology_pdb: path of the all-atom topology of the reference runs.
       atom_indices: all-atom index of each bead, shape (n_beads,).
@@ -138,7 +140,7 @@ class MolecularData:
 
 
 @functools.lru_cache(maxsize=4)
-def _load_cached(folder: str, cg_map, validation_fraction: float, mtime: float) -> MolecularData:
+def _load_cached(folder: str, cg_map, validation_fraction: float, held_out: str, mtime: float) -> MolecularData:
     import mdtraj
 
     from ._openmm import load_reference
@@ -150,13 +152,17 @@ def _load_cached(folder: str, cg_map, validation_fraction: float, mtime: float) 
     bad = ~np.isfinite(positions.reshape(len(positions), -1)).all(axis=1)
     if bad.any():
         raise DataError(f"{folder}: {int(bad.sum())} reference frames contain NaN or inf; regenerate those runs")
-    train, validation = time_block_split(run_index, validation_fraction)
+    train, validation = split_frames(run_index, validation_fraction, held_out)
     return MolecularData(positions, run_index, train, validation, bead_masses(topology, atoms),
                          Path(topology_pdb), atoms)
 
 
-def load_molecular_data(system: MolecularSystem, data_dir: str | Path) -> MolecularData:
+def load_molecular_data(system: MolecularSystem, data_dir: str | Path, held_out: str = "runs") -> MolecularData:
     """Load ``data_dir/<system.name>``: all runs, SHA-256 checked, coarse-grained and centred.
+
+    ``held_out`` chooses the evaluation split (DataConfig.held_out): ``"runs"`` holds out
+    the last ``system.validation_fraction`` of the runs whole, ``"time"`` the last
+    fraction of every run.
 
     Raises:
       DataError: no finished runs, a checksum mismatch, or a CG bead missing from the topology.
@@ -168,7 +174,8 @@ def load_molecular_data(system: MolecularSystem, data_dir: str | Path) -> Molecu
             f"(with --out {folder})"
         )
     stamps = [p.stat().st_mtime for p in sorted(folder.glob("run_*/metadata.json"))]
-    return _load_cached(str(folder), system.cg_map, system.validation_fraction, max(stamps, default=0.0))
+    return _load_cached(str(folder), system.cg_map, system.validation_fraction, held_out,
+                        max(stamps, default=0.0))
 
 
 def cg_topology(topology_pdb: str | Path, atom_indices):
