@@ -97,26 +97,24 @@ def rotate(key: jax.Array, x: jax.Array) -> jax.Array:
 def run_split(run_index: np.ndarray, validation_fraction: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
     """Split frames into training and validation by whole runs: the last runs are held out.
 
-    ``round(validation_fraction * n_runs)`` runs (at least one, at most all but one) are held out, so the
-    held-out frames share no trajectory with the training frames. A rare basin entered
-    a few times per run then cannot fall on one side of the split just by when, within
-    each run, it was visited. A single run cannot be split this way; it falls back to
-    :func:`time_block_split`.
-
-    Args:
-      run_index: run of each frame, shape (N,), frames of a run in time order.
-
-    Returns:
-      (train_indices, validation_indices).
+    ``round(validation_fraction * n_runs)`` runs (at least one, at most all but one) are
+    held out, so the held-out frames share no trajectory with the training frames: a rare
+    basin entered a few times per run cannot fall on one side of the split just by when,
+    within each run, it was visited. A single run cannot be split this way; it falls back
+    to :func:`time_block_split`, whose arguments and return value this shares.
     """
-    if not 0 <= validation_fraction < 1:
-        raise ValueError(f"validation_fraction must lie in [0, 1), got {validation_fraction}")
     runs = np.unique(run_index)
     if len(runs) < 2 or validation_fraction == 0:
         return time_block_split(run_index, validation_fraction)
+    _check_fraction(validation_fraction)
     n_held = min(len(runs) - 1, max(1, int(round(validation_fraction * len(runs)))))
     held = np.isin(run_index, runs[len(runs) - n_held:])
     return np.flatnonzero(~held), np.flatnonzero(held)
+
+
+def _check_fraction(validation_fraction: float) -> None:
+    if not 0 <= validation_fraction < 1:
+        raise ValueError(f"validation_fraction must lie in [0, 1), got {validation_fraction}")
 
 
 def split_frames(run_index: np.ndarray, validation_fraction: float, held_out: str):
@@ -137,8 +135,7 @@ def time_block_split(run_index: np.ndarray, validation_fraction: float = 0.1) ->
     Returns:
       (train_indices, validation_indices).
     """
-    if not 0 <= validation_fraction < 1:
-        raise ValueError(f"validation_fraction must lie in [0, 1), got {validation_fraction}")
+    _check_fraction(validation_fraction)
     train, val = [], []
     for run in np.unique(run_index):
         idx = np.flatnonzero(run_index == run)
