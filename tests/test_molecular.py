@@ -16,6 +16,7 @@ from scoremd.cli import main
 from scoremd.config import load_config
 from scoremd.losses import LossConfig, training_loss
 from scoremd.systems import ALANINE_DIPEPTIDE, load_molecular_data
+from scoremd.systems._molecule import dihedral_angles
 from scoremd.systems._openmm import MDProtocol, generate_runs
 from scoremd.units import kbt
 from scoremd.workflow import load
@@ -182,6 +183,14 @@ def test_run_writes_molecular_report(run_dir):
     expected = dihedral_metrics(ALANINE_DIPEPTIDE, samples, data.positions[data.train])
     assert metrics["iid_vs_train"]["js"] == pytest.approx(expected["js"], rel=1e-9)
     assert metrics["iid_vs_train"]["js"] != pytest.approx(metrics["iid"]["js"], rel=1e-6)
+    assert metrics["reference"]["held_out"] == "runs" and metrics["reference"]["held_out_runs"] == 1
+    assert "1 of 2 independent OpenMM runs, held out whole" in report
+    # Basin populations: the share of frames at phi > 0 of each set.
+    phi = lambda x: dihedral_angles(x, ALANINE_DIPEPTIDE.dihedrals)[:, 0]  # noqa: E731
+    shares = metrics["phi_positive"]
+    assert shares["training data"] == pytest.approx(np.mean(phi(data.positions[data.train]) > 0))
+    assert shares["i.i.d."] == pytest.approx(np.mean(phi(samples) > 0))
+    assert "Basin populations: fraction of frames at phi > 0" in report
     top = mdtraj.load_topology(str(run_dir / "topology.pdb"))
     assert [a.name for a in top.atoms] == ["C", "N", "CA", "C", "N"] and top.n_bonds == 4
 

@@ -28,7 +28,7 @@ from ..systems import MolecularData, MolecularSystem, load_molecular_data  # noq
 from ..systems._molecule import dihedral_angles  # noqa: E402
 from .metrics import compare_to_reference, histogram, js_divergence  # noqa: E402
 
-__all__ = ["evaluate_molecule", "held_out_text", "reference_splits", "md_frames", "md_protocol_floor", "dihedral_metrics", "bond_lengths", "bond_w1"]
+__all__ = ["evaluate_molecule", "held_out_text", "reference_splits", "phi_positive", "md_frames", "md_protocol_floor", "dihedral_metrics", "bond_lengths", "bond_w1"]
 
 
 def bond_lengths(system: MolecularSystem, x: np.ndarray) -> np.ndarray:
@@ -41,6 +41,11 @@ def bond_w1(system: MolecularSystem, x: np.ndarray, reference: np.ndarray) -> li
     """Wasserstein-1 distance (nm) between the distributions of each CG bond length."""
     a, b = bond_lengths(system, x), bond_lengths(system, reference)
     return [float(wasserstein_distance(a[:, k], b[:, k])) for k in range(a.shape[1])]
+
+
+def phi_positive(system: MolecularSystem, x: np.ndarray) -> float:
+    """Fraction of frames x (N, n_beads, 3) whose first dihedral (phi) is positive."""
+    return float(np.mean(dihedral_angles(x, system.dihedrals)[:, 0] > 0))
 
 
 def dihedral_metrics(system: MolecularSystem, x: np.ndarray, reference: np.ndarray) -> dict:
@@ -73,9 +78,8 @@ def reference_splits(system: MolecularSystem, data_dir: str | Path) -> dict:
 
     data = load_molecular_data(system, data_dir, "runs")
     runs = np.unique(data.run_index)
-    phi = dihedral_angles(data.positions, system.dihedrals)[:, 0]
     per_run = [{"run": int(r), "frames": int(np.sum(data.run_index == r)),
-                "phi_positive": float(np.mean(phi[data.run_index == r] > 0))} for r in runs]
+                "phi_positive": phi_positive(system, data.positions[data.run_index == r])} for r in runs]
     default_held = sorted(int(r) for r in np.unique(data.run_index[data.validation]))
 
     def entry(split: MolecularData, held):
@@ -315,6 +319,10 @@ def evaluate_molecule(emulator, run_dir: str | Path, samples: np.ndarray, trajec
         # difference between training and held-out frames (slow basins make them differ).
         "iid_vs_train": dihedral_metrics(system, samples, train),
         "md_vs_train": dihedral_metrics(system, md, train),
+        # Fraction of frames with phi > 0 (alanine dipeptide's rare alpha_L basin).
+        "phi_positive": {name: phi_positive(system, x) for name, x in [
+            ("held-out reference", reference), ("training data", train), ("i.i.d.", samples),
+            ("MD", md), ("MD starts", trajectory[0])]},
         "js_bins": system.js_bins,
         "pmf_bins": system.pmf_bins,
         "energy_mean_kj_mol": {k: float(np.mean(v)) for k, v in energies.items()},
@@ -370,6 +378,11 @@ def evaluate_molecule(emulator, run_dir: str | Path, samples: np.ndarray, trajec
             "training frames. A force field with the reference's own dynamics scores this with this protocol; "
             "the MD row cannot be read below it (faster coarse-grained dynamics lower it).",
         ]
+    lines += [
+        "",
+        "Basin populations: fraction of frames at phi > 0 (the rare alpha_L basin): "
+        + ", ".join(f"{k} {v:.1%}" for k, v in metrics["phi_positive"].items()) + ".",
+    ]
     lines += [
         "",
         "Against the training frames instead (what the model was fitted to; the difference to the "
