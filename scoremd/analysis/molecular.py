@@ -28,7 +28,10 @@ from ..systems import MolecularData, MolecularSystem, load_molecular_data  # noq
 from ..systems._molecule import dihedral_angles  # noqa: E402
 from .metrics import compare_to_reference, histogram, js_divergence  # noqa: E402
 
-__all__ = ["evaluate_molecule", "held_out_text", "reference_splits", "phi_positive", "md_frames", "md_protocol_floor", "dihedral_metrics", "bond_lengths", "bond_w1"]
+__all__ = [
+    "evaluate_molecule", "held_out_text", "reference_splits", "phi_positive", "md_frames", "md_protocol_floor",
+    "dihedral_metrics", "bond_lengths", "bond_w1",
+]
 
 
 def bond_lengths(system: MolecularSystem, x: np.ndarray) -> np.ndarray:

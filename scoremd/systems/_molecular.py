@@ -140,7 +140,7 @@ class MolecularData:
 
 
 @functools.lru_cache(maxsize=4)
-def _load_cached(folder: str, cg_map, validation_fraction: float, held_out: str, mtime: float) -> MolecularData:
+def _load_cached(folder: str, cg_map, mtime: float):
     import mdtraj
 
     from ._openmm import load_reference
@@ -152,9 +152,7 @@ def _load_cached(folder: str, cg_map, validation_fraction: float, held_out: str,
     bad = ~np.isfinite(positions.reshape(len(positions), -1)).all(axis=1)
     if bad.any():
         raise DataError(f"{folder}: {int(bad.sum())} reference frames contain NaN or inf; regenerate those runs")
-    train, validation = split_frames(run_index, validation_fraction, held_out)
-    return MolecularData(positions, run_index, train, validation, bead_masses(topology, atoms),
-                         Path(topology_pdb), atoms)
+    return positions, run_index, bead_masses(topology, atoms), Path(topology_pdb), atoms
 
 
 def load_molecular_data(system: MolecularSystem, data_dir: str | Path, held_out: str = "runs") -> MolecularData:
@@ -174,8 +172,10 @@ def load_molecular_data(system: MolecularSystem, data_dir: str | Path, held_out:
             f"(with --out {folder})"
         )
     stamps = [p.stat().st_mtime for p in sorted(folder.glob("run_*/metadata.json"))]
-    return _load_cached(str(folder), system.cg_map, system.validation_fraction, held_out,
-                        max(stamps, default=0.0))
+    positions, run_index, masses, topology_pdb, atoms = _load_cached(
+        str(folder), system.cg_map, max(stamps, default=0.0))
+    train, validation = split_frames(run_index, system.validation_fraction, held_out)
+    return MolecularData(positions, run_index, train, validation, masses, topology_pdb, atoms)
 
 
 def cg_topology(topology_pdb: str | Path, atom_indices):
