@@ -75,7 +75,9 @@ def reference_splits(system: MolecularSystem, data_dir: str | Path) -> dict:
     Returns:
       {"runs": [{"run", "frames", "phi_positive"}], "splits": [{"held_out_runs" (list, or
       "time"), "js", "pmf", "floor_js", "floor_pmf", "default"}]}; ``phi_positive`` is the
-      fraction of frames with the first dihedral > 0 (alanine dipeptide's rare alpha_L basin).
+      fraction of frames with the first dihedral > 0 (alanine dipeptide's rare alpha_L basin),
+      JS the squared Jensen-Shannon distance (nats), PMF the weighted squared error (k_BT^2),
+      both on the system's phi/psi bins (DESIGN §7).
     """
     from itertools import combinations
 
