@@ -27,6 +27,7 @@ from ._errors import DataError
 from .dynamics import LangevinConfig, simulate
 from .io import atomic_save_npy, atomic_write_text, sha256
 from .systems import ToySystem
+from .systems._molecule import HELD_OUT_SPLITS
 
 DATA_FILE = "positions.npy"
 METADATA_FILE = "metadata.json"
@@ -58,7 +59,7 @@ class DataConfig:
                 raise ValueError(f'data.scale must be a positive number or "std", got {self.scale!r}')
         elif not self.scale > 0:
             raise ValueError(f"data.scale must be positive, got {self.scale}")
-        if self.held_out not in ("runs", "time"):
+        if self.held_out not in HELD_OUT_SPLITS:
             raise ValueError(f'data.held_out must be "runs" or "time", got {self.held_out!r}')
 
 

@@ -56,8 +56,9 @@ _RESUMABLE_CHANGES = {"sample", "simulate"}
 def load_training_data(config: RunConfig, *, progress: bool = True) -> np.ndarray:
     """Training samples (N, *event) in physical units (molecules: centred, nm), validated.
 
-    Molecules use the training block of their reference runs (the held-out block
-    is for evaluation); ``data.path`` replaces them with a user's ``.npy`` file.
+    Molecules use the training frames of their reference runs (``data.held_out`` says
+    which frames are kept for evaluation); ``data.path`` replaces them with a user's
+    ``.npy`` file.
     """
     system = get_system(config.system)
     if config.data.path:

@@ -5,7 +5,7 @@ made by ``scoremd data generate``), its coarse-graining map (atom names), its
 thermodynamic state and MD defaults, and what the evaluation looks at (the
 backbone dihedrals, the CG bonds). :func:`load_molecular_data` turns the
 all-atom runs into centred bead positions, split into training and held-out
-frames by time blocks.
+frames by whole runs (or by time blocks within every run).
 
 Units: positions nm, time ps, energies kJ/mol, masses amu, temperature K.
 """

@@ -117,13 +117,15 @@ def _check_fraction(validation_fraction: float) -> None:
         raise ValueError(f"validation_fraction must lie in [0, 1), got {validation_fraction}")
 
 
+HELD_OUT_SPLITS = ("runs", "time")
+
+
 def split_frames(run_index: np.ndarray, validation_fraction: float, held_out: str):
     """(train_indices, validation_indices) by ``held_out``: ``"runs"`` (:func:`run_split`) or ``"time"``."""
-    if held_out == "runs":
-        return run_split(run_index, validation_fraction)
-    if held_out == "time":
-        return time_block_split(run_index, validation_fraction)
-    raise ValueError(f'held_out must be "runs" or "time", got {held_out!r}')
+    if held_out not in HELD_OUT_SPLITS:
+        raise ValueError(f'held_out must be "runs" or "time", got {held_out!r}')
+    split = run_split if held_out == "runs" else time_block_split
+    return split(run_index, validation_fraction)
 
 
 def time_block_split(run_index: np.ndarray, validation_fraction: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
