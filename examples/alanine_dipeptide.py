@@ -79,6 +79,10 @@ def table(results: dict[str, dict]) -> str:
                  f"{np.mean(floor['bond_w1']):.1e} | | |")
     lines.append(f"| training data vs held-out | {f(data['js'])} | | {f(data['pmf'])} | | "
                  f"{np.mean(data['bond_w1']):.1e} | | |")
+    sf = first.get("iid_floor")
+    if sf:
+        lines.append(f"| i.i.d. sample-size floor ({sf['n']} training frames, mean ± sd) | {f(sf['js'])} ± "
+                     f"{f(sf['js_sd'])} | | {f(sf['pmf'])} ± {f(sf['pmf_sd'])} | | | | |")
     if pf:
         lines.append(f"| MD protocol floor ({pf['replicas']} reference windows, mean ± sd) | | "
                      f"{f(pf['js'])} ± {f(pf['js_sd'])} | | {f(pf['pmf'])} ± {f(pf['pmf_sd'])} | | | |")

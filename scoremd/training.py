@@ -34,7 +34,13 @@ class TrainConfig:
     """Optimisation settings (DESIGN §3).
 
     Attributes:
-      steps: number of optimiser steps.
+      steps: number of optimiser steps (of every expert of a mixture, unless ``expert_step_ratios``).
+      expert_step_ratios: steps of each expert of a mixture as multiples of ``steps``, smallest
+        diffusion times first (one entry per expert; expert k trains round(ratio_k * steps)
+        steps); empty: ``steps`` for every expert. Experts differ in cost and in what they
+        need: the small-t expert carries the Fokker-Planck term (about 3x the cost of a
+        denoising step), the large-t expert learns a nearly Gaussian density. Relative, so that
+        ``train.steps`` still scales the whole run.
       batch_size: samples per step.
       learning_rate: peak learning rate of the cosine schedule.
       final_learning_rate: learning rate at the last step.
@@ -49,6 +55,7 @@ class TrainConfig:
     """
 
     steps: int = 20_000
+    expert_step_ratios: tuple[float, ...] = ()
     batch_size: int = 1024
     learning_rate: float = 3e-4
     final_learning_rate: float = 1e-5
@@ -61,10 +68,21 @@ class TrainConfig:
     checkpoint_every: int = 5_000
     max_consecutive_nonfinite: int = 20
 
+    def expert_steps(self, n_experts: int) -> tuple[int, ...]:
+        """Steps of each of ``n_experts`` experts, smallest diffusion times first."""
+        if not self.expert_step_ratios:
+            return (self.steps,) * n_experts
+        if len(self.expert_step_ratios) != n_experts:
+            raise ValueError(f"train.expert_step_ratios has {len(self.expert_step_ratios)} entries but the model "
+                             f"has {n_experts} experts; give one per expert, smallest diffusion times first")
+        return tuple(max(1, round(r * self.steps)) for r in self.expert_step_ratios)
+
     def __post_init__(self):
         for name in ("steps", "batch_size", "log_every", "checkpoint_every", "max_consecutive_nonfinite"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"train.{name} must be positive, got {getattr(self, name)}")
+        if any(not r > 0 for r in self.expert_step_ratios):
+            raise ValueError(f"train.expert_step_ratios must all be positive, got {list(self.expert_step_ratios)}")
         if not 0 <= self.ema_decay < 1:
             raise ValueError(f"train.ema_decay must lie in [0, 1), got {self.ema_decay}")
         if self.warmup_steps < 0:

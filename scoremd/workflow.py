@@ -38,6 +38,7 @@ from .sampling import sample
 from .systems import MolecularSystem, System, cg_topology, get_system, load_molecular_data
 from .systems._molecule import center
 from .training import (
+    TrainConfig,
     TrainState,
     fit,
     init_train_state,
@@ -51,6 +52,7 @@ RUN_FILE = "run.json"
 TOPOLOGY_FILE = "topology.pdb"
 # Sections that may change between a run's sessions without invalidating its checkpoints.
 _RESUMABLE_CHANGES = {"sample", "simulate"}
+_RESUMABLE_KEYS = ("train.steps", "train.expert_step_ratios")  # more steps continue the run
 
 
 def load_training_data(config: RunConfig, *, progress: bool = True) -> np.ndarray:
@@ -212,18 +214,32 @@ class _Stage:
     t_range: tuple[float, float] | None
     t_midpoint: float | None
     fokker_planck: bool
+    train: TrainConfig  # the run's [train] with this stage's number of steps
 
 
 def _stages(config: RunConfig, model) -> list[_Stage]:
-    """Training stages in order: a single model, or the experts from high to low t."""
+    """Training stages in order: a single model, or the experts from high to low t.
+
+    Raises:
+      ConfigError: ``train.expert_step_ratios`` does not give one entry per expert.
+    """
     if not isinstance(model, MixtureEnergyModel):
-        return [_Stage("", model, None, None, None, True)]
+        if config.train.expert_step_ratios:
+            raise ConfigError(f"train.expert_step_ratios is {list(config.train.expert_step_ratios)} but the model "
+                              "has no experts; set model.expert_boundaries or leave it empty")
+        return [_Stage("", model, None, None, None, True, config.train)]
+    n = len(model.experts)
+    try:
+        per_expert = config.train.expert_steps(n)
+    except ValueError as err:
+        raise ConfigError(f"{err} (model.expert_boundaries = {list(config.model.expert_boundaries)})") from None
     stages = []
-    for k in reversed(range(len(model.experts))):
+    for k in reversed(range(n)):
         lo, hi = model.t_ranges[k]
         small = k == 0
         midpoint = config.loss.expert_t_midpoint if small else config.loss.t_midpoint
-        stages.append(_Stage(f"expert_{k}", model.experts[k], k, (lo, hi), midpoint, small))
+        train = dataclasses.replace(config.train, steps=per_expert[k], expert_step_ratios=())
+        stages.append(_Stage(f"expert_{k}", model.experts[k], k, (lo, hi), midpoint, small, train))
     return stages
 
 
@@ -232,11 +248,11 @@ def _build(config: RunConfig, event_shape, info: dict):
     stats = info.get("distance_stats")
     model, params = build_model(config.model, event_shape, config.sde, key=key_init,
                                 distance_stats=(stats["mean"], stats["std"]) if stats else None)
-    optimizer = make_optimizer(config.train)
-    return model, params, optimizer, key_train
+    return model, params, key_train
 
 
-def _fresh_state(stage: _Stage, params, optimizer, key) -> TrainState:
+def _fresh_state(stage: _Stage, params, key) -> TrainState:
+    optimizer = make_optimizer(stage.train)  # the schedule spans the stage's steps
     if stage.index is None:
         return init_train_state(params, optimizer, key=key)
     return init_train_state(params[stage.name], optimizer, key=jax.random.fold_in(key, stage.index))
@@ -276,11 +292,12 @@ def _check_resumable(stored: RunConfig, new: RunConfig, run_dir: Path) -> None:
     a, b = _flatten(config_to_dict(stored)), _flatten(config_to_dict(new))
     diff = [
         k for k in a
-        if a[k] != b[k] and k != "train.steps" and k.split(".")[0] not in _RESUMABLE_CHANGES
+        if a[k] != b[k] and k not in _RESUMABLE_KEYS and k.split(".")[0] not in _RESUMABLE_CHANGES
     ]
     if diff:
         raise ConfigError(
             f"{run_dir} was trained with a different config (differs in: {', '.join(diff)}); only train.steps, "
+            "train.expert_step_ratios, "
             "[sample] and [simulate] may change when resuming. Use a new --out directory."
         )
 
@@ -288,8 +305,9 @@ def _check_resumable(stored: RunConfig, new: RunConfig, run_dir: Path) -> None:
 def train(config: RunConfig, run_dir: str | Path, *, progress: bool = True) -> Emulator:
     """Train (or resume training of) a model in ``run_dir``.
 
-    If ``run_dir`` already holds a run with the same config (``train.steps``
-    may be larger), training resumes exactly from its newest checkpoint.
+    If ``run_dir`` already holds a run with the same config (``train.steps`` and
+    ``train.expert_step_ratios`` may be larger), training resumes exactly from its newest checkpoint
+    (with a longer schedule from there on when the steps grew).
 
     Returns:
       The trained :class:`Emulator` (EMA parameters).
@@ -304,7 +322,8 @@ def train(config: RunConfig, run_dir: str | Path, *, progress: bool = True) -> E
     if config.model.whiten_distances and "distance_stats" not in info:
         mean, std = distance_statistics(data / scale)
         info["distance_stats"] = {"mean": list(mean), "std": list(std)}
-    model, params, optimizer, key = _build(config, system.event_shape, info)
+    model, params, key = _build(config, system.event_shape, info)
+    stages = _stages(config, model)  # checks train.expert_step_ratios before anything is written
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / CONFIG_FILE, config_to_toml(config))
     info.update(
@@ -317,12 +336,11 @@ def train(config: RunConfig, run_dir: str | Path, *, progress: bool = True) -> E
         _write_topology(run_dir / TOPOLOGY_FILE, reference)
     atomic_write_text(run_dir / RUN_FILE, json.dumps(info, indent=2) + "\n")
     x = jnp.asarray(data / scale)
-    stages = _stages(config, model)
     states = {}
     for n, stage in enumerate(stages):
-        state = _fresh_state(stage, params, optimizer, key)
+        state = _fresh_state(stage, params, key)
         state = _restore_stage(run_dir, stage, state) or state
-        if int(state.step) < config.train.steps:
+        if int(state.step) < stage.train.steps:
 
             def loss_fn(p, k, x0, stage=stage):
                 return training_loss(stage.model, p, k, x0, config.loss, stage.t_range, stage.t_midpoint,
@@ -331,7 +349,7 @@ def train(config: RunConfig, run_dir: str | Path, *, progress: bool = True) -> E
             label = "train" if len(stages) == 1 else f"train {stage.name} ({n + 1}/{len(stages)})"
             start = time.perf_counter()
             try:
-                state = fit(loss_fn, optimizer, state, x, config.train, run_dir=run_dir,
+                state = fit(loss_fn, make_optimizer(stage.train), state, x, stage.train, run_dir=run_dir,
                             checkpoint_dir=run_dir / "checkpoints" / stage.name, progress=progress,
                             description=label, metrics_tags={"stage": stage.name} if stage.name else None)
             finally:  # also when interrupted: the time was spent (the donated state is gone)
@@ -362,11 +380,11 @@ def load(run_dir: str | Path) -> Emulator:
     system = get_system(config.system)
     if config.model.whiten_distances and "distance_stats" not in info:
         raise CheckpointError(f"{run_dir / RUN_FILE} has no distance_stats for model.whiten_distances; retrain")
-    model, params, optimizer, key = _build(config, system.event_shape, info)
+    model, params, key = _build(config, system.event_shape, info)
     stages = _stages(config, model)
     states = {}
     for stage in stages:
-        state = _restore_stage(run_dir, stage, _fresh_state(stage, params, optimizer, key))
+        state = _restore_stage(run_dir, stage, _fresh_state(stage, params, key))
         if state is None:
             what = f"expert {stage.name!r} of {run_dir}" if stage.name else str(run_dir)
             raise CheckpointError(

@@ -1,5 +1,6 @@
 """Mixture of experts over diffusion time: routing, staged training, frozen experts, resume."""
 
+import dataclasses
 from pathlib import Path
 
 import jax
@@ -8,10 +9,12 @@ import numpy as np
 import pytest
 
 import scoremd.workflow as workflow
+from scoremd import ConfigError
 from scoremd.checkpoints import Checkpoints
 from scoremd.config import load_config
 from scoremd.models import MixtureEnergyModel, ModelConfig, build_model
 from scoremd.sde import VPSDE
+from scoremd.training import learning_rate_schedule
 
 ROOT = Path(__file__).parents[1]
 
@@ -96,8 +99,42 @@ def test_staged_training_freezes_experts_and_resumes_exactly(tmp_path, monkeypat
 
 def test_only_the_small_t_expert_carries_the_fp_term(tmp_path):
     config = _config(tmp_path)
-    model, _, _, _ = workflow._build(config, (2,), {})
+    model, _, _ = workflow._build(config, (2,), {})
     stages = workflow._stages(config, model)
     assert [s.name for s in stages] == ["expert_2", "expert_1", "expert_0"]
     assert [s.fokker_planck for s in stages] == [False, False, True]
     assert stages[-1].t_range == (0.0, 0.1) and stages[-1].t_midpoint == 0.03
+
+
+def test_expert_steps_give_each_expert_its_own_budget_and_schedule(tmp_path):
+    config = _config(tmp_path)
+    uniform = workflow.train(config, tmp_path / "a", progress=False)
+    # Ratios of train.steps, one per expert, smallest t first; all 1 is the uniform run, bit for bit.
+    same = dataclasses.replace(config, train=dataclasses.replace(config.train, expert_step_ratios=(1.0, 1.0, 1.0)))
+    for a, b in zip(_leaves(uniform.params), _leaves(workflow.train(same, tmp_path / "b", progress=False).params)):
+        np.testing.assert_array_equal(a, b)
+    budgets = dataclasses.replace(config, train=dataclasses.replace(config.train, expert_step_ratios=(1.5, 1.0, 0.5)))
+    stages = workflow._stages(budgets, workflow._build(budgets, (2,), {})[0])
+    assert {s.name: s.train.steps for s in stages} == {"expert_0": 30, "expert_1": 20, "expert_2": 10}
+    # The learning-rate schedule spans each stage's own steps: it ends at final_learning_rate there.
+    for s in stages:
+        assert learning_rate_schedule(s.train)(s.train.steps) == pytest.approx(config.train.final_learning_rate)
+    trained = workflow.train(budgets, tmp_path / "c", progress=False)
+    for k, n in enumerate((30, 20, 10)):
+        assert Checkpoints(tmp_path / "c" / "checkpoints" / f"expert_{k}").latest_step() == n
+    # expert_1 saw the same steps and schedule as in the uniform run.
+    for a, b in zip(_leaves(uniform.params["expert_1"]), _leaves(trained.params["expert_1"])):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_expert_steps_must_match_the_experts(tmp_path):
+    config = _config(tmp_path)
+    wrong = dataclasses.replace(config, train=dataclasses.replace(config.train, expert_step_ratios=(1.0, 0.5)))
+    with pytest.raises(ConfigError, match="2 entries but the model has 3 experts"):
+        workflow.train(wrong, tmp_path / "a", progress=False)
+    assert not (tmp_path / "a").exists()  # nothing written
+    single = dataclasses.replace(wrong, model=dataclasses.replace(config.model, expert_boundaries=()))
+    with pytest.raises(ConfigError, match="no experts"):
+        workflow.train(single, tmp_path / "b", progress=False)
+    with pytest.raises(ConfigError, match="expert_step_ratios must all be positive"):
+        load_config(ROOT / "examples" / "configs" / "mueller_brown_both.toml", ["train.expert_step_ratios=[1, 0, 1]"])

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from scoremd import CheckpointError, DataError
-from scoremd.analysis.molecular import bond_w1, dihedral_metrics, md_frames, md_protocol_floor
+from scoremd.analysis.molecular import bond_w1, dihedral_metrics, iid_sample_floor, md_frames, md_protocol_floor
 from scoremd.cli import main
 from scoremd.config import load_config
 from scoremd.losses import LossConfig, training_loss
@@ -173,6 +173,7 @@ def test_run_writes_molecular_report(run_dir):
     # MD frames are 20 x 1 fs = 0.02 ps, reference frames 0.1 ps: 6 MD frames span one reference frame.
     assert metrics["md_floor"]["window_frames"] == 1 and metrics["md_floor"]["replicas"] == 4
     assert metrics["md_floor"]["burn_in_frames"] == 0
+    assert metrics["iid_floor"]["n"] == 20  # 200 samples, capped at the 20 training frames
     for png in ("ramachandran.png", "bonds.png", "energies.png", "fp_error.png", "loss.png"):
         assert (run_dir / "report" / png).stat().st_size > 1000
     report = (run_dir / "report" / "report.md").read_text()
@@ -285,3 +286,18 @@ def test_md_protocol_floor_cuts_the_training_runs_into_replica_windows(data_dir)
     assert md_protocol_floor(ALANINE_DIPEPTIDE, data, replicas=2, window_frames=21, burn_in_frames=0) is None
     with pytest.raises(ValueError, match="burn_in_frames"):
         md_protocol_floor(ALANINE_DIPEPTIDE, data, replicas=2, window_frames=5, burn_in_frames=5)
+
+
+def test_iid_sample_floor_draws_as_many_training_frames_as_samples(data_dir):
+    """All training frames: exactly training against held-out, no spread. Fewer: the plug-in
+    JS of a small sample is biased upwards, and the draws scatter."""
+    data = load_molecular_data(ALANINE_DIPEPTIDE, data_dir, "time")
+    expected = dihedral_metrics(ALANINE_DIPEPTIDE, data.positions[data.train], data.positions[data.validation])
+    whole = iid_sample_floor(ALANINE_DIPEPTIDE, data, 10_000, repeats=3)
+    assert whole["n"] == len(data.train) == 40
+    assert whole["js"] == pytest.approx(expected["js"], rel=1e-12) and whole["js_sd"] == 0.0
+    assert whole["pmf"] == pytest.approx(expected["pmf"], rel=1e-12)
+    few = iid_sample_floor(ALANINE_DIPEPTIDE, data, 4, repeats=20)
+    assert few["n"] == 4 and few["js_sd"] > 0 and few["js"] > whole["js"]
+    with pytest.raises(ValueError, match="n > 0"):
+        iid_sample_floor(ALANINE_DIPEPTIDE, data, 0)

@@ -30,6 +30,7 @@ from .metrics import compare_to_reference, histogram, js_divergence  # noqa: E40
 
 __all__ = [
     "evaluate_molecule", "held_out_text", "reference_splits", "phi_positive", "md_frames", "md_protocol_floor",
+    "iid_sample_floor",
     "dihedral_metrics", "bond_lengths", "bond_w1",
 ]
 
@@ -251,6 +252,43 @@ def md_protocol_floor(system: MolecularSystem, data, *, replicas: int, window_fr
     }
 
 
+def iid_sample_floor(system: MolecularSystem, data, n: int, *, repeats: int = 5, seed: int = 0) -> dict:
+    """What ``n`` i.i.d. samples can resolve: ``n`` training frames drawn at random, scored
+    against the held-out frames.
+
+    An exact sampler of the training distribution that draws ``n`` samples scores this: the
+    plug-in phi/psi JS and PMF error are biased upwards by the empty and sparsely filled bins of
+    a finite sample, so an i.i.d. row of ``n`` samples cannot be read below it. (The floor of
+    half against half of the reference compares larger sets and says less about ``n``.)
+
+    Args:
+      system: the molecular system (dihedrals, metric bins).
+      data: its :class:`scoremd.systems.MolecularData`.
+      n: number of samples (the i.i.d. row's count); capped at the number of training frames.
+      repeats: independent draws (without replacement within a draw).
+      seed: seed of the draws.
+
+    Returns:
+      ``js``/``pmf`` (means against the held-out frames; JS in nats, PMF error in k_BT^2),
+      ``js_sd``/``pmf_sd`` (standard deviations over the draws), ``n`` and ``repeats``.
+    """
+    if n <= 0 or repeats <= 0:
+        raise ValueError(f"need n > 0 and repeats > 0, got {n}, {repeats}")
+    angles = dihedral_angles(data.positions, system.dihedrals)
+    bounds = system.metric_bounds
+    held_out = angles[data.validation]
+    held_out = (histogram(held_out, bounds, system.js_bins), histogram(held_out, bounds, system.pmf_bins))
+    n = min(int(n), len(data.train))
+    rng = np.random.default_rng(seed)
+    js, pmf = [], []
+    for _ in range(repeats):
+        m = compare_to_reference(angles[rng.choice(data.train, size=n, replace=False)], *held_out, bounds)
+        js.append(m["js"])
+        pmf.append(m["pmf"])
+    return {"js": float(np.mean(js)), "js_sd": float(np.std(js)), "pmf": float(np.mean(pmf)),
+            "pmf_sd": float(np.std(pmf)), "n": n, "repeats": int(repeats)}
+
+
 def evaluate_molecule(emulator, run_dir: str | Path, samples: np.ndarray, trajectory: np.ndarray) -> dict:
     """Score i.i.d. samples and MD frames against the held-out reference (and, separately,
     against the training frames) and write the report.
@@ -267,10 +305,11 @@ def evaluate_molecule(emulator, run_dir: str | Path, samples: np.ndarray, trajec
       (training frames) and ``floor`` (half of the held-out frames against the other half),
       each scored against the held-out frames (phi/psi ``js`` and ``pmf`` error in k_BT^2,
       per-bond ``bond_w1`` in nm, ``n``); ``md_floor`` (:func:`md_protocol_floor` for the MD's
-      replicas and length, None without reference metadata); ``iid_vs_train`` and ``md_vs_train`` (``js``, ``pmf``
+      replicas and length, None without reference metadata); ``iid_floor``
+      (:func:`iid_sample_floor` for the number of i.i.d. samples); ``iid_vs_train`` and ``md_vs_train`` (``js``, ``pmf``
       against the training frames); ``fp_error`` vs diffusion time; ``train_seconds``.
     """
-    from .report import _plot_fp_error, _plot_loss, format_metric, fp_error_vs_time
+    from .report import _plot_fp_error, _plot_loss, format_metric, expert_steps, fp_error_vs_time, steps_text
 
     system: MolecularSystem = emulator.system
     config = emulator.config
@@ -320,6 +359,7 @@ def evaluate_molecule(emulator, run_dir: str | Path, samples: np.ndarray, trajec
         "data": row(train),
         "floor": row(half_a, half_b),
         "md_floor": protocol_floor,
+        "iid_floor": iid_sample_floor(system, data, len(samples)),
         # Against the frames the model was fitted to: separates the model's error from the
         # difference between training and held-out frames (slow basins make them differ).
         "iid_vs_train": dihedral_metrics(system, samples, train),
@@ -334,6 +374,7 @@ def evaluate_molecule(emulator, run_dir: str | Path, samples: np.ndarray, trajec
         "fp_error": fp_error_vs_time(emulator, train),
         "train_seconds": info.get("train_seconds"),
         "train_steps": config.train.steps,
+        "expert_steps": expert_steps(config),
     }
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
 
@@ -350,7 +391,7 @@ def evaluate_molecule(emulator, run_dir: str | Path, samples: np.ndarray, trajec
     lines = [
         f"# scoremd report: {system.name}",
         "",
-        f"Training: {config.train.steps} steps" + (f" in {t / 60:.1f} min" if t else "")
+        f"Training: {steps_text(config)}" + (f" in {t / 60:.1f} min" if t else "")
         + f"; model {m.kind} ({_architecture(m)}) "
         f"{list(m.hidden)}; FP weight {config.loss.fp_weight}"
         + (f"; experts at {list(m.expert_boundaries)}" if m.expert_boundaries else "") + ".",
@@ -371,6 +412,14 @@ def evaluate_molecule(emulator, run_dir: str | Path, samples: np.ndarray, trajec
     for name, key in [("training data", "data"), ("i.i.d.", "iid"), ("MD", "md"), ("floor (half vs half)", "floor")]:
         r = metrics[key]
         lines.append(f"| {name} | {r['n']} | {f(r['js'])} | {f(r['pmf'])} | {np.mean(r['bond_w1']):.2e} |")
+    sf = metrics["iid_floor"]
+    lines += [
+        "",
+        f"i.i.d. sample-size floor: {sf['n']} training frames drawn at random (as many as the i.i.d. "
+        f"samples; mean ± sd over {sf['repeats']} draws) score JS {f(sf['js'])} ± {f(sf['js_sd'])}, "
+        f"PMF {f(sf['pmf'])} ± {f(sf['pmf_sd'])} against the held-out frames: an exact sampler of the "
+        "training distribution with this many samples scores this, so the i.i.d. row cannot be read below it.",
+    ]
     pf = metrics["md_floor"]
     if pf:
         lines += [

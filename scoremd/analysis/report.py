@@ -125,6 +125,21 @@ def _plot_loss(path, metrics_file: Path):
     return True
 
 
+def expert_steps(config) -> list[int] | None:
+    """Optimiser steps of each expert of a run config's mixture (smallest t first); None
+    without experts."""
+    boundaries = config.model.expert_boundaries
+    return list(config.train.expert_steps(len(boundaries) + 1)) if boundaries else None
+
+
+def steps_text(config) -> str:
+    """The optimiser steps of a run config in words: per expert where they differ."""
+    per = expert_steps(config)
+    if per and len(set(per)) > 1:
+        return "steps per expert (smallest t first) " + " / ".join(str(n) for n in per)
+    return f"{config.train.steps} steps" + (" per expert" if per else "")
+
+
 def fp_error_vs_time(emulator, data: np.ndarray, *, n: int = 512, n_times: int = 16, seed: int = 0) -> dict:
     """Mean squared Fokker-Planck residual / D^2 of the model at log-spaced times (DESIGN D5).
 
@@ -213,6 +228,7 @@ def evaluate(emulator, run_dir: str | Path, samples: np.ndarray, trajectory: np.
         "fp_error": fp_error_vs_time(emulator, data),
         "train_seconds": info.get("train_seconds"),
         "train_steps": emulator.config.train.steps,
+        "expert_steps": expert_steps(emulator.config),
     }
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
 
@@ -225,7 +241,7 @@ def evaluate(emulator, run_dir: str | Path, samples: np.ndarray, trajectory: np.
     lines = [
         f"# scoremd report: {system.name}",
         "",
-        f"Training: {emulator.config.train.steps} steps"
+        f"Training: {steps_text(emulator.config)}"
         + (f" in {t / 60:.1f} min" if t else "")
         + f"; model {emulator.config.model.kind} {list(emulator.config.model.hidden)}.",
         f"i.i.d.: {emulator.config.sample.method} sampler, {emulator.config.sample.steps} steps. "
