@@ -173,7 +173,7 @@ def test_run_writes_molecular_report(run_dir):
     # MD frames are 20 x 1 fs = 0.02 ps, reference frames 0.1 ps: 6 MD frames span one reference frame.
     assert metrics["md_floor"]["window_frames"] == 1 and metrics["md_floor"]["replicas"] == 4
     assert metrics["md_floor"]["burn_in_frames"] == 0
-    assert metrics["iid_floor"]["n"] == 20  # 200 samples, capped at the 20 training frames
+    assert metrics["iid_floor"]["n"] == 40  # 200 samples, capped at the 40 training frames (one run)
     for png in ("ramachandran.png", "bonds.png", "energies.png", "fp_error.png", "loss.png"):
         assert (run_dir / "report" / png).stat().st_size > 1000
     report = (run_dir / "report" / "report.md").read_text()
