@@ -10,6 +10,7 @@ import pytest
 
 import scoremd.workflow as workflow
 from scoremd import ConfigError
+from scoremd.analysis.report import expert_steps, steps_text
 from scoremd.checkpoints import Checkpoints
 from scoremd.config import load_config
 from scoremd.models import MixtureEnergyModel, ModelConfig, build_model
@@ -138,3 +139,13 @@ def test_expert_steps_must_match_the_experts(tmp_path):
         workflow.train(single, tmp_path / "b", progress=False)
     with pytest.raises(ConfigError, match="expert_step_ratios must all be positive"):
         load_config(ROOT / "examples" / "configs" / "mueller_brown_both.toml", ["train.expert_step_ratios=[1, 0, 1]"])
+
+
+def test_reports_state_the_steps_of_every_expert(tmp_path):
+    config = _config(tmp_path)
+    assert steps_text(config) == "20 steps per expert" and expert_steps(config) == [20, 20, 20]
+    budgets = dataclasses.replace(config, train=dataclasses.replace(config.train, expert_step_ratios=(1.5, 1.0, 0.5)))
+    assert steps_text(budgets) == "steps per expert (smallest t first) 30 / 20 / 10"
+    assert expert_steps(budgets) == [30, 20, 10]
+    single = dataclasses.replace(config, model=dataclasses.replace(config.model, expert_boundaries=()))
+    assert steps_text(single) == "20 steps" and expert_steps(single) is None

@@ -190,6 +190,14 @@ def md_frames(trajectory, burn_in_frames: int) -> np.ndarray:
     return np.asarray(keep).reshape(-1, *trajectory.shape[2:])
 
 
+def _angles_and_held_out(system: MolecularSystem, data):
+    """(phi/psi of every frame (rad), shape (N, 2); the held-out frames' JS and PMF histograms)."""
+    angles = dihedral_angles(data.positions, system.dihedrals)
+    held = angles[data.validation]
+    return angles, (histogram(held, system.metric_bounds, system.js_bins),
+                    histogram(held, system.metric_bounds, system.pmf_bins))
+
+
 def md_protocol_floor(system: MolecularSystem, data, *, replicas: int, window_frames: int, burn_in_frames: int,
                       repeats: int = 20, seed: int = 0) -> dict | None:
     """What the MD protocol itself can resolve: the reference MD cut into replica-sized windows.
@@ -222,7 +230,7 @@ def md_protocol_floor(system: MolecularSystem, data, *, replicas: int, window_fr
     if replicas <= 0 or repeats <= 0 or window_frames <= 0 or not 0 <= burn_in_frames < window_frames:
         raise ValueError(f"need replicas, repeats > 0 and 0 <= burn_in_frames < window_frames, got {replicas}, "
                          f"{repeats}, {burn_in_frames}, {window_frames}")
-    angles = dihedral_angles(data.positions, system.dihedrals)
+    angles, held_out = _angles_and_held_out(system, data)
     starts = []  # training frames whose window stays inside their run's training block
     for run in np.unique(data.run_index[data.train]):
         block = data.train[data.run_index[data.train] == run]
@@ -231,8 +239,6 @@ def md_protocol_floor(system: MolecularSystem, data, *, replicas: int, window_fr
     if len(starts) == 0:
         return None
     bounds, bins = system.metric_bounds, system.js_bins
-    held_out = (histogram(angles[data.validation], bounds, bins), histogram(angles[data.validation], bounds,
-                                                                              system.pmf_bins))
     train = histogram(angles[data.train], bounds, bins)
     offsets = np.arange(burn_in_frames, window_frames)
     rng = np.random.default_rng(seed)
@@ -274,15 +280,13 @@ def iid_sample_floor(system: MolecularSystem, data, n: int, *, repeats: int = 5,
     """
     if n <= 0 or repeats <= 0:
         raise ValueError(f"need n > 0 and repeats > 0, got {n}, {repeats}")
-    angles = dihedral_angles(data.positions, system.dihedrals)
-    bounds = system.metric_bounds
-    held_out = angles[data.validation]
-    held_out = (histogram(held_out, bounds, system.js_bins), histogram(held_out, bounds, system.pmf_bins))
+    angles, held_out = _angles_and_held_out(system, data)
     n = min(int(n), len(data.train))
     rng = np.random.default_rng(seed)
     js, pmf = [], []
     for _ in range(repeats):
-        m = compare_to_reference(angles[rng.choice(data.train, size=n, replace=False)], *held_out, bounds)
+        m = compare_to_reference(angles[rng.choice(data.train, size=n, replace=False)], *held_out,
+                                 system.metric_bounds)
         js.append(m["js"])
         pmf.append(m["pmf"])
     return {"js": float(np.mean(js)), "js_sd": float(np.std(js)), "pmf": float(np.mean(pmf)),
