@@ -68,7 +68,7 @@ def _write(emulator, out: Path, x: np.ndarray) -> None:
 def _sample(emulator, n, out: Path, args) -> np.ndarray:
     seed = emulator.config.sample.seed if args.seed is None else args.seed
     x = emulator.sample(n, key=jax.random.PRNGKey(seed), method=args.method, steps=args.steps,
-                        progress=not args.quiet)
+                        rho=args.rho, progress=not args.quiet)
     bad = int((~np.isfinite(x.reshape(len(x), -1)).all(axis=1)).sum())
     if bad:
         raise ScoremdError(
@@ -247,9 +247,18 @@ def cmd_data_generate(args) -> None:
     print(f"{args.out}: {len(metas)} runs, {total:g} ns in total", file=sys.stderr)
 
 
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
 def _sampling_options(p):
     p.add_argument("--method", choices=["sde", "ode"], default=None, help="i.i.d. sampler (default: config)")
     p.add_argument("--steps", type=int, default=None, help="sampler integration steps (default: config)")
+    p.add_argument("--rho", type=_positive_float, default=None,
+                   help="time-grid exponent: 1 uniform, > 1 denser at small t (default: config, else the sampler's)")
 
 
 def _md_options(p):

@@ -145,6 +145,8 @@ def sample(
     build = _reverse_sde_chunk if method == "sde" else _probability_flow_chunk
     if rho is None:
         rho = 1.0 if method == "sde" else 3.0
+    if not rho > 0:
+        raise ValueError(f"the time-grid exponent rho must be positive (1 = uniform grid), got {rho}")
     run = _compiled(build, score_fn, sde, n_steps, rho, final_denoise)
     chunk = min(chunk_size, n)
     n_chunks = math.ceil(n / chunk)

@@ -68,6 +68,8 @@ def test_bad_arguments():
         sample(exact_score, SDE, 10, (2,), key=jax.random.PRNGKey(0), method="euler")
     with pytest.raises(ValueError, match="positive"):
         sample(exact_score, SDE, 0, (2,), key=jax.random.PRNGKey(0))
+    with pytest.raises(ValueError, match="rho must be positive"):
+        sample(exact_score, SDE, 10, (2,), key=jax.random.PRNGKey(0), rho=-1.0)
 
 
 def test_repeated_calls_compile_once():
