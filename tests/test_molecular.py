@@ -1,6 +1,7 @@
 """Coarse-grained alanine dipeptide end to end on a tiny OpenMM reference: data, physical units,
 output formats, evaluation report, and bad input."""
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 
 from scoremd import CheckpointError, DataError
 from scoremd.analysis.molecular import bond_w1, dihedral_metrics, iid_sample_floor, md_frames, md_protocol_floor
+from scoremd.analysis.report import sampler_text
 from scoremd.cli import main
 from scoremd.config import load_config
 from scoremd.losses import LossConfig, training_loss
@@ -178,6 +180,11 @@ def test_run_writes_molecular_report(run_dir):
         assert (run_dir / "report" / png).stat().st_size > 1000
     report = (run_dir / "report" / "report.md").read_text()
     assert "| floor (half vs half) | 20 |" in report
+    config = load(run_dir).config
+    assert f"i.i.d.: {sampler_text(config)}. MD:" in report
+    for rho, grid in ((2.0, "time grid rho = 2"), (0.0, "the sampler's default time grid")):
+        c = dataclasses.replace(config, sample=dataclasses.replace(config.sample, rho=rho))
+        assert sampler_text(c) == f"sde sampler, 40 steps, {grid}"
     # The "vs training frames" rows are computed against the training split, not the held-out one.
     data = load_molecular_data(ALANINE_DIPEPTIDE, load(run_dir).config.data.dir)
     samples = np.load(run_dir / "samples.npy")

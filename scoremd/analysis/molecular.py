@@ -313,7 +313,7 @@ def evaluate_molecule(emulator, run_dir: str | Path, samples: np.ndarray, trajec
       (:func:`iid_sample_floor` for the number of i.i.d. samples); ``iid_vs_train`` and ``md_vs_train`` (``js``, ``pmf``
       against the training frames); ``fp_error`` vs diffusion time; ``train_seconds``.
     """
-    from .report import _plot_fp_error, _plot_loss, format_metric, expert_steps, fp_error_vs_time, steps_text
+    from .report import _plot_fp_error, _plot_loss, format_metric, expert_steps, fp_error_vs_time, sampler_text, steps_text
 
     system: MolecularSystem = emulator.system
     config = emulator.config
@@ -399,7 +399,7 @@ def evaluate_molecule(emulator, run_dir: str | Path, samples: np.ndarray, trajec
         + f"; model {m.kind} ({_architecture(m)}) "
         f"{list(m.hidden)}; FP weight {config.loss.fp_weight}"
         + (f"; experts at {list(m.expert_boundaries)}" if m.expert_boundaries else "") + ".",
-        f"i.i.d.: {config.sample.method} sampler, {config.sample.steps} steps. "
+        f"i.i.d.: {sampler_text(config)}. "
         f"MD: {trajectory.shape[1]} replicas x {trajectory.shape[0]} frames "
         f"({config.simulate.integrator} integrator, first {burn} frames discarded).",
         "",

@@ -140,6 +140,13 @@ def steps_text(config) -> str:
     return f"{config.train.steps} steps" + (" per expert" if per else "")
 
 
+def sampler_text(config) -> str:
+    """The i.i.d. sampler of a run config in words, e.g. "sde sampler, 200 steps, time grid rho = 2"."""
+    c = config.sample
+    grid = f"time grid rho = {c.rho:g}" if c.rho else "the sampler's default time grid"
+    return f"{c.method} sampler, {c.steps} steps, {grid}"
+
+
 def fp_error_vs_time(emulator, data: np.ndarray, *, n: int = 512, n_times: int = 16, seed: int = 0) -> dict:
     """Mean squared Fokker-Planck residual / D^2 of the model at log-spaced times (DESIGN D5).
 
@@ -244,7 +251,7 @@ def evaluate(emulator, run_dir: str | Path, samples: np.ndarray, trajectory: np.
         f"Training: {steps_text(emulator.config)}"
         + (f" in {t / 60:.1f} min" if t else "")
         + f"; model {emulator.config.model.kind} {list(emulator.config.model.hidden)}.",
-        f"i.i.d.: {emulator.config.sample.method} sampler, {emulator.config.sample.steps} steps. "
+        f"i.i.d.: {sampler_text(emulator.config)}. "
         f"MD: {trajectory.shape[1]} replicas x {trajectory.shape[0]} frames "
         f"({emulator.config.simulate.integrator} integrator, first {burn} frames discarded).",
         "",
