@@ -66,6 +66,11 @@ def test_sample_and_simulate_commands(run_dir, tmp_path):
     out = tmp_path / "s.npy"
     assert main(["--quiet", "sample", str(run_dir), "--n", "50", "--out", str(out), "--method", "ode", "--steps", "5"]) == 0
     assert np.load(out).shape == (50, 2)
+    # --rho sets the sampler's time grid: same seed, another grid, other samples.
+    graded = tmp_path / "g.npy"
+    assert main(["--quiet", "sample", str(run_dir), "--n", "50", "--out", str(graded), "--method", "ode", "--steps", "5",
+                 "--rho", "1"]) == 0
+    assert np.isfinite(np.load(graded)).all() and not np.allclose(np.load(graded), np.load(out))
     traj = tmp_path / "t.npy"
     args = ["--quiet", "simulate", str(run_dir), "--replicas", "4", "--frames", "3", "--steps-per-frame", "5",
             "--dt", "0.001", "--out", str(traj)]
@@ -100,6 +105,10 @@ def test_bad_inputs(tmp_path, capsys, run_dir):
     bad.write_text("system = [")
     assert "is not valid TOML" in _error(capsys, ["train", str(bad), "--out", str(tmp_path / "a")])
     assert "not a scoremd run directory" in _error(capsys, ["sample", str(tmp_path), "--n", "5", "--out", str(tmp_path / "s.npy")])
+    with pytest.raises(SystemExit) as exit_info:
+        main(["sample", str(run_dir), "--n", "5", "--out", str(tmp_path / "s.npy"), "--rho", "0"])
+    assert exit_info.value.code == 2 and "--rho: must be a positive number" in capsys.readouterr().err
+    assert not (tmp_path / "s.npy").exists()
     # A run directory whose training never wrote a checkpoint.
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "config.toml").write_text((run_dir / "config.toml").read_text())

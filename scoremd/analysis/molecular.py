@@ -313,7 +313,8 @@ def evaluate_molecule(emulator, run_dir: str | Path, samples: np.ndarray, trajec
       (:func:`iid_sample_floor` for the number of i.i.d. samples); ``iid_vs_train`` and ``md_vs_train`` (``js``, ``pmf``
       against the training frames); ``fp_error`` vs diffusion time; ``train_seconds``.
     """
-    from .report import _plot_fp_error, _plot_loss, format_metric, expert_steps, fp_error_vs_time, sampler_text, steps_text
+    from .report import (_plot_fp_error, _plot_loss, expert_steps, format_metric, fp_error_vs_time, sampler_text,
+                         steps_text)
 
     system: MolecularSystem = emulator.system
     config = emulator.config
