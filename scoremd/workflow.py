@@ -251,8 +251,7 @@ def _build(config: RunConfig, event_shape, info: dict):
     return model, params, key_train
 
 
-def _fresh_state(stage: _Stage, params, key) -> TrainState:
-    optimizer = make_optimizer(stage.train)  # the schedule spans the stage's steps
+def _fresh_state(stage: _Stage, params, optimizer, key) -> TrainState:
     if stage.index is None:
         return init_train_state(params, optimizer, key=key)
     return init_train_state(params[stage.name], optimizer, key=jax.random.fold_in(key, stage.index))
@@ -296,9 +295,9 @@ def _check_resumable(stored: RunConfig, new: RunConfig, run_dir: Path) -> None:
     ]
     if diff:
         raise ConfigError(
-            f"{run_dir} was trained with a different config (differs in: {', '.join(diff)}); only train.steps, "
-            "train.expert_step_ratios, "
-            "[sample] and [simulate] may change when resuming. Use a new --out directory."
+            f"{run_dir} was trained with a different config (differs in: {', '.join(diff)}); only "
+            f"{', '.join(_RESUMABLE_KEYS)}, [sample] and [simulate] may change when resuming. "
+            "Use a new --out directory."
         )
 
 
@@ -338,7 +337,8 @@ def train(config: RunConfig, run_dir: str | Path, *, progress: bool = True) -> E
     x = jnp.asarray(data / scale)
     states = {}
     for n, stage in enumerate(stages):
-        state = _fresh_state(stage, params, key)
+        optimizer = make_optimizer(stage.train)  # the schedule spans the stage's own steps
+        state = _fresh_state(stage, params, optimizer, key)
         state = _restore_stage(run_dir, stage, state) or state
         if int(state.step) < stage.train.steps:
 
@@ -349,7 +349,7 @@ def train(config: RunConfig, run_dir: str | Path, *, progress: bool = True) -> E
             label = "train" if len(stages) == 1 else f"train {stage.name} ({n + 1}/{len(stages)})"
             start = time.perf_counter()
             try:
-                state = fit(loss_fn, make_optimizer(stage.train), state, x, stage.train, run_dir=run_dir,
+                state = fit(loss_fn, optimizer, state, x, stage.train, run_dir=run_dir,
                             checkpoint_dir=run_dir / "checkpoints" / stage.name, progress=progress,
                             description=label, metrics_tags={"stage": stage.name} if stage.name else None)
             finally:  # also when interrupted: the time was spent (the donated state is gone)
@@ -384,7 +384,7 @@ def load(run_dir: str | Path) -> Emulator:
     stages = _stages(config, model)
     states = {}
     for stage in stages:
-        state = _restore_stage(run_dir, stage, _fresh_state(stage, params, key))
+        state = _restore_stage(run_dir, stage, _fresh_state(stage, params, make_optimizer(stage.train), key))
         if state is None:
             what = f"expert {stage.name!r} of {run_dir}" if stage.name else str(run_dir)
             raise CheckpointError(
