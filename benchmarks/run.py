@@ -42,10 +42,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from scoremd.dynamics import LangevinConfig, langevin, simulate
-from scoremd.losses import LossConfig, training_loss
+from openmm_speed import openmm_all_cores, openmm_ns_per_day
+from scoremd.diffusion import SAMPLERS, LossConfig, sample, training_loss
+from scoremd.dynamics import LangevinMiddle, simulate
 from scoremd.models import ModelConfig, build_model
-from scoremd.sampling import sample
 from scoremd.sde import VPSDE
 from scoremd.systems import ALANINE_DIPEPTIDE
 from scoremd.training import TrainConfig, init_train_state, make_optimizer, make_train_step
@@ -110,7 +110,7 @@ def row_a(quick: bool) -> dict:
 
 def _emulator(run_dir):
     if run_dir:
-        from scoremd.workflow import load
+        from scoremd.app import load
 
         em = load(run_dir)
         return em.force, em.masses, em.kbt, em
@@ -125,73 +125,24 @@ def _emulator(run_dir):
 
 def _start(n):
     """n alanine-dipeptide CG frames (nm) from the shipped reference, or jittered copies of one."""
-    from scoremd.systems import load_molecular_data
+    from scoremd.data import load_molecular_data
 
     data = load_molecular_data(ALANINE_DIPEPTIDE, ROOT / "data")
     idx = np.random.default_rng(0).choice(len(data.train), n)
     return jnp.asarray(data.positions[data.train[idx]])
 
 
-def openmm_ns_per_day(seconds: float = 20.0, platform_name: str | None = None) -> tuple[float, str]:
-    """All-atom alanine dipeptide (the data's protocol, 2 fs + H-bond constraints) in one process.
-
-    Without ``platform_name`` every available platform is tried and the fastest is returned.
-    """
-    import openmm
-    from openmm import app
-
-    from scoremd.systems._openmm import MDProtocol, _simulation, create_system, load_structure
-
-    names = [platform_name] if platform_name else ["Reference", "CPU", "CUDA", "OpenCL"]
-    best, best_platform = 0.0, ""
-    for name in names:
-        try:
-            openmm.Platform.getPlatformByName(name)
-        except Exception:
-            continue
-        p = MDProtocol(timestep=0.002, constraints="hbonds", platform=name)
-        topology, positions = load_structure("alanine_dipeptide", app.ForceField(*p.forcefield))
-        sim = _simulation(topology, create_system(topology, p), p, seed=1)
-        if name == "CPU":
-            sim.context.getPlatform().setPropertyDefaultValue("Threads", "1")
-        sim.context.setPositions(positions)
-        sim.minimizeEnergy()
-        sim.step(500)
-        steps, start = 0, time.perf_counter()
-        while time.perf_counter() - start < seconds / (1 if platform_name else 4):
-            sim.step(500)
-            steps += 500
-        rate = steps * 0.002 / 1000 / ((time.perf_counter() - start) / 86400)
-        if rate > best:
-            best, best_platform = rate, name
-        del sim
-    return best, best_platform
-
-
-def _openmm_worker(args):
-    return openmm_ns_per_day(*args)[0]
-
-
-def openmm_all_cores(seconds: float, platform_name: str) -> list[float]:
-    """ns/day of one OpenMM process per core, all running at once."""
-    import multiprocessing
-
-    n = os.cpu_count() or 1
-    with multiprocessing.get_context("spawn").Pool(n) as pool:
-        return pool.map(_openmm_worker, [(seconds, platform_name)] * n)
-
-
 def _time_simulate(force, x0, masses, cfg, frames: int, steps_per_frame: int, devices=None) -> float:
     """Best-of-3 seconds per MD step (the integrator is compiled once, then reused)."""
-    simulate(force, x0, masses, cfg, frames, steps_per_frame, key=jax.random.PRNGKey(0), frames_per_chunk=frames,
+    simulate(cfg, force, x0, masses, frames, steps_per_frame, key=jax.random.PRNGKey(0), frames_per_chunk=frames,
              devices=devices)
-    return _best(lambda: simulate(force, x0, masses, cfg, frames, steps_per_frame, key=jax.random.PRNGKey(1),
+    return _best(lambda: simulate(cfg, force, x0, masses, frames, steps_per_frame, key=jax.random.PRNGKey(1),
                                   frames_per_chunk=frames, devices=devices), 1) / (frames * steps_per_frame)
 
 
 def row_b(run_dir, quick: bool) -> dict:
     force, masses, kbt, _ = _emulator(run_dir)
-    cfg = LangevinConfig(kbt=kbt, friction=1.0, dt=0.002)
+    cfg = LangevinMiddle(kbt=kbt, friction=1.0, dt=0.002)
     out = {"replicas": {}}
     for r in (1, 10, 100, 1000):
         step_s = _time_simulate(force, _start(r), masses, cfg, *((2, 250) if quick else (4, 500)))
@@ -199,15 +150,18 @@ def row_b(run_dir, quick: bool) -> dict:
         out["replicas"][r] = {"step_ms": step_s * 1e3, "ns_per_day": ns_day}
         print(f"b. learned MD {r:5d} replicas: {step_s * 1e3:7.3f} ms/step, {ns_day:10.0f} ns/day aggregate", flush=True)
     # One step against one bare force evaluation and one energy evaluation, both jitted loops.
-    init, step = langevin(force, masses, cfg)
+    kernel = cfg.kernel(force, masses)
     n_inner = 200
     for r in (100, 1000):
         x0 = _start(r)
-        state = jax.jit(init)(x0, key=jax.random.PRNGKey(0))
+        state = jax.jit(kernel.init)(x0, key=jax.random.PRNGKey(0))
 
         @jax.jit
         def steps(s):
-            return jax.lax.fori_loop(0, n_inner, lambda _, s: step(s), s, unroll=4)
+            def body(i, s):
+                return kernel.step(jax.random.fold_in(jax.random.PRNGKey(1), i), s)[0]
+
+            return jax.lax.fori_loop(0, n_inner, body, s, unroll=4)
 
         @jax.jit
         def forces(x):
@@ -263,9 +217,9 @@ def integrated_autocorrelation_time(runs: list[np.ndarray], max_lag: int | None 
 
 
 def row_b2_c(run_dir, b: dict, quick: bool) -> tuple[dict, dict]:
-    from scoremd.analysis.molecular import dihedral_metrics
-    from scoremd.systems import load_molecular_data
-    from scoremd.systems._molecule import dihedral_angles
+    from scoremd.analysis import dihedral_metrics
+    from scoremd.data import load_molecular_data
+    from scoremd.geometry import dihedral_angles
 
     _, _, _, em = _emulator(run_dir)
     if em is None:
@@ -274,13 +228,13 @@ def row_b2_c(run_dir, b: dict, quick: bool) -> tuple[dict, dict]:
         def score_fn(x, t):
             return model.score(params, x, t)
     else:
-        score_fn = em.score
+        score_fn = em._normalised_score
     n = 2000 if quick else 10000
     data = load_molecular_data(ALANINE_DIPEPTIDE, ROOT / "data")
     c = {}
     for method, steps, evals in [("sde", 1000, 1001), ("sde", 200, 201), ("ode", 50, 101), ("ode", 200, 401)]:
         def draw(seed):
-            return sample(score_fn, VPSDE(), n, EVENT, key=jax.random.PRNGKey(seed), method=method, n_steps=steps,
+            return sample(SAMPLERS[method](n_steps=steps), score_fn, VPSDE(), n, EVENT, key=jax.random.PRNGKey(seed),
                           chunk_size=n)
 
         draw(0)  # compile
@@ -326,15 +280,15 @@ def row_d() -> dict:
     out["train_step_second_call_s"] = time.perf_counter() - start
     out["train_step_compilations"] = step._cache_size()
     force, masses, kbt, _ = _emulator(None)
-    cfg = LangevinConfig(kbt=kbt, friction=1.0, dt=0.002)
+    cfg = LangevinMiddle(kbt=kbt, friction=1.0, dt=0.002)
     x0 = _start(100)
     for call in ("first", "second"):
         start = time.perf_counter()
-        simulate(force, x0, masses, cfg, 5, 10, key=jax.random.PRNGKey(0), frames_per_chunk=5)
+        simulate(cfg, force, x0, masses, 5, 10, key=jax.random.PRNGKey(0), frames_per_chunk=5)
         out[f"simulate_{call}_call_s"] = time.perf_counter() - start
-    from scoremd.dynamics import _COMPILED
+    from scoremd.dynamics._simulate import _COMPILED
 
-    (init, chunk), = [v for k, v in _COMPILED.items() if k[0] is force]
+    (init, chunk), = [v for k, v in _COMPILED.items() if k[1] is force]
     out["simulate_chunk_compilations"] = chunk._cache_size()
     print(f"d. train step: first call {out['train_step_first_call_s']:.1f} s, second "
           f"{out['train_step_second_call_s'] * 1e3:.1f} ms, {out['train_step_compilations']} compilation(s) | "

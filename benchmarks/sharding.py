@@ -19,10 +19,9 @@ import time
 import jax
 import numpy as np
 
-from scoremd.dynamics import LangevinConfig, simulate
-from scoremd.losses import LossConfig, training_loss
+from scoremd.diffusion import LossConfig, ProbabilityFlowODE, sample, training_loss
+from scoremd.dynamics import LangevinMiddle, simulate
 from scoremd.models import ModelConfig, build_model
-from scoremd.sampling import sample
 from scoremd.sde import VPSDE
 from scoremd.training import TrainConfig, fit, init_train_state, make_optimizer
 
@@ -77,16 +76,16 @@ def main():
     def force(x):
         return (kbt / scale) * model.score(params, x / scale, 1e-5)
 
-    cfg = LangevinConfig(kbt=kbt, friction=1.0, dt=0.002)
+    cfg = LangevinMiddle(kbt=kbt, friction=1.0, dt=0.002)
     frames, spf = (2, 250) if args.quick else (4, 500)
     out["md_step_ms"] = {}
     for r in (100, 1000):
         x0 = np.asarray(data[:r]) * 1.0 + np.linspace(0, 0.6, 5)[:, None]
         row = {}
         for name, devs in layouts.items():
-            simulate(force, x0, MASSES, cfg, frames, spf, key=jax.random.PRNGKey(0), frames_per_chunk=frames,
+            simulate(cfg, force, x0, MASSES, frames, spf, key=jax.random.PRNGKey(0), frames_per_chunk=frames,
                      devices=devs)
-            row[name] = 1e3 * _best(lambda: simulate(force, x0, MASSES, cfg, frames, spf, key=jax.random.PRNGKey(1),
+            row[name] = 1e3 * _best(lambda: simulate(cfg, force, x0, MASSES, frames, spf, key=jax.random.PRNGKey(1),
                                                       frames_per_chunk=frames, devices=devs)) / (frames * spf)
         out["md_step_ms"][r] = row
         print(f"e. MD {r:5d} replicas: {row[one]:.3f} ms/step on {one}, {row[many]:.3f} on {many} "
@@ -97,8 +96,8 @@ def main():
     rates = {}
     for name, devs in layouts.items():
         def draw():
-            return sample(lambda x, t: model.score(params, x, t), VPSDE(), n, EVENT, key=jax.random.PRNGKey(3),
-                          method="ode", n_steps=50, chunk_size=n, devices=devs)
+            return sample(ProbabilityFlowODE(n_steps=50), lambda x, t: model.score(params, x, t), VPSDE(), n, EVENT,
+                          key=jax.random.PRNGKey(3), chunk_size=n, devices=devs)
 
         draw()
         rates[name] = n / _best(draw, 2)

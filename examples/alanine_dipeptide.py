@@ -34,12 +34,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 import scoremd  # noqa: E402
-from scoremd.analysis.metrics import histogram  # noqa: E402
-from scoremd.analysis.molecular import held_out_text, md_frames  # noqa: E402
-from scoremd.analysis.report import evaluate, format_metric  # noqa: E402
-from scoremd.io import atomic_write_text  # noqa: E402
-from scoremd.systems import load_molecular_data  # noqa: E402
-from scoremd.systems._molecule import dihedral_angles  # noqa: E402
+from scoremd.analysis import histogram  # noqa: E402
+from scoremd.analysis import held_out_text, md_frames  # noqa: E402
+from scoremd.analysis import evaluate, format_metric  # noqa: E402
+from scoremd.storage import atomic_write_text  # noqa: E402
+from scoremd.data import load_molecular_data  # noqa: E402
+from scoremd.geometry import dihedral_angles  # noqa: E402
 
 RECIPES = ("diffusion", "fp", "both")
 CONFIGS = Path(__file__).parent / "configs"
@@ -56,14 +56,14 @@ def run_one(recipe: str, out: Path, overrides: list[str], gpu: bool) -> dict:
     np.save(run_dir / "samples.npy", samples)
     start = emulator.initial_positions(config.simulate.replicas, seed=config.simulate.seed)
     traj = emulator.simulate(start, config.simulate.frames, key=jax.random.PRNGKey(config.simulate.seed),
-                             out=run_dir / "trajectory.npy", progress=True)
+                             out=run_dir / "trajectory.npy", progress=True).frames
     return evaluate(emulator, run_dir, samples, traj)
 
 
 def table(results: dict[str, dict]) -> str:
     f = format_metric
     first = next(iter(results.values()))  # reference rows are the same for every recipe
-    floor, data, pf = first["floor"], first["data"], first.get("md_floor")
+    floor, data, pf = first["floor_reference"], first["data"], first.get("floor_md")
     lines = [
         "| recipe | iid JS | sim JS | iid PMF | sim PMF | iid bond W1 (nm) | sim bond W1 (nm) | training (min) |",
         "|---|---|---|---|---|---|---|---|",
@@ -79,7 +79,7 @@ def table(results: dict[str, dict]) -> str:
                  f"{np.mean(floor['bond_w1']):.1e} | | |")
     lines.append(f"| training data vs held-out | {f(data['js'])} | | {f(data['pmf'])} | | "
                  f"{np.mean(data['bond_w1']):.1e} | | |")
-    sf = first.get("iid_floor")
+    sf = first.get("floor_iid")
     if sf:
         lines.append(f"| i.i.d. sample-size floor ({sf['n']} training frames, mean ± sd) | {f(sf['js'])} ± "
                      f"{f(sf['js_sd'])} | | {f(sf['pmf'])} ± {f(sf['pmf_sd'])} | | | | |")

@@ -30,7 +30,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 import scoremd  # noqa: E402
-from scoremd.analysis.report import evaluate  # noqa: E402
+from scoremd.analysis import evaluate  # noqa: E402
 
 RECIPES = ("diffusion", "mixture", "fp", "both")
 CONFIGS = Path(__file__).parent / "configs"
@@ -49,7 +49,7 @@ def run_one(recipe: str, seed: int, out: Path, overrides: list[str]) -> dict:
     samples = emulator.sample(config.sample.n, key=jax.random.PRNGKey(config.sample.seed), progress=True)
     start = emulator.initial_positions(config.simulate.replicas, seed=config.simulate.seed)
     traj = emulator.simulate(start, config.simulate.frames, key=jax.random.PRNGKey(config.simulate.seed),
-                             out=run_dir / "trajectory.npy", progress=True)
+                             out=run_dir / "trajectory.npy", progress=True).frames
     np.save(run_dir / "samples.npy", samples)
     return evaluate(emulator, run_dir, samples, traj)
 

@@ -34,7 +34,7 @@ import numpy as np
 
 import scoremd
 from scoremd.analysis import compare_to_reference, histogram
-from scoremd.analysis.report import fp_error_vs_time
+from scoremd.analysis import fp_error_vs_time
 
 FAST = os.environ.get("SCOREMD_FAST", "0") == "1"
 ROOT = Path(os.environ.get("SCOREMD_ROOT", ".."))  # the repository (notebooks/ lives in it)
@@ -83,7 +83,7 @@ for recipe, emulator in models.items():
     c = emulator.config
     iid = emulator.sample(c.sample.n, key=jax.random.PRNGKey(1))
     start = emulator.initial_positions(c.simulate.replicas, seed=2)
-    traj = emulator.simulate(start, c.simulate.frames, key=jax.random.PRNGKey(2))
+    traj = emulator.simulate(start, c.simulate.frames, key=jax.random.PRNGKey(2)).frames
     md = traj[c.simulate.burn_in_frames:].reshape(-1, 2)
     draws[recipe] = {"i.i.d.": iid, "MD": md}
     results[recipe] = {k: compare_to_reference(v, ref_js, ref_pmf, system.metric_bounds) for k, v in draws[recipe].items()}
@@ -152,9 +152,10 @@ import mdtraj
 import numpy as np
 
 import scoremd
-from scoremd.analysis.molecular import bond_w1, dihedral_metrics
-from scoremd.systems import load_molecular_data
-from scoremd.systems._molecule import dihedral_angles
+from scoremd.analysis import bond_w1, dihedral_metrics
+from scoremd.data import load_molecular_data
+from scoremd.geometry import dihedral_angles
+from scoremd.storage import write_positions
 
 FAST = os.environ.get("SCOREMD_FAST", "0") == "1"
 ROOT = Path(os.environ.get("SCOREMD_ROOT", ".."))  # the repository (notebooks/ lives in it)
@@ -190,7 +191,7 @@ print(f"{c.model.kind} ({c.model.features}) {list(c.model.hidden)}; scale s = {e
     ("md", """## i.i.d. samples and MD with the learned force"""),
     ("code", """iid = emulator.sample(c.sample.n, key=jax.random.PRNGKey(c.sample.seed))
 start = emulator.initial_positions(c.simulate.replicas, seed=c.simulate.seed)
-traj = emulator.simulate(start, c.simulate.frames, key=jax.random.PRNGKey(c.simulate.seed))  # (frames, replicas, 5, 3) nm
+traj = emulator.simulate(start, c.simulate.frames, key=jax.random.PRNGKey(c.simulate.seed)).frames  # (frames, replicas, 5, 3) nm
 md = traj[c.simulate.burn_in_frames:].reshape(-1, 5, 3)
 print(f"{'':10s} {'JS':>8s} {'PMF':>8s} {'bond W1 (nm)':>13s}")
 for name, x in [("i.i.d.", iid), ("MD", md), ("floor", half_a)]:
@@ -238,7 +239,7 @@ ax.set_ylabel("angle (rad)")
 ax.legend()
 plt.show()
 
-written = scoremd.io.write_positions(WORK / "replica0.xtc", traj[:, 0], emulator.topology())
+written = write_positions(WORK / "replica0.xtc", traj[:, 0], emulator.topology())
 loaded = mdtraj.load(str(written[0]), top=str(written[1]))
 print(loaded, "| phi/psi from mdtraj agree:",
       np.allclose(mdtraj.compute_dihedrals(loaded, [system.dihedrals[0]])[:, 0], angles[:, 0], atol=1e-2))"""),

@@ -5,38 +5,54 @@ Trained by denoising score matching, the same model draws i.i.d. samples by
 reverse diffusion and, at t -> 0, is a force field for Langevin dynamics
 (Plainer, Wu, Klein, Guennemann & Noe, NeurIPS 2025).
 
-Units (DESIGN D1): nm, ps, kJ/mol, amu, 1/ps, K.
+Layers, data flowing one way (docs/design.md §8)::
+
+    systems -> dynamics -> data -> models -> diffusion -> training -> analysis -> app
+
+Start with :class:`Emulator` (:func:`train`, :func:`load`); the command line is
+``scoremd`` (:mod:`scoremd.app.cli`). Units (D1): nm, ps, kJ/mol, amu, 1/ps, K.
+Importing scoremd changes no global state (no plotting backend, no logging).
 """
 
-__version__ = "0.1.0"
-
+from ._version import __version__ as __version__
 from ._errors import CheckpointError as CheckpointError
 from ._errors import ConfigError as ConfigError
 from ._errors import DataError as DataError
 from ._errors import ScoremdError as ScoremdError
 from ._errors import SimulationDivergedError as SimulationDivergedError
 from ._errors import TrainingDivergedError as TrainingDivergedError
-from .analysis.metrics import js_divergence as js_divergence
-from .analysis.metrics import pmf_error as pmf_error
-from .analysis.report import evaluate as evaluate
-from .config import RunConfig as RunConfig
-from .config import SampleConfig as SampleConfig
-from .config import SimulateConfig as SimulateConfig
-from .config import load_config as load_config
+from .analysis import evaluate as evaluate
+from .analysis import js_divergence as js_divergence
+from .analysis import pmf_error as pmf_error
+from .app import Emulator as Emulator
+from .app import RunConfig as RunConfig
+from .app import SampleConfig as SampleConfig
+from .app import SimulateConfig as SimulateConfig
+from .app import load as load
+from .app import load_config as load_config
+from .app import train as train
 from .data import DataConfig as DataConfig
-from .dynamics import LangevinConfig as LangevinConfig
-from .dynamics import langevin as langevin
+from .diffusion import ExactFP as ExactFP
+from .diffusion import FiniteDifferenceFP as FiniteDifferenceFP
+from .diffusion import LossConfig as LossConfig
+from .diffusion import ProbabilityFlowODE as ProbabilityFlowODE
+from .diffusion import ReverseSDE as ReverseSDE
+from .diffusion import dsm_loss as dsm_loss
+from .diffusion import sample as sample
+from .dynamics import LangevinLeapfrog as LangevinLeapfrog
+from .dynamics import LangevinMiddle as LangevinMiddle
 from .dynamics import simulate as simulate
-from .losses import LossConfig as LossConfig
-from .losses import dsm_loss as dsm_loss
-from .models import EnergyModel as EnergyModel
+from .models import AbstractEnergyModel as AbstractEnergyModel
 from .models import ModelConfig as ModelConfig
 from .models import build_model as build_model
-from .sampling import sample as sample
 from .sde import VPSDE as VPSDE
 from .systems import get_system as get_system
 from .training import TrainConfig as TrainConfig
 from .training import fit as fit
-from .workflow import Emulator as Emulator
-from .workflow import load as load
-from .workflow import train as train
+
+__all__ = ["AbstractEnergyModel", "CheckpointError", "ConfigError", "DataConfig", "DataError", "Emulator", "ExactFP",
+           "FiniteDifferenceFP", "LangevinLeapfrog", "LangevinMiddle", "LossConfig", "ModelConfig",
+           "ProbabilityFlowODE", "ReverseSDE", "RunConfig", "SampleConfig", "ScoremdError", "SimulateConfig",
+           "SimulationDivergedError", "TrainConfig", "TrainingDivergedError", "VPSDE", "build_model", "dsm_loss",
+           "evaluate", "fit", "get_system", "js_divergence", "load", "load_config", "pmf_error", "sample",
+           "simulate", "train", "__version__"]

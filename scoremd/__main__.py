@@ -1,6 +1,6 @@
 """``python -m scoremd ...``: the same command line as the ``scoremd`` script."""
 
-from .cli import main
+from .app.cli import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

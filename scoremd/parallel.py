@@ -1,4 +1,4 @@
-"""Data parallelism through ``jax.sharding`` (DESIGN D11).
+"""Data parallelism through ``jax.sharding`` (docs/design.md D11).
 
 Training shards each batch over the devices and replicates the parameters
 (the compiler inserts the gradient all-reduce; on a CPU ``fit`` uses one device

@@ -1,7 +1,7 @@
 """The variance-preserving (VP) diffusion process.
 
 Song et al. (2021), "Score-based generative modeling through stochastic
-differential equations", eq. (11); DESIGN §2:
+differential equations", eq. (11); docs/design.md §2:
 
     dx = -1/2 beta(t) x dt + sqrt(beta(t)) dW,    beta(t) = beta_min + t (beta_max - beta_min)
 

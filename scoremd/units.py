@@ -1,6 +1,6 @@
 """Physical units and constants.
 
-scoremd uses OpenMM's unit system throughout its public API (DESIGN D1):
+scoremd uses OpenMM's unit system throughout its public API (docs/design.md D1):
 positions in nm, time in ps, energy in kJ/mol, mass in amu (g/mol), friction in
 1/ps and temperature in K. Toy systems are dimensionless but use the same
 formulas, so k_BT there is simply a number in "energy units".

@@ -5,7 +5,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import scoremd.dynamics as dynamics
+from scoremd.dynamics import LangevinMiddle
+from scoremd.dynamics import _simulate as dynamics
 from scoremd._cache import CompileCache
 
 
@@ -55,7 +56,7 @@ def test_simulate_compiles_at_most_twice_per_call(monkeypatch):
     monkeypatch.setattr(dynamics, "_make_chunk", lambda *a, **k: built.append(a[1:]) or real(*a, **k))
     force = _UnhashableForce()
     x0 = jnp.asarray(np.random.default_rng(0).normal(size=(2, 3, 3)) * 0.1, jnp.float32)
-    cfg = dynamics.LangevinConfig(kbt=2.5, friction=1.0, dt=0.002)
-    traj = dynamics.simulate(force, x0, jnp.ones(3), cfg, 7, 5, key=jax.random.PRNGKey(0), frames_per_chunk=3)
+    cfg = LangevinMiddle(kbt=2.5, friction=1.0, dt=0.002)
+    traj = dynamics.simulate(cfg, force, x0, jnp.ones(3), 7, 5, key=jax.random.PRNGKey(0), frames_per_chunk=3).frames
     assert traj.shape == (7, 2, 3, 3) and np.isfinite(traj).all()
     assert len(built) == 2, built

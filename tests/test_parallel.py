@@ -1,4 +1,4 @@
-"""Data parallelism (DESIGN D11): two host devices give the same training and the same MD as one."""
+"""Data parallelism (docs/design.md D11): two host devices give the same training and the same MD as one."""
 
 import json
 import os
@@ -10,16 +10,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from scoremd import dynamics
-from scoremd.dynamics import LangevinConfig, simulate
+from scoremd.dynamics import LangevinMiddle, simulate
+from scoremd.dynamics import _simulate as dynamics
 from scoremd.parallel import batch_sharding
 
 SCRIPT = textwrap.dedent(
     """
     import json, tempfile
     import jax, jax.numpy as jnp, numpy as np
-    from scoremd.dynamics import LangevinConfig, simulate
-    from scoremd.losses import LossConfig, training_loss
+    from scoremd.dynamics import LangevinMiddle, simulate
+    from scoremd.diffusion import LossConfig, training_loss
     from scoremd.models import ModelConfig, build_model
     from scoremd.sde import VPSDE
     from scoremd.training import TrainConfig, fit, init_train_state, make_optimizer
@@ -41,9 +41,9 @@ SCRIPT = textwrap.dedent(
         if name == "two":
             sharded = len(jax.tree.leaves(state.params)[0].sharding.device_set)
 
-    cfg = LangevinConfig(kbt=1.0, friction=1.0, dt=0.01)
+    cfg = LangevinMiddle(kbt=1.0, friction=1.0, dt=0.01)
     x0 = jax.random.normal(jax.random.PRNGKey(3), (8, 2))
-    traj = {name: simulate(lambda x: -x**3 + x, x0, 1.0, cfg, 20, 5, key=jax.random.PRNGKey(4), devices=devices)
+    traj = {name: simulate(cfg, lambda x: -x**3 + x, x0, 1.0, 20, 5, key=jax.random.PRNGKey(4), devices=devices).frames
             for name, devices in [("one", jax.devices()[:1]), ("two", jax.devices())]}
     print(json.dumps({
         "losses": losses, "param_diff": float(np.abs(finals["one"] - finals["two"]).max()),
@@ -75,28 +75,28 @@ def test_batch_sharding_falls_back_to_unsplit():
 
 
 def test_simulate_compiles_once_for_repeated_calls():
-    cfg = LangevinConfig(kbt=1.0, friction=1.0, dt=0.01)
+    cfg = LangevinMiddle(kbt=1.0, friction=1.0, dt=0.01)
 
     def force(x):
         return -x
 
-    a = simulate(force, jnp.zeros((4, 2)), 1.0, cfg, 6, 5, key=jax.random.PRNGKey(0), frames_per_chunk=3)
-    entries = [v for k, v in dynamics._COMPILED.items() if k[0] is force]
+    a = simulate(cfg, force, jnp.zeros((4, 2)), 1.0, 6, 5, key=jax.random.PRNGKey(0), frames_per_chunk=3).frames
+    entries = [v for k, v in dynamics._COMPILED.items() if k[1] is force]
     assert len(entries) == 1
     init, chunk = entries[0]
-    b = simulate(force, jnp.ones((4, 2)), 1.0, cfg, 6, 5, key=jax.random.PRNGKey(1), frames_per_chunk=3)
-    assert [v for k, v in dynamics._COMPILED.items() if k[0] is force] == entries
+    b = simulate(cfg, force, jnp.ones((4, 2)), 1.0, 6, 5, key=jax.random.PRNGKey(1), frames_per_chunk=3).frames
+    assert [v for k, v in dynamics._COMPILED.items() if k[1] is force] == entries
     assert chunk._cache_size() == 1 and init._cache_size() == 1
     assert not np.allclose(a, b)
 
 
 def test_unroll_does_not_change_the_trajectory():
-    cfg = LangevinConfig(kbt=1.0, friction=1.0, dt=0.01)
+    cfg = LangevinMiddle(kbt=1.0, friction=1.0, dt=0.01)
 
     def force(x):
         return -(x**3)
 
     x0 = jnp.linspace(-1, 1, 6).reshape(3, 2)
-    a = simulate(force, x0, 1.0, cfg, 4, 7, key=jax.random.PRNGKey(5), unroll=1)
-    b = simulate(force, x0, 1.0, cfg, 4, 7, key=jax.random.PRNGKey(5), unroll=3)
+    a = simulate(cfg, force, x0, 1.0, 4, 7, key=jax.random.PRNGKey(5), unroll=1).frames
+    b = simulate(cfg, force, x0, 1.0, 4, 7, key=jax.random.PRNGKey(5), unroll=3).frames
     np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)

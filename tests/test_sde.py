@@ -2,7 +2,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from scoremd.losses import sample_times
+from scoremd.diffusion import sample_times
 from scoremd.sde import VPSDE
 
 

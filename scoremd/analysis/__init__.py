@@ -1,6 +1,29 @@
-"""Analysis: metrics, plots and reports."""
+"""Analysis: metrics, floors, plots and the report of a trained run (docs/metrics.md).
 
+:func:`evaluate` writes ``RUN_DIR/report/`` (``metrics.json``, ``report.md``, PNG
+plots) for any system. ``metrics.json`` has one schema: ``iid``, ``md`` and
+``data`` (training data), each with ``js``, ``pmf`` and ``n``, next to their
+floors ``floor_iid`` and ``floor_md`` (the same metrics of a perfect model at the
+same sample sizes and protocol), plus the system's extras (molecules:
+``floor_reference``, ``bond_w1``, basin shares). Plots import matplotlib only when drawn.
+"""
+
+from ._floors import iid_sample_floor as iid_sample_floor
+from ._floors import md_protocol_floor as md_protocol_floor
+from ._floors import reference_splits as reference_splits
+from ._molecular_metrics import bond_lengths as bond_lengths
+from ._molecular_metrics import bond_w1 as bond_w1
+from ._molecular_metrics import dihedral_metrics as dihedral_metrics
+from ._molecular_metrics import md_frames as md_frames
+from ._molecular_metrics import phi_positive as phi_positive
+from ._text import format_metric as format_metric
 from .metrics import compare_to_reference as compare_to_reference
 from .metrics import histogram as histogram
 from .metrics import js_divergence as js_divergence
 from .metrics import pmf_error as pmf_error
+from .report import evaluate as evaluate
+from .report import fp_error_vs_time as fp_error_vs_time
+
+__all__ = ["bond_lengths", "bond_w1", "compare_to_reference", "dihedral_metrics", "evaluate", "format_metric",
+           "fp_error_vs_time", "histogram", "iid_sample_floor", "js_divergence", "md_frames", "md_protocol_floor",
+           "phi_positive", "pmf_error", "reference_splits"]

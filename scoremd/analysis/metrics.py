@@ -1,4 +1,4 @@
-"""Distribution metrics, defined exactly as in Plainer et al. (2025) (DESIGN §7).
+"""Distribution metrics, defined exactly as in Plainer et al. (2025) (docs/design.md §7).
 
 * :func:`js_divergence`: squared Jensen-Shannon *distance* (= JS divergence,
   natural log) between two histograms.

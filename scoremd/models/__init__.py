@@ -1,13 +1,25 @@
-"""Energy networks: architectures and the pure energy/score functions."""
+"""Energy networks: the abstract energy model, its two final forms, and the architectures.
 
-from ._energy import MODEL_KINDS as MODEL_KINDS
+An :class:`AbstractEnergyModel` gives E_theta(x, t) in k_BT on normalised
+coordinates through a pure ``energy(params, x, t)``; the score is always
+-grad_x E (docs/design.md §2, §5).
+"""
+
+from ._config import Features as Features
+from ._config import ModelConfig as ModelConfig
+from ._config import ModelKind as ModelKind
+from ._config import OutputScaling as OutputScaling
+from ._energy import AbstractEnergyModel as AbstractEnergyModel
 from ._energy import EnergyModel as EnergyModel
 from ._energy import MixtureEnergyModel as MixtureEnergyModel
-from ._energy import ModelConfig as ModelConfig
 from ._energy import Params as Params
 from ._energy import build_model as build_model
 from ._mlp import EnergyMLP as EnergyMLP
 from ._mlp import distance_statistics as distance_statistics
-from ._transformer import EnergyTransformer as EnergyTransformer
 from ._time import n_time_features as n_time_features
 from ._time import time_features as time_features
+from ._transformer import EnergyTransformer as EnergyTransformer
+
+__all__ = ["AbstractEnergyModel", "EnergyMLP", "EnergyModel", "EnergyTransformer", "Features", "MixtureEnergyModel",
+           "ModelConfig", "ModelKind", "OutputScaling", "Params", "build_model", "distance_statistics",
+           "n_time_features", "time_features"]

@@ -1,7 +1,7 @@
 """Pure-function boundary between Flax NNX networks and the rest of scoremd.
 
 A network f_theta(x, t) becomes the energy E_theta(x, t) in units of k_BT
-(DESIGN §2, D2), with one of two output scalings:
+(docs/design.md §2, D2), with one of two output scalings (:class:`OutputScaling`):
 
 * ``"none"`` (default): E_theta = f_theta. The score stays O(|grad log p_0|)
   as t -> 0, so the model at t0 is a smooth force field.
@@ -15,95 +15,55 @@ The score is s_theta = -grad_x E_theta and log q_theta = -E_theta up to a
 constant in x.
 
 Everything downstream (losses, samplers, dynamics) uses the pure functions
-``energy(params, x, t)`` and ``score(params, x, t)``, so ``jax.grad``,
-``jax.jvp``, ``vmap`` and ``jit`` compose without NNX state surprises.
+``energy(params, x, t)`` and ``score(params, x, t)`` of an
+:class:`AbstractEnergyModel`, so ``jax.grad``, ``jax.jvp``, ``vmap`` and ``jit``
+compose without NNX state surprises. :class:`EnergyModel` (one network) and
+:class:`MixtureEnergyModel` (experts over diffusion time) are its final implementations.
 """
 
 from __future__ import annotations
 
+import abc
 import bisect
 import dataclasses
-from typing import Any
+from typing import Any, final
+
+from jaxtyping import Array, Float
 
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
 from ..sde import VPSDE
-from ._mlp import FEATURES, EnergyMLP
+from ._config import ModelConfig, ModelKind, OutputScaling
+from ._mlp import EnergyMLP
 from ._transformer import EnergyTransformer
+
+__all__ = ["AbstractEnergyModel", "EnergyModel", "MixtureEnergyModel", "Params", "build_model"]
 
 Params = Any  # a pytree of arrays (nested dict)
 
 
-@dataclasses.dataclass(frozen=True)
-class ModelConfig:
-    """Architecture of the energy network.
+class AbstractEnergyModel(abc.ABC):
+    """An energy E_theta(x, t) in k_BT on normalised coordinates, and the score it implies.
 
-    Attributes:
-      kind: ``"mlp"`` (any event shape) or ``"transformer"`` (molecules, event (n, 3)).
-      features: MLP input, ``"cartesian"`` (coordinates; centred for molecules) or
-        ``"invariant"`` (molecules: pair distances + chirality-sensitive signed volumes).
-      whiten_distances: with ``"invariant"``, also feed every pair distance whitened by
-        its mean and spread under the diffused training data at time t (stiff bonds
-        become O(1) inputs); the statistics are measured on the training data and stored
-        with the run.
-      hidden: hidden-layer widths (MLP); the transformer uses ``hidden[0]`` as node width
-        and ``len(hidden)`` as its number of attention layers.
-      heads: attention heads (transformer).
-      head_dim: width of each attention head (transformer).
-      n_frequencies: Fourier frequencies of the time embedding.
-      output_scaling: ``"none"`` (E = f) or ``"inverse_std"`` (E = f / sigma_t).
-      expert_boundaries: interior boundaries of a mixture of experts over diffusion
-        time, e.g. [0.1, 0.6] for experts on [0, 0.1], [0.1, 0.6], [0.6, 1]
-        (empty: one network for all t).
+    Implementations define :meth:`energy`, ``sde`` and ``event_shape``; the score is
+    always derived from the energy, s_theta = -grad_x E_theta (never overridden).
     """
 
-    kind: str = "mlp"
-    features: str = "cartesian"
-    whiten_distances: bool = False
-    hidden: tuple[int, ...] = (256, 256, 256)
-    heads: int = 4
-    head_dim: int = 16
-    n_frequencies: int = 2
-    output_scaling: str = "none"
-    expert_boundaries: tuple[float, ...] = ()
+    sde: VPSDE
+    event_shape: tuple[int, ...]
 
-    def __post_init__(self):
-        if self.kind not in MODEL_KINDS:
-            raise ValueError(f"unknown model kind {self.kind!r}; choose one of {sorted(MODEL_KINDS)}")
-        if self.features not in FEATURES:
-            raise ValueError(f"unknown model.features {self.features!r}; choose one of {FEATURES}")
-        if self.features != "cartesian" and self.kind != "mlp":
-            raise ValueError(f'model.features = "{self.features}" applies to kind = "mlp" only')
-        if self.whiten_distances and self.features != "invariant":
-            raise ValueError('model.whiten_distances needs model.features = "invariant"')
-        if self.output_scaling not in OUTPUT_SCALINGS:
-            raise ValueError(
-                f"unknown output_scaling {self.output_scaling!r}; choose one of {OUTPUT_SCALINGS}"
-            )
-        if self.heads <= 0 or self.head_dim <= 0:
-            raise ValueError(f"model.heads and model.head_dim must be positive, got {self.heads}, {self.head_dim}")
-        if not self.hidden or any(int(h) <= 0 for h in self.hidden):
-            raise ValueError(f"model.hidden must be a non-empty list of positive widths, got {self.hidden}")
-        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
-        b = tuple(float(x) for x in self.expert_boundaries)
-        if any(not 0 < x < 1 for x in b) or list(b) != sorted(set(b)):
-            raise ValueError(f"model.expert_boundaries must be increasing values in (0, 1), got {list(b)}")
-        object.__setattr__(self, "expert_boundaries", b)
+    @abc.abstractmethod
+    def energy(self, params: Params, x: Float[Array, " B *event"], t) -> Float[Array, " B"]:
+        """Energy in units of k_BT; x (B, *event_shape) normalised, t (B,) or a scalar -> (B,)."""
 
-
-MODEL_KINDS = {"mlp", "transformer"}
-OUTPUT_SCALINGS = ("none", "inverse_std")
-
-
-class _ScoreFromEnergy:
-    """Score and (energy, score) from a batched ``energy(params, x, t)``."""
-
-    def score(self, params: Params, x: jax.Array, t) -> jax.Array:
+    @final
+    def score(self, params: Params, x: Float[Array, " B *event"], t) -> Float[Array, " B *event"]:
         """Score s_theta = -grad_x E_theta, shape like ``x`` (normalised units)."""
         return -jax.grad(lambda y: jnp.sum(self.energy(params, y, t)))(x)
 
+    @final
     def energy_and_score(self, params: Params, x: jax.Array, t):
         """(E, s) from one forward and one backward pass."""
         e, pullback = jax.vjp(lambda y: self.energy(params, y, t), x)
@@ -111,8 +71,9 @@ class _ScoreFromEnergy:
         return e, -g
 
 
+@final
 @dataclasses.dataclass(frozen=True)
-class EnergyModel(_ScoreFromEnergy):
+class EnergyModel(AbstractEnergyModel):
     """A network architecture plus the diffusion it is defined on (no parameters).
 
     Attributes:
@@ -125,7 +86,7 @@ class EnergyModel(_ScoreFromEnergy):
     graphdef: Any
     sde: VPSDE
     event_shape: tuple[int, ...]
-    output_scaling: str = "none"
+    output_scaling: OutputScaling = OutputScaling.NONE
 
     def energy(self, params: Params, x: jax.Array, t: jax.Array) -> jax.Array:
         """Energy in units of k_BT.
@@ -140,14 +101,15 @@ class EnergyModel(_ScoreFromEnergy):
         """
         t = jnp.broadcast_to(jnp.asarray(t, x.dtype), x.shape[:1])
         f = nnx.merge(self.graphdef, params)(x, t)
-        if self.output_scaling == "inverse_std":
+        if self.output_scaling is OutputScaling.INVERSE_STD:
             return f / self.sde.std(t).astype(x.dtype)
         return f
 
 
+@final
 @dataclasses.dataclass(frozen=True)
-class MixtureEnergyModel(_ScoreFromEnergy):
-    """Experts over diffusion time (Plainer et al. 2025, mixture of experts; DESIGN §3).
+class MixtureEnergyModel(AbstractEnergyModel):
+    """Experts over diffusion time (Plainer et al. 2025, mixture of experts; docs/design.md §3).
 
     Expert k owns t in [b_{k-1}, b_k) with b_{-1} = 0 and b_K = 1; experts are
     ordered from small to large t. Parameters are ``{"expert_0": ..., ...}``.
@@ -209,7 +171,7 @@ class MixtureEnergyModel(_ScoreFromEnergy):
 def _build_network(config: ModelConfig, event_shape, sde: VPSDE, t_range, key, distance_stats):
     seed = int(jax.random.randint(key, (), 0, 2**31 - 1))
     rngs = nnx.Rngs(seed)
-    if config.kind == "mlp":
+    if config.kind is ModelKind.MLP:
         net = EnergyMLP(event_shape, config.hidden, config.n_frequencies, t_range, config.features,
                         distance_stats if config.whiten_distances else None, sde, rngs=rngs)
     else:

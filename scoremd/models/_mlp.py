@@ -1,4 +1,4 @@
-"""Multilayer-perceptron energy (DESIGN §5).
+"""Multilayer-perceptron energy (docs/design.md §5).
 
 The MLP reads one of two featurisations of a configuration:
 
@@ -10,7 +10,7 @@ The MLP reads one of two featurisations of a configuration:
   bond vectors b_k = x_{k+1} - x_k. Distances make the energy exactly invariant
   to rotations and translations; the signed volumes change sign under
   reflection, so the model can still tell a conformation from its mirror image
-  (DESIGN D10). No rotation augmentation is needed. The volumes are normalised
+  (docs/design.md D10). No rotation augmentation is needed. The volumes are normalised
   because raw ones are cubic in x: their gradients grew without bound on the
   expanded configurations a sampler visits at large t, and the samplers blew
   up. The output gets a Gaussian baseline, f + 1/2 sum_i |x_i - mean(x)|^2, so
@@ -29,9 +29,8 @@ import numpy as np
 from flax import nnx
 
 from ..sde import VPSDE
+from ._config import Features
 from ._time import n_time_features, time_features
-
-FEATURES = ("cartesian", "invariant")
 
 
 def invariant_features(x):
@@ -74,13 +73,13 @@ def whitened_distances(d, t, sde: VPSDE, mean, std):
     """(d - m_t mu) / sqrt(m_t^2 sd^2 + 2 sigma_t^2): d (B, P), t (B,), mean and std (P,) -> (B, P)."""
     m = sde.mean_coeff(t)[:, None].astype(d.dtype)
     var = sde.std(t)[:, None].astype(d.dtype) ** 2
-    mean, std = jnp.asarray(mean, d.dtype), jnp.asarray(std, d.dtype)
+    mean, std = jnp.asarray(mean, d.dtype)[None, :], jnp.asarray(std, d.dtype)[None, :]
     return (d - m * mean) / jnp.sqrt(m**2 * std**2 + 2.0 * var)
 
 
-def n_features(event_shape, features: str, whitened: bool = False) -> int:
+def n_features(event_shape, features: Features, whitened: bool = False) -> int:
     """Input width of the MLP for an event shape and featurisation."""
-    if features == "cartesian":
+    if features is Features.CARTESIAN:
         return int(np.prod(event_shape))
     n = event_shape[0]
     pairs = n * (n - 1) // 2
@@ -97,7 +96,8 @@ class EnergyMLP(nnx.Module):
       hidden: widths of the hidden layers.
       n_frequencies: Fourier frequencies of the time embedding.
       t_range: (lo, hi) diffusion-time range this network is responsible for.
-      features: ``"cartesian"`` or ``"invariant"`` (see the module docstring).
+      features: :class:`~scoremd.models.Features` (or its value, ``"cartesian"`` / ``"invariant"``;
+        see the module docstring).
       distance_stats: (mean, std) of each pair distance of the training data in
         normalised units (:func:`distance_statistics`); adds the whitened distances
         to the invariant features (None: raw distances only).
@@ -111,7 +111,7 @@ class EnergyMLP(nnx.Module):
         hidden: Sequence[int] = (256, 256, 256),
         n_frequencies: int = 2,
         t_range: tuple[float, float] = (0.0, 1.0),
-        features: str = "cartesian",
+        features: Features | str = Features.CARTESIAN,
         distance_stats: tuple[Sequence[float], Sequence[float]] | None = None,
         sde: VPSDE | None = None,
         *,
@@ -119,12 +119,11 @@ class EnergyMLP(nnx.Module):
     ):
         event_shape = tuple(event_shape)
         molecular = len(event_shape) == 2 and event_shape[1] == 3
-        if features not in FEATURES:
-            raise ValueError(f"unknown MLP features {features!r}; choose one of {FEATURES}")
-        if features == "invariant" and not (molecular and event_shape[0] >= 4):
+        features = Features(features)
+        if features is Features.INVARIANT and not (molecular and event_shape[0] >= 4):
             raise ValueError(f'features = "invariant" needs molecules of >= 4 beads (event (n, 3)), got {event_shape}')
         if distance_stats is not None:
-            if features != "invariant":
+            if features is not Features.INVARIANT:
                 raise ValueError('whitened distances need features = "invariant"')
             pairs = event_shape[0] * (event_shape[0] - 1) // 2
             if sde is None or any(len(v) != pairs for v in distance_stats):

@@ -1,4 +1,4 @@
-"""Fourier features of the diffusion time (DESIGN §2)."""
+"""Fourier features of the diffusion time (docs/design.md §2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Graph-transformer energy for molecules (DESIGN §5).
+"""Graph-transformer energy for molecules (docs/design.md §5).
 
 After the architecture of Plainer et al. (2025), itself after two-for-one
 diffusion (Arts et al. 2023): node embeddings from bead identity, edges from
@@ -9,7 +9,7 @@ energy summed to a scalar.
 The model sees raw relative vectors, so it is translation invariant but neither
 rotation nor reflection invariant: rotational invariance is learned from
 random-rotation augmentation, and it can tell a molecule from its mirror image
-(DESIGN D10). Attention width and depth are arguments so the cost can be sized
+(docs/design.md D10). Attention width and depth are arguments so the cost can be sized
 to the machine (the paper's fixed 8 heads x 64 on all n^2 edges dominates the
 cost on a CPU).
 """
@@ -80,7 +80,7 @@ class EnergyTransformer(nnx.Module):
         """x: (B, n, 3) normalised positions; t: (B,). Returns (B,)."""
         b, n, _ = x.shape
         tf = self.time(time_features(t, self.n_frequencies, self.t_range).astype(x.dtype))  # (B, hidden)
-        h = self.embed(jnp.arange(n))[None] + tf[:, None, :]
+        h = self.embed(jnp.arange(n))[None].astype(x.dtype) + tf[:, None, :]
         rel = x[:, None, :, :] - x[:, :, None, :]  # (B, n, n, 3): x_j - x_i
         dist = jnp.sqrt(jnp.sum(rel**2, axis=-1, keepdims=True) + 1e-8)
         e = self.edge(jnp.concatenate([rel, dist, jnp.broadcast_to(tf[:, None, None, :], (b, n, n, tf.shape[-1]))], -1))

@@ -1,18 +1,23 @@
-"""Systems: analytic toy potentials and coarse-grained molecules."""
+"""Systems: definitions and the registry only (docs/design.md §6).
+
+A system says what is simulated (potential or coarse-graining map), at which
+thermodynamic state, with which MD defaults, and what the evaluation looks at.
+Its data live in :mod:`scoremd.data`.
+"""
 
 from __future__ import annotations
 
 from .._errors import ConfigError
 from ._molecular import ALANINE_DIPEPTIDE as ALANINE_DIPEPTIDE
-from ._molecular import MolecularData as MolecularData
 from ._molecular import MolecularSystem as MolecularSystem
-from ._molecular import cg_topology as cg_topology
-from ._molecular import load_molecular_data as load_molecular_data
 from ._toys import DOUBLE_WELL as DOUBLE_WELL
 from ._toys import GAUSSIAN_MIXTURE as GAUSSIAN_MIXTURE
 from ._toys import MUELLER_BROWN as MUELLER_BROWN
 from ._toys import ToySystem as ToySystem
 from ._toys import mueller_brown_potential as mueller_brown_potential
+
+__all__ = ["ALANINE_DIPEPTIDE", "DOUBLE_WELL", "GAUSSIAN_MIXTURE", "MUELLER_BROWN", "SYSTEMS", "MolecularSystem",
+           "System", "ToySystem", "get_system", "mueller_brown_potential"]
 
 System = ToySystem | MolecularSystem
 

@@ -1,11 +1,10 @@
-"""Coarse-grained molecular systems trained on OpenMM reference MD (DESIGN §6).
+"""Coarse-grained molecular systems trained on OpenMM reference MD (docs/design.md §6).
 
 A :class:`MolecularSystem` names its reference data (``data/<name>/run_XX``,
 made by ``scoremd data generate``), its coarse-graining map (atom names), its
-thermodynamic state and MD defaults, and what the evaluation looks at (the
-backbone dihedrals, the CG bonds). :func:`load_molecular_data` turns the
-all-atom runs into centred bead positions, split into training and held-out
-frames by whole runs (or by time blocks within every run).
+thermodynamic state and MD defaults, which runs are the untouched test set, and
+what the evaluation looks at (the backbone dihedrals, the CG bonds). Loading the
+data is :func:`scoremd.data.load_molecular_data`'s job.
 
 Units: positions nm, time ps, energies kJ/mol, masses amu, temperature K.
 """
@@ -13,23 +12,14 @@ Units: positions nm, time ps, energies kJ/mol, masses amu, temperature K.
 from __future__ import annotations
 
 import dataclasses
-import functools
-import json
-from pathlib import Path
 
 import numpy as np
 
-from .._errors import DataError
 from ..units import kbt as thermal_energy
-from ._molecule import (
-    ALANINE_DIPEPTIDE_BACKBONE,
-    ALANINE_DIPEPTIDE_PHI,
-    ALANINE_DIPEPTIDE_PSI,
-    bead_masses,
-    center,
-    select_beads,
-    split_frames,
-)
+
+ALANINE_DIPEPTIDE_BACKBONE = (("ACE", "C"), ("ALA", "N"), ("ALA", "CA"), ("ALA", "C"), ("NME", "N"))
+ALANINE_DIPEPTIDE_PHI = (0, 1, 2, 3)
+ALANINE_DIPEPTIDE_PSI = (1, 2, 3, 4)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,8 +35,11 @@ class MolecularSystem:
       friction: Langevin collision rate of the learned MD, 1/ps.
       dt: time step of the learned MD, ps.
       steps_per_frame: integration steps between stored MD frames.
-      validation_fraction: held-out fraction of the reference: of its runs (whole runs held
-        out) or of every run (its last part), see ``DataConfig.held_out``.
+      validation_fraction: held-out (validation) fraction of the reference: of its runs (whole
+        runs held out) or of every run (its last part), see ``DataConfig.held_out``. Test runs
+        are not counted.
+      test_runs: indices of the reference runs kept as the untouched test set: never used for
+        training or validation, only by evaluations that ask for them (docs/design.md D14).
       js_bins: bins per dihedral axis of the JS histogram.
       pmf_bins: bins per dihedral axis of the PMF histogram.
       position_limit: |x| (nm) beyond which an MD replica counts as diverged.
@@ -62,6 +55,7 @@ class MolecularSystem:
     dt: float = 0.002
     steps_per_frame: int = 500
     validation_fraction: float = 0.5
+    test_runs: tuple[int, ...] = ()
     js_bins: int = 64
     pmf_bins: int = 64
     position_limit: float = 1e3
@@ -96,96 +90,9 @@ ALANINE_DIPEPTIDE = MolecularSystem(
     structure="alanine_dipeptide",
     cg_map=ALANINE_DIPEPTIDE_BACKBONE,
     dihedrals=(ALANINE_DIPEPTIDE_PHI, ALANINE_DIPEPTIDE_PSI),
+    test_runs=(4, 5, 6, 7),  # seeds 5-8: made after every choice of the presets
     generate_command=(
-        "scoremd data generate alanine_dipeptide --out data/alanine_dipeptide --runs 4 --ns 50 "
+        "scoremd data generate alanine_dipeptide --out data/alanine_dipeptide --runs 4 --ns 250 "
         "--dt 0.002 --constraints hbonds"
     ),
 )
-
-
-@dataclasses.dataclass(frozen=True)
-class MolecularData:
-    """Coarse-grained reference frames of a molecular system.
-
-    Attributes:
-      positions: centred bead positions (nm), shape (N, n_beads, 3), runs in time order.
-      run_index: run of each frame, shape (N,).
-      train: indices of the training frames.
-      validation: indices of the held-out frames: the last ``validation_fraction`` of the runs
-        (``held_out="runs"``) or of every run (``held_out="time"``).
-      masses: bead masses (amu), shape (n_beads,).
-      topology_pdb: path of the all-atom topology of the reference runs.
-      atom_indices: all-atom index of each bead, shape (n_beads,).
-    """
-
-    positions: np.ndarray
-    run_index: np.ndarray
-    train: np.ndarray
-    validation: np.ndarray
-    masses: np.ndarray
-    topology_pdb: Path
-    atom_indices: np.ndarray
-
-    def validation_halves(self) -> tuple[np.ndarray, np.ndarray]:
-        """The held-out frames as two independent halves (by runs; the floor of DESIGN §7).
-
-        With a single run, its held-out block is cut in two in time instead.
-        """
-        runs = np.unique(self.run_index[self.validation])
-        if len(runs) >= 2:
-            first = np.isin(self.run_index[self.validation], runs[: len(runs) // 2])
-            return self.positions[self.validation[first]], self.positions[self.validation[~first]]
-        half = len(self.validation) // 2
-        return self.positions[self.validation[:half]], self.positions[self.validation[half:]]
-
-
-@functools.lru_cache(maxsize=4)
-def _load_cached(folder: str, cg_map, mtime: float):
-    import mdtraj
-
-    from ._openmm import load_reference
-
-    topology_pdb, xyz, run_index = load_reference(folder)
-    topology = mdtraj.load_topology(str(topology_pdb))
-    atoms = select_beads(topology, cg_map)
-    positions = center(xyz[:, atoms].astype(np.float64)).astype(np.float32)
-    bad = ~np.isfinite(positions.reshape(len(positions), -1)).all(axis=1)
-    if bad.any():
-        raise DataError(f"{folder}: {int(bad.sum())} reference frames contain NaN or inf; regenerate those runs")
-    return positions, run_index, bead_masses(topology, atoms), Path(topology_pdb), atoms
-
-
-def load_molecular_data(system: MolecularSystem, data_dir: str | Path, held_out: str = "runs") -> MolecularData:
-    """Load ``data_dir/<system.name>``: all runs, SHA-256 checked, coarse-grained and centred.
-
-    ``held_out`` chooses the evaluation split (DataConfig.held_out): ``"runs"`` holds out
-    the last ``system.validation_fraction`` of the runs whole, ``"time"`` the last
-    fraction of every run.
-
-    Raises:
-      DataError: no finished runs, a checksum mismatch, or a CG bead missing from the topology.
-    """
-    folder = Path(data_dir) / system.name
-    if not folder.is_dir():
-        raise DataError(
-            f"no reference data for {system.name} in {folder}; generate it with `{system.generate_command}` "
-            f"(with --out {folder})"
-        )
-    stamps = [p.stat().st_mtime for p in sorted(folder.glob("run_*/metadata.json"))]
-    positions, run_index, masses, topology_pdb, atoms = _load_cached(
-        str(folder), system.cg_map, max(stamps, default=0.0))
-    train, validation = split_frames(run_index, system.validation_fraction, held_out)
-    return MolecularData(positions, run_index, train, validation, masses, topology_pdb, atoms)
-
-
-def cg_topology(topology_pdb: str | Path, atom_indices):
-    """The mdtraj topology of the beads (their residues, names, elements and bonds)."""
-    import mdtraj
-
-    return mdtraj.load_topology(str(topology_pdb)).subset(np.asarray(atom_indices))
-
-
-def reference_metadata(system: MolecularSystem, data_dir: str | Path) -> list[dict]:
-    """The metadata of every reference run (force field, protocol, length, seeds, checksums)."""
-    folder = Path(data_dir) / system.name
-    return [json.loads(p.read_text()) for p in sorted(folder.glob("run_*/metadata.json"))]

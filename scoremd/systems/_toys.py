@@ -1,4 +1,4 @@
-"""Analytic toy systems with exact Boltzmann densities (DESIGN §6).
+"""Analytic toy systems with exact Boltzmann densities (docs/design.md §6).
 
 * ``double_well``: 1-D, density 1/2 N(-5, 1) + 1/2 N(5, 1), k_BT = 1.
 * ``gaussian_mixture``: 2-D, density 1/5 N((-5, -5), I) + 4/5 N((5, 5), I), k_BT = 1.
@@ -130,6 +130,11 @@ class ToySystem:
         return w / w.sum()
 
 
+def _lead(a, ndim: int):
+    """``a`` with leading unit axes up to ``ndim`` (explicit broadcasting against (..., *a.shape))."""
+    return jnp.reshape(a, (1,) * (ndim - a.ndim) + a.shape)
+
+
 def _mixture_potential(means, weights, kbt):
     # numpy constants: importing scoremd starts no JAX backend, so XLA_FLAGS set after the import still apply
     means = np.asarray(means, np.float32)
@@ -137,8 +142,8 @@ def _mixture_potential(means, weights, kbt):
 
     def potential(x):
         x = jnp.asarray(x)
-        sq = jnp.sum((x[..., None, :] - means) ** 2, axis=-1)
-        return -kbt * jax.nn.logsumexp(log_w - 0.5 * sq, axis=-1)
+        sq = jnp.sum((x[..., None, :] - _lead(jnp.asarray(means), x.ndim + 1)) ** 2, axis=-1)
+        return -kbt * jax.nn.logsumexp(_lead(jnp.asarray(log_w), sq.ndim) - 0.5 * sq, axis=-1)
 
     return potential
 
@@ -154,9 +159,9 @@ _MB_y0 = (0.0, 0.5, 1.5, 1.0)
 def mueller_brown_potential(x):
     """Mueller-Brown energy U(x, y) = sum_k A_k exp(a_k dx^2 + b_k dx dy + c_k dy^2); x (..., 2) -> (...)."""
     x = jnp.asarray(x)
-    A, a, b, c = (jnp.asarray(v, x.dtype) for v in (_MB_A, _MB_a, _MB_b, _MB_c))
-    dx = x[..., 0:1] - jnp.asarray(_MB_x0, x.dtype)
-    dy = x[..., 1:2] - jnp.asarray(_MB_y0, x.dtype)
+    A, a, b, c = (_lead(jnp.asarray(v, x.dtype), x.ndim) for v in (_MB_A, _MB_a, _MB_b, _MB_c))
+    dx = x[..., 0:1] - _lead(jnp.asarray(_MB_x0, x.dtype), x.ndim)
+    dy = x[..., 1:2] - _lead(jnp.asarray(_MB_y0, x.dtype), x.ndim)
     return jnp.sum(A * jnp.exp(a * dx**2 + b * dx * dy + c * dy**2), axis=-1)
 
 

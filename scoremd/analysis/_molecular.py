@@ -1,0 +1,225 @@
+"""The report of a coarse-grained molecular model against held-out reference MD (docs/metrics.md).
+
+:func:`evaluate_molecule` writes ``RUN_DIR/report/`` with ``metrics.json``,
+``report.md`` and plots: Ramachandran free-energy surfaces (held-out reference,
+training data, i.i.d. samples, MD), phi/psi JS and PMF errors (64 bins on
+[-pi, pi]^2), the Wasserstein-1 distance of every CG bond length (nm), learned
+energy histograms (kJ/mol), the Fokker-Planck error against diffusion time and
+the training loss. Every metric is reported next to its floor.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from ..data import load_molecular_data, reference_metadata
+from ..storage import atomic_write_text
+from ..systems import MolecularSystem
+from . import _plots
+from ._consistency import fp_error_vs_time
+from ._floors import iid_sample_floor, md_protocol_floor
+from ._molecular_metrics import bond_w1, dihedral_metrics, md_frames, phi_positive
+from ._text import architecture_text, expert_steps, format_metric, held_out_text, sampler_text, steps_text
+
+__all__ = ["evaluate_molecule"]
+
+
+def _energies(emulator, x: np.ndarray, batch: int = 8192) -> np.ndarray:
+    """Learned potential U_theta(x, t0) in kJ/mol, evaluated in batches."""
+    fn = jax.jit(lambda y: emulator.energy(y))
+    out = [np.asarray(fn(x[i:i + batch])) for i in range(0, len(x), batch)]
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+def _subsample(x: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+    if len(x) <= n:
+        return x
+    return x[np.sort(np.random.default_rng(seed).choice(len(x), n, replace=False))]
+
+
+def evaluate_molecule(emulator, run_dir: str | Path, samples: np.ndarray, trajectory: np.ndarray) -> dict:
+    """Score i.i.d. samples and MD frames against the held-out reference (and, separately,
+    against the training frames) and write the report.
+
+    Args:
+      emulator: the trained :class:`scoremd.Emulator` of a molecular system.
+      run_dir: run directory; the report goes to ``run_dir/report``.
+      samples: i.i.d. samples (nm), shape (N, n_beads, 3).
+      trajectory: MD frames (nm), shape (frames, replicas, n_beads, 3); the first
+        ``config.simulate.burn_in_frames`` frames of every replica are discarded.
+
+    Returns:
+      The metrics dict (also written to ``report/metrics.json``), in the schema every report
+      shares: ``iid``, ``md``, ``data`` (training frames) scored against the held-out frames
+      (phi/psi ``js`` and ``pmf`` error in k_BT^2, per-bond ``bond_w1`` in nm, ``n``);
+      ``floor_iid`` (:func:`iid_sample_floor` for the number of i.i.d. samples); ``floor_md``
+      (:func:`md_protocol_floor` for the MD's replicas and length, None without reference
+      metadata); and ``floor_reference`` (half of the held-out frames against the other half); ``iid_vs_train`` and ``md_vs_train`` (``js``, ``pmf``
+      against the training frames); ``fp_error`` vs diffusion time; ``train_seconds``.
+    """
+    system: MolecularSystem = emulator.system
+    config = emulator.config
+    run_dir = Path(run_dir)
+    out = run_dir / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    burn = config.simulate.burn_in_frames
+    md = md_frames(trajectory, burn)
+    data = load_molecular_data(system, config.data.dir, config.data.held_out)  # no test runs
+    train = data.positions[data.train]
+    reference = data.positions[data.validation]
+    half_a, half_b = data.validation_halves()
+
+    def row(x, ref=reference):
+        return {**dihedral_metrics(system, x, ref), "bond_w1": bond_w1(system, x, ref), "n": int(len(x))}
+
+    info_path = run_dir / "run.json"
+    info = json.loads(info_path.read_text()) if info_path.exists() else {}
+    n_energy = 20_000
+    energies = {
+        "held-out reference": _energies(emulator, _subsample(reference, n_energy)),
+        "i.i.d.": _energies(emulator, _subsample(samples, n_energy)),
+        "MD": _energies(emulator, _subsample(md, n_energy)),
+    }
+    runs = np.unique(data.run_index)
+    ns_per_frame = _ns_per_frame(config.data.dir, system)
+    md_frame_ps = emulator.integrator().dt * config.simulate.steps_per_frame_for(system)
+    protocol_floor = None
+    if ns_per_frame:
+        ratio = md_frame_ps / (1000.0 * ns_per_frame)
+        window = max(int(round(trajectory.shape[0] * ratio)), 1)
+        protocol_floor = md_protocol_floor(
+            system, data, replicas=int(trajectory.shape[1]), window_frames=window,
+            burn_in_frames=min(int(round(burn * ratio)), window - 1) if len(trajectory) > burn else 0)
+    metrics = {
+        "system": system.name,
+        "reference": {
+            "n_validation": int(len(reference)), "n_train": int(len(train)), "runs": int(len(runs)),
+            "held_out": config.data.held_out,
+            "held_out_runs": int(len(np.unique(data.run_index[data.validation]))),
+            "validation_fraction": system.validation_fraction,
+            "ns_per_frame": ns_per_frame,
+        },
+        "iid": row(samples),
+        "md": {**row(md), "replicas": int(trajectory.shape[1]), "frames_per_replica": int(trajectory.shape[0]),
+               "burn_in_frames": int(burn)},
+        "data": row(train),
+        "floor_reference": row(half_a, half_b),
+        "floor_iid": iid_sample_floor(system, data, len(samples)),
+        "floor_md": protocol_floor,
+        # Against the frames the model was fitted to: separates the model's error from the
+        # difference between training and held-out frames (slow basins make them differ).
+        "iid_vs_train": dihedral_metrics(system, samples, train),
+        "md_vs_train": dihedral_metrics(system, md, train),
+        # Fraction of frames with phi > 0 (alanine dipeptide's rare alpha_L basin).
+        "phi_positive": {name: phi_positive(system, x) for name, x in [
+            ("held-out reference", reference), ("training data", train), ("i.i.d.", samples),
+            ("MD", md), ("MD starts", trajectory[0])]},
+        "js_bins": system.js_bins,
+        "pmf_bins": system.pmf_bins,
+        "energy_mean_kj_mol": {k: float(np.mean(v)) for k, v in energies.items()},
+        "fp_error": fp_error_vs_time(emulator, train),
+        "train_seconds": info.get("train_seconds"),
+        "train_steps": config.train.steps,
+        "expert_steps": expert_steps(config),
+    }
+    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+
+    sets = {"held-out reference": reference, "training data": train, "i.i.d.": samples, "MD": md}
+    _plots.plot_ramachandran(out / "ramachandran.png", system, sets)
+    _plots.plot_bonds(out / "bonds.png", system, {k: _subsample(v, 200_000) for k, v in sets.items()})
+    _plots.plot_energies(out / "energies.png", energies)
+    _plots.plot_fp_error(out / "fp_error.png", metrics["fp_error"])
+    has_loss = (run_dir / "metrics.jsonl").exists() and _plots.plot_loss(out / "loss.png", run_dir / "metrics.jsonl")
+
+    f = format_metric
+    t = metrics["train_seconds"]
+    m = config.model
+    lines = [
+        f"# scoremd report: {system.name}",
+        "",
+        f"Training: {steps_text(config)}" + (f" in {t / 60:.1f} min" if t else "")
+        + f"; model {m.kind} ({architecture_text(m)}) "
+        f"{list(m.hidden)}; FP weight {config.loss.fp_weight}"
+        + (f"; experts at {list(m.expert_boundaries)}" if m.expert_boundaries else "") + ".",
+        f"i.i.d.: {sampler_text(config)}. "
+        f"MD: {trajectory.shape[1]} replicas x {trajectory.shape[0]} frames "
+        f"({config.simulate.integrator} integrator, first {burn} frames discarded).",
+        "",
+        f"Reference: {held_out_text(metrics['reference'])} ({len(reference)} frames), never seen in "
+        "training. The floor compares two independent halves of it (by runs where it spans several): "
+        "a model cannot be shown to be closer than that.",
+        "",
+        f"phi/psi JS and PMF error on {system.js_bins} x {system.pmf_bins} bins; bond W1 = mean Wasserstein-1 "
+        "distance of the CG bond lengths (nm).",
+        "",
+        "| samples | n | phi/psi JS | PMF error | bond W1 (nm) |",
+        "|---|---|---|---|---|",
+    ]
+    for name, key in [("training data", "data"), ("i.i.d.", "iid"), ("MD", "md"), ("floor (half vs half)", "floor_reference")]:
+        r = metrics[key]
+        lines.append(f"| {name} | {r['n']} | {f(r['js'])} | {f(r['pmf'])} | {np.mean(r['bond_w1']):.2e} |")
+    sf = metrics["floor_iid"]
+    lines += [
+        "",
+        f"i.i.d. sample-size floor: {sf['n']} training frames drawn at random (as many as the i.i.d. "
+        f"samples; mean ± sd over {sf['repeats']} draws) score JS {f(sf['js'])} ± {f(sf['js_sd'])}, "
+        f"PMF {f(sf['pmf'])} ± {f(sf['pmf_sd'])} against the held-out frames: an exact sampler of the "
+        "training distribution with this many samples scores this, so the i.i.d. row cannot be read below it.",
+    ]
+    pf = metrics["floor_md"]
+    if pf:
+        lines += [
+            "",
+            f"MD protocol floor: the reference MD itself cut into {pf['replicas']} windows of "
+            f"{pf['window_frames']} reference frames started at random training frames (first "
+            f"{pf['burn_in_frames']} discarded), as long as the learned MD's replicas; mean ± sd over "
+            f"{pf['repeats']} draws: JS {f(pf['js'])} ± {f(pf['js_sd'])}, PMF {f(pf['pmf'])} ± {f(pf['pmf_sd'])} "
+            f"against the held-out frames, JS {f(pf['js_vs_train'])} ± {f(pf['js_vs_train_sd'])} against the "
+            "training frames. A force field with the reference's own dynamics scores this with this protocol; "
+            "the MD row cannot be read below it (faster coarse-grained dynamics lower it).",
+        ]
+    lines += [
+        "",
+        "Basin populations: fraction of frames at phi > 0 (the rare alpha_L basin): "
+        + ", ".join(f"{k} {v:.1%}" for k, v in metrics["phi_positive"].items()) + ".",
+    ]
+    lines += [
+        "",
+        "Against the training frames instead (what the model was fitted to; the difference to the "
+        "rows above comes from the training and held-out frames differing). MD replicas start from "
+        "training frames: where they are shorter than the slowest basin exchange, their basin "
+        "populations are partly those of the starting frames, not the model's:",
+        "",
+        "| samples | phi/psi JS | PMF error |",
+        "|---|---|---|",
+        *(f"| {name} | {f(metrics[key]['js'])} | {f(metrics[key]['pmf'])} |"
+          for name, key in [("i.i.d.", "iid_vs_train"), ("MD", "md_vs_train")]),
+        "",
+        "![Ramachandran](ramachandran.png)",
+        "",
+        "Free energy -log p(phi, psi) in k_BT of each set.",
+        "",
+        "![bonds](bonds.png)",
+        "",
+        "![energies](energies.png)",
+        "",
+        "Learned energy of reference frames and of the model's own samples: a consistent model gives "
+        "the same histogram for all three.",
+        "",
+        "![Fokker-Planck error](fp_error.png)",
+        "",
+        "Squared Fokker-Planck residual of the learned energy against diffusion time.",
+    ]
+    if has_loss:
+        lines += ["", "![loss](loss.png)", ""]
+    atomic_write_text(out / "report.md", "\n".join(lines) + "\n")
+    return metrics
+
+
+def _ns_per_frame(data_dir, system) -> float | None:
+    meta = reference_metadata(system, data_dir)
+    return meta[0].get("length_ns", 0) / max(meta[0].get("n_frames", 1), 1) if meta else None

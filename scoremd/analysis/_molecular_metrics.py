@@ -1,0 +1,59 @@
+"""Metrics of coarse-grained molecular frames: dihedrals, bonds, basin shares (docs/metrics.md).
+
+Frames are (N, n_beads, 3) arrays in nm; angles in radians.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.stats import wasserstein_distance
+
+from ..geometry import dihedral_angles
+from ..systems import MolecularSystem
+from .metrics import compare_to_reference, histogram
+
+__all__ = ["bond_lengths", "bond_w1", "dihedral_metrics", "md_frames", "phi_positive"]
+
+
+def bond_lengths(system: MolecularSystem, x: np.ndarray) -> np.ndarray:
+    """CG bond lengths (nm) of frames x (N, n_beads, 3) -> (N, n_bonds)."""
+    i, j = np.array(system.bonds).T
+    return np.linalg.norm(x[:, j] - x[:, i], axis=-1)
+
+
+def bond_w1(system: MolecularSystem, x: np.ndarray, reference: np.ndarray) -> list[float]:
+    """Wasserstein-1 distance (nm) between the distributions of each CG bond length."""
+    a, b = bond_lengths(system, x), bond_lengths(system, reference)
+    return [float(wasserstein_distance(a[:, k], b[:, k])) for k in range(a.shape[1])]
+
+
+def phi_positive(system: MolecularSystem, x: np.ndarray) -> float:
+    """Fraction of frames x (N, n_beads, 3) whose first dihedral (phi) is positive."""
+    return float(np.mean(dihedral_angles(x, system.dihedrals)[:, 0] > 0))
+
+
+def dihedral_metrics(system: MolecularSystem, x: np.ndarray, reference: np.ndarray) -> dict:
+    """phi/psi JS and PMF error of frames x against reference frames (both (N, n_beads, 3), nm)."""
+    bounds = system.metric_bounds
+    ref = dihedral_angles(reference, system.dihedrals)
+    return compare_to_reference(
+        dihedral_angles(x, system.dihedrals),
+        histogram(ref, bounds, system.js_bins),
+        histogram(ref, bounds, system.pmf_bins),
+        bounds,
+    )
+
+
+def md_frames(trajectory, burn_in_frames: int) -> np.ndarray:
+    """MD frames after burn-in, replicas concatenated.
+
+    Args:
+      trajectory: MD frames (nm), shape (frames, replicas, n_beads, 3).
+      burn_in_frames: frames of every replica to discard; ignored (nothing discarded) when the
+        trajectory is not longer than that.
+
+    Returns:
+      Positions (nm), shape (kept frames * replicas, n_beads, 3).
+    """
+    keep = trajectory[burn_in_frames:] if len(trajectory) > burn_in_frames else trajectory
+    return np.asarray(keep).reshape(-1, *trajectory.shape[2:])

@@ -1,0 +1,184 @@
+"""Report plots (PNG). matplotlib is imported here only, when a plot is drawn.
+
+Figures are built with ``matplotlib.figure.Figure`` directly, so drawing one
+neither needs nor changes a global backend. Every function writes one file.
+Units: positions nm, energies k_BT or kJ/mol as labelled, angles radians.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jax.numpy as jnp
+import numpy as np
+
+from ..geometry import dihedral_angles
+from ..systems import MolecularSystem
+from .metrics import histogram
+
+__all__ = ["plot_bonds", "plot_densities", "plot_energies", "plot_fp_error", "plot_free_energy", "plot_loss",
+           "plot_ramachandran"]
+
+
+def _subplots(nrows=1, ncols=1, *, figsize, **kwargs):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(nrows, ncols, **kwargs)
+
+
+def _bond_lengths(bonds, x: np.ndarray) -> np.ndarray:
+    i, j = np.array(bonds).T
+    return np.linalg.norm(x[:, j] - x[:, i], axis=-1)
+
+
+def _hist(x, bounds, bins):
+    """Histogram for plots: all zeros (an empty panel) when no sample is inside the bounds."""
+    try:
+        return histogram(x, bounds, bins)
+    except ValueError:
+        return np.zeros((bins,) * len(bounds))
+
+
+def _free_energy_grid(system, emulator, n: int = 120):
+    """True and learned free energies (k_BT, minimum 0) on a grid over the metric box."""
+    axes = [np.linspace(lo, hi, n) for lo, hi in system.metric_bounds]
+    mesh = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, system.dim)
+    true = np.asarray(system.energy(jnp.asarray(mesh))) / system.kbt
+    learned = np.asarray(emulator.energy(mesh)) / system.kbt
+    shape = (n,) * system.dim
+    return axes, (true - true.min()).reshape(shape), (learned - learned.min()).reshape(shape)
+
+
+def plot_densities(path, system, sets: dict[str, np.ndarray], ref: np.ndarray):
+    bounds = system.metric_bounds
+    if system.dim == 1:
+        fig, ax = _subplots(figsize=(6, 4))
+        edges = np.linspace(*bounds[0], ref.shape[0] + 1)
+        centres, width = 0.5 * (edges[1:] + edges[:-1]), edges[1] - edges[0]
+        ax.plot(centres, ref / width, "k-", lw=2, label="exact")
+        for name, x in sets.items():
+            ax.plot(centres, _hist(x, bounds, ref.shape[0]) / width, label=name, alpha=0.8)
+        ax.set_xlabel("x")
+        ax.set_ylabel("density")
+        ax.legend()
+    else:
+        panels = {"exact": ref, **{k: _hist(v, bounds, ref.shape[0]) for k, v in sets.items()}}
+        fig, axes = _subplots(1, len(panels), figsize=(3.6 * len(panels), 3.4), sharey=True)
+        extent = [*bounds[0], *bounds[1]]
+        for ax, (name, p) in zip(axes, panels.items()):
+            with np.errstate(divide="ignore"):
+                f = -np.log(p)
+            if np.isfinite(f).any():
+                f -= f[np.isfinite(f)].min()
+            im = ax.imshow(f.T, origin="lower", extent=extent, aspect="auto", vmin=0, vmax=10, cmap="viridis")
+            ax.set_title(name)
+            ax.set_xlabel("x")
+        axes[0].set_ylabel("y")
+        fig.colorbar(im, ax=axes, label="free energy (k_BT)", shrink=0.9)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+
+
+def plot_free_energy(path, system, emulator, cutoff: float = 10.0):
+    axes, true, learned = _free_energy_grid(system, emulator)
+    if system.dim == 1:
+        fig, ax = _subplots(figsize=(6, 4))
+        ax.plot(axes[0], true, "k-", lw=2, label="true U/k_BT")
+        ax.plot(axes[0], learned, "C1--", label="learned E_theta(x, t0)")
+        ax.set_ylim(-0.5, 3 * cutoff)
+        ax.set_xlabel("x")
+        ax.set_ylabel("energy (k_BT, minimum at 0)")
+        ax.legend()
+    else:
+        fig, axs = _subplots(1, 3, figsize=(12, 3.6), sharey=True)
+        extent = [*system.metric_bounds[0], *system.metric_bounds[1]]
+        diff = np.where(true < cutoff, learned - true, np.nan)
+        for ax, (name, f, kw) in zip(axs, [
+            ("true U/k_BT", true, dict(vmin=0, vmax=cutoff)),
+            ("learned E_theta(x, t0)", learned, dict(vmin=0, vmax=cutoff)),
+            (f"learned - true (where true < {cutoff:g})", diff, dict(vmin=-2, vmax=2, cmap="RdBu_r")),
+        ]):
+            im = ax.imshow(f.T, origin="lower", extent=extent, aspect="auto", **kw)
+            ax.set_title(name, fontsize=10)
+            ax.set_xlabel("x")
+            fig.colorbar(im, ax=ax, shrink=0.85)
+        axs[0].set_ylabel("y")
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+
+
+def plot_loss(path, metrics_file: Path):
+    rows = [json.loads(line) for line in metrics_file.read_text().splitlines() if line.strip()]
+    if not rows:
+        return False
+    fig, ax = _subplots(figsize=(6, 3.5))
+    for stage in dict.fromkeys(r.get("stage", "") for r in rows):
+        sel = [r for r in rows if r.get("stage", "") == stage]
+        ax.plot([r["step"] for r in sel], [r["loss"] for r in sel], label=stage or None)
+    if any("stage" in r for r in rows):
+        ax.legend()
+    ax.set_xlabel("step")
+    ax.set_ylabel("training loss")
+    ax.set_yscale("log")
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    return True
+
+
+def plot_fp_error(path, curve: dict):
+    fig, ax = _subplots(figsize=(6, 3.5))
+    t, v = np.array(curve["t"]), np.array(curve["value"])
+    ax.plot(t, np.abs(v), "o-")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("diffusion time t")
+    ax.set_ylabel("E[r^2] / D^2 (|unbiased estimate|)")
+    ax.set_title("Fokker-Planck residual of the learned energy")
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+
+
+def plot_ramachandran(path, system: MolecularSystem, sets: dict[str, np.ndarray], vmax: float = 8.0):
+    bins = system.js_bins
+    fig, axes = _subplots(1, len(sets), figsize=(3.5 * len(sets), 3.4), sharey=True)
+    for ax, (name, x) in zip(np.atleast_1d(axes), sets.items()):
+        p = histogram(dihedral_angles(x, system.dihedrals), system.metric_bounds, bins)
+        with np.errstate(divide="ignore"):
+            f = -np.log(p)
+        f -= f[np.isfinite(f)].min()
+        im = ax.imshow(f.T, origin="lower", extent=[-np.pi, np.pi, -np.pi, np.pi], vmin=0, vmax=vmax,
+                       cmap="viridis", aspect="equal")
+        ax.set_title(f"{name} (n={len(x)})", fontsize=10)
+        ax.set_xlabel("phi (rad)")
+    np.atleast_1d(axes)[0].set_ylabel("psi (rad)")
+    fig.colorbar(im, ax=axes, label="free energy (k_BT)", shrink=0.85)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+
+
+def plot_bonds(path, system: MolecularSystem, sets: dict[str, np.ndarray]):
+    n_bonds = len(system.bonds)
+    fig, axes = _subplots(1, n_bonds, figsize=(3.0 * n_bonds, 2.8))
+    lengths = {k: _bond_lengths(system.bonds, v) for k, v in sets.items()}
+    names = [f"{system.cg_map[i][1]}{i}-{system.cg_map[j][1]}{j}" for i, j in system.bonds]
+    for b, ax in enumerate(np.atleast_1d(axes)):
+        lo = min(np.quantile(v[:, b], 0.001) for v in lengths.values())
+        hi = max(np.quantile(v[:, b], 0.999) for v in lengths.values())
+        edges = np.linspace(lo, hi, 60)
+        for k, v in lengths.items():
+            ax.hist(v[:, b], bins=edges, density=True, histtype="step", label=k)
+        ax.set_title(names[b], fontsize=9)
+        ax.set_xlabel("length (nm)")
+    np.atleast_1d(axes)[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def plot_energies(path, energies: dict[str, np.ndarray]):
+    fig, ax = _subplots(figsize=(6, 3.5))
+    lo = min(np.quantile(e, 0.001) for e in energies.values())
+    hi = max(np.quantile(e, 0.995) for e in energies.values())
+    edges = np.linspace(lo, hi, 80)
+    for k, e in energies.items():
+        ax.hist(e, bins=edges, density=True, histtype="step", label=k)
+    ax.set_xlabel("learned energy U_theta(x, t0) (kJ/mol, arbitrary offset)")
+    ax.set_ylabel("density")
+    ax.legend()
+    fig.savefig(path, dpi=110, bbox_inches="tight")

@@ -1,0 +1,51 @@
+"""Report text: numbers and settings in words (shared by every report)."""
+
+from __future__ import annotations
+
+__all__ = ["architecture_text", "expert_steps", "format_metric", "held_out_text", "sampler_text", "steps_text"]
+
+
+def format_metric(x: float | None) -> str:
+    """A metric for a table: 4 decimals below 10, one above; "n/a" for None."""
+    if x is None:
+        return "n/a"
+    return f"{x:.4f}" if x < 10 else f"{x:.1f}"
+
+
+def expert_steps(config) -> list[int] | None:
+    """Optimiser steps of each expert of a run config's mixture (smallest t first); None
+    without experts."""
+    boundaries = config.model.expert_boundaries
+    return list(config.train.expert_steps(len(boundaries) + 1)) if boundaries else None
+
+
+def steps_text(config) -> str:
+    """The optimiser steps of a run config in words: per expert where they differ."""
+    per = expert_steps(config)
+    if per and len(set(per)) > 1:
+        return "steps per expert (smallest t first) " + " / ".join(str(n) for n in per)
+    return f"{config.train.steps} steps" + (" per expert" if per else "")
+
+
+def sampler_text(config) -> str:
+    """The i.i.d. sampler of a run config in words, e.g. "sde sampler, 200 steps, time grid rho = 2"."""
+    c = config.sample
+    grid = f"time grid rho = {c.rho:g}" if c.rho is not None else "the sampler's default time grid"
+    return f"{c.method} sampler, {c.steps} steps, {grid}"
+
+
+
+
+def held_out_text(reference: dict) -> str:
+    """Which frames were held out, in words, from the ``reference`` entry of a report's metrics."""
+    runs, held = reference["runs"], reference.get("held_out_runs")
+    if reference.get("held_out", "time") == "runs" and held and held < runs:
+        return f"{held} of {runs} independent OpenMM runs, held out whole"
+    return f"the last {reference['validation_fraction']:.0%} of each of {runs} OpenMM runs"
+
+
+def architecture_text(m) -> str:
+    """The network of a model config in a few words."""
+    if m.kind != "mlp":
+        return f"{m.heads} heads x {m.head_dim}"
+    return str(m.features) + (", whitened distances" if m.whiten_distances else "")

@@ -1,0 +1,85 @@
+"""The run directory: its files, the run.json bookkeeping, and the resume check.
+
+A *run directory* holds everything about one model::
+
+    RUN_DIR/config.toml     the fully resolved config (written before training)
+    RUN_DIR/run.json        normalisation scale, event shape, bead masses, training time
+    RUN_DIR/topology.pdb    coarse-grained topology (molecules)
+    RUN_DIR/checkpoints/    orbax checkpoints (params, optimiser, EMA, step, key), one folder per expert
+    RUN_DIR/metrics.jsonl   one JSON line per logged training step
+    RUN_DIR/samples.npy     i.i.d. samples (nm), written by ``scoremd run`` / ``evaluate``
+    RUN_DIR/trajectory.npy  MD frames (frames, replicas, *event) (nm)
+    RUN_DIR/report/         metrics.json, report.md and plots (:func:`scoremd.evaluate`)
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .._errors import ConfigError
+from ..storage import atomic_write_text
+from .config import RunConfig, config_to_dict
+
+__all__ = ["CONFIG_FILE", "RUN_FILE", "SAMPLES_FILE", "TOPOLOGY_FILE", "TRAJECTORY_FILE", "check_resumable",
+           "read_run_info", "write_run_info", "write_topology"]
+
+CONFIG_FILE = "config.toml"
+RUN_FILE = "run.json"
+TOPOLOGY_FILE = "topology.pdb"
+SAMPLES_FILE = "samples.npy"
+TRAJECTORY_FILE = "trajectory.npy"
+
+# Sections that may change between a run's sessions without invalidating its checkpoints.
+_RESUMABLE_CHANGES = {"sample", "simulate"}
+_RESUMABLE_KEYS = ("train.steps", "train.expert_step_ratios")  # more steps continue the run
+
+
+def read_run_info(run_dir: str | Path) -> dict:
+    """The run's ``run.json`` (an empty dict before the first training)."""
+    path = Path(run_dir) / RUN_FILE
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def write_run_info(run_dir: str | Path, info: dict) -> None:
+    """Replace ``run.json`` atomically."""
+    atomic_write_text(Path(run_dir) / RUN_FILE, json.dumps(info, indent=2) + "\n")
+
+
+def _flatten(d: dict) -> dict:
+    return {
+        f"{section}.{k}" if isinstance(table, dict) else section: v
+        for section, table in d.items()
+        for k, v in (table.items() if isinstance(table, dict) else [(None, table)])
+    }
+
+
+def check_resumable(stored: RunConfig, new: RunConfig, run_dir: Path) -> None:
+    """Refuse to resume ``run_dir`` with a config that would invalidate its checkpoints.
+
+    Raises:
+      ConfigError: naming the keys that differ.
+    """
+    a, b = _flatten(config_to_dict(stored)), _flatten(config_to_dict(new))
+    diff = sorted(
+        k for k in set(a) | set(b)
+        if a.get(k) != b.get(k) and k not in _RESUMABLE_KEYS and k.split(".")[0] not in _RESUMABLE_CHANGES
+    )
+    if diff:
+        raise ConfigError(
+            f"{run_dir} was trained with a different config (differs in: {', '.join(diff)}); only "
+            f"{', '.join(_RESUMABLE_KEYS)}, [sample] and [simulate] may change when resuming. "
+            "Use a new --out directory."
+        )
+
+
+def write_topology(path: Path, topology, positions: np.ndarray) -> None:
+    """The CG topology (an mdtraj Topology) as a PDB, at ``positions`` (nm, (n_beads, 3)); atomic."""
+    import mdtraj
+
+    traj = mdtraj.Trajectory(np.asarray(positions)[None], topology)
+    tmp = path.with_suffix(".tmp.pdb")
+    traj.save_pdb(str(tmp))
+    tmp.replace(path)

@@ -1,0 +1,109 @@
+"""Training data: where they come from (:class:`DataConfig`), validation and normalisation.
+
+A dataset folder holds ``positions.npy`` (float32, shape (N, *event); nm for
+molecules) and a ``metadata.json`` recording how it was made and its SHA-256.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .._errors import DataError
+from ..storage import atomic_save_npy, atomic_write_text, sha256
+from ._splits import HELD_OUT_SPLITS
+
+__all__ = ["DATA_FILE", "METADATA_FILE", "DataConfig", "load_positions_file", "normalisation_scale",
+           "validate_positions", "write_dataset"]
+
+DATA_FILE = "positions.npy"
+METADATA_FILE = "metadata.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """Where training data come from and how they are normalised.
+
+    Attributes:
+      dir: folder holding ``<system>/positions.npy`` (generated there if missing).
+      path: optional explicit ``.npy`` file of shape (N, *event) (nm) used instead of ``dir``.
+      scale: normalisation s of docs/design.md D2: a positive number, or ``"std"`` for the
+        standard deviation of all centred coordinates. Toys use 1.
+      held_out: how a molecule's reference MD is split into training and held-out
+        frames: ``"runs"`` holds out whole independent runs (the last half of them),
+        ``"time"`` the last half of every run. The floor splits the held-out frames
+        in two by runs (in time if they come from one run).
+    """
+
+    dir: str = "data"
+    path: str | None = None
+    scale: float | str = 1.0
+    held_out: str = "runs"
+
+    def __post_init__(self):
+        if isinstance(self.scale, str):
+            if self.scale != "std":
+                raise ValueError(f'data.scale must be a positive number or "std", got {self.scale!r}')
+        elif not self.scale > 0:
+            raise ValueError(f"data.scale must be positive, got {self.scale}")
+        if self.held_out not in HELD_OUT_SPLITS:
+            raise ValueError(f'data.held_out must be "runs" or "time", got {self.held_out!r}')
+
+
+def validate_positions(x: np.ndarray, event_shape, source: str) -> np.ndarray:
+    """Check samples have shape (N, *event_shape) and are finite; return float32.
+
+    Raises:
+      DataError: naming ``source``, the problem and the fix.
+    """
+    x = np.asarray(x)
+    event_shape = tuple(event_shape)
+    if x.ndim != 1 + len(event_shape) or x.shape[1:] != event_shape:
+        raise DataError(
+            f"{source}: expected positions of shape (N, {', '.join(map(str, event_shape))}), got {x.shape}; "
+            "check that the data belong to this system"
+        )
+    if x.shape[0] == 0:
+        raise DataError(f"{source}: the data set is empty")
+    if not np.issubdtype(x.dtype, np.floating):
+        raise DataError(f"{source}: positions must be floating point, got dtype {x.dtype}")
+    bad = ~np.isfinite(x.reshape(x.shape[0], -1)).all(axis=1)
+    if bad.any():
+        raise DataError(
+            f"{source}: {int(bad.sum())} of {x.shape[0]} samples contain NaN or inf "
+            f"(first at index {int(np.flatnonzero(bad)[0])}); remove or regenerate them"
+        )
+    return x.astype(np.float32)
+
+
+def normalisation_scale(x: np.ndarray, scale: float | str) -> float:
+    """The scalar s of docs/design.md D2 (coordinates are divided by it before the network)."""
+    if scale == "std":
+        return float(np.std(x))
+    return float(scale)
+
+
+def write_dataset(folder: str | Path, positions: np.ndarray, metadata: dict) -> Path:
+    """Write ``positions.npy`` and ``metadata.json`` (with SHA-256) atomically; return the folder."""
+    folder = Path(folder)
+    atomic_save_npy(folder / DATA_FILE, positions)
+    meta = dict(metadata)
+    meta["sha256"] = sha256(folder / DATA_FILE)
+    meta["shape"] = list(positions.shape)
+    atomic_write_text(folder / METADATA_FILE, json.dumps(meta, indent=2) + "\n")
+    return folder
+
+
+def load_positions_file(path: str | Path, event_shape) -> np.ndarray:
+    """Load user-supplied samples from a ``.npy`` file and validate them."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"data file {path} does not exist")
+    try:
+        x = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as err:
+        raise DataError(f"{path} is not a readable .npy array ({err})") from err
+    return validate_positions(x, event_shape, str(path))

@@ -1,0 +1,343 @@
+"""Reference molecular dynamics with OpenMM, written incrementally and resumable.
+
+A *reference run* is a folder holding
+
+    topology.pdb     the all-atom structure (after minimisation)
+    positions.npy    frames (n_frames, n_atoms, 3), float32, nm (lossless; streamed)
+    energies.npy     potential energy per frame, kJ/mol (streamed)
+    forces.npy       forces per frame, kJ/mol/nm (only with ``save_forces``)
+    state.npz        OpenMM checkpoint + the number of frames it belongs to (atomic)
+    metadata.json    protocol, seed, command, software versions, SHA-256 of outputs
+
+Frames are appended chunk by chunk; after each chunk the OpenMM checkpoint is
+replaced atomically together with its frame count, so a killed run resumes from
+its last checkpoint (frames written after it are discarded) and nothing written
+before is lost. ``generate_runs`` runs several independent seeds in parallel
+one-thread processes (the Reference platform is the fastest for these small
+implicit-solvent systems on CPU; docs/design.md §9).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import io
+import json
+import multiprocessing
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .._errors import DataError
+from ..storage import NpyFrameWriter, atomic_write_text, sha256
+
+
+@dataclasses.dataclass(frozen=True)
+class MDProtocol:
+    """How reference data are simulated (docs/design.md §6; defaults: the paper's alanine dipeptide data).
+
+    Attributes:
+      forcefield: OpenMM force-field files (force field + implicit solvent).
+      temperature: K.
+      friction: Langevin collision rate, 1/ps.
+      timestep: ps.
+      constraints: ``"none"`` or ``"hbonds"``.
+      frame_interval: ps between stored frames.
+      equilibration: ps simulated (after minimisation) before the first stored frame.
+      platform: OpenMM platform name.
+      save_forces: also store forces per frame.
+    """
+
+    forcefield: tuple[str, ...] = ("amber99sbildn.xml", "amber99_obc.xml")
+    temperature: float = 300.0
+    friction: float = 1.0
+    timestep: float = 0.001
+    constraints: str = "none"
+    frame_interval: float = 1.0
+    equilibration: float = 100.0
+    platform: str = "Reference"
+    save_forces: bool = False
+
+    def __post_init__(self):
+        if self.constraints not in ("none", "hbonds"):
+            raise ValueError(f'constraints must be "none" or "hbonds", got {self.constraints!r}')
+        if min(self.temperature, self.friction, self.timestep, self.frame_interval) <= 0 or self.equilibration < 0:
+            raise ValueError("temperature, friction, timestep and frame_interval must be positive")
+        steps = self.frame_interval / self.timestep
+        if abs(steps - round(steps)) > 1e-6:
+            raise ValueError(f"frame_interval ({self.frame_interval} ps) must be a multiple of timestep ({self.timestep} ps)")
+        object.__setattr__(self, "forcefield", tuple(self.forcefield))
+
+    @property
+    def steps_per_frame(self) -> int:
+        return int(round(self.frame_interval / self.timestep))
+
+
+def _openmm():
+    import openmm
+    from openmm import app, unit
+
+    return openmm, app, unit
+
+
+def load_structure(source: str, forcefield):
+    """(topology, positions) of a named built-in structure or a PDB file.
+
+    ``"alanine_dipeptide"`` builds ACE-ALA-NME from internal coordinates
+    (:mod:`scoremd.data.structures`); anything else is read as a PDB file.
+    """
+    _, app, _ = _openmm()
+    if source == "alanine_dipeptide":
+        from .structures import build_alanine_dipeptide
+
+        return build_alanine_dipeptide(forcefield)
+    path = Path(source)
+    if not path.is_file():
+        raise DataError(f"structure {source!r} is neither a built-in name ('alanine_dipeptide') nor a PDB file")
+    try:
+        pdb = app.PDBFile(str(path))
+    except Exception as err:  # OpenMM raises bare Exceptions on malformed PDBs
+        raise DataError(f"{path} is not a readable PDB file: {err}") from err
+    return pdb.topology, pdb.positions
+
+
+def create_system(topology, protocol: MDProtocol):
+    """OpenMM System with the protocol's force field, no cutoff (implicit solvent).
+
+    Raises:
+      DataError: OpenMM's diagnosis (e.g. a residue without template because of a
+        missing atom or hydrogen) and a hint.
+    """
+    _, app, _ = _openmm()
+    forcefield = app.ForceField(*protocol.forcefield)
+    constraints = None if protocol.constraints == "none" else app.HBonds
+    try:
+        return forcefield.createSystem(topology, nonbondedMethod=app.NoCutoff, constraints=constraints)
+    except ValueError as err:
+        raise DataError(
+            f"OpenMM cannot parameterise the structure with {', '.join(protocol.forcefield)}: {err} "
+            "Add missing heavy atoms and hydrogens first (pdbfixer, or openmm.app.Modeller.addHydrogens) "
+            "and check the residue names."
+        ) from err
+
+
+def _simulation(topology, system, protocol: MDProtocol, seed: int):
+    openmm, app, unit = _openmm()
+    integrator = openmm.LangevinMiddleIntegrator(
+        protocol.temperature * unit.kelvin, protocol.friction / unit.picosecond, protocol.timestep * unit.picoseconds
+    )
+    integrator.setRandomNumberSeed(seed)
+    platform = openmm.Platform.getPlatformByName(protocol.platform)
+    properties = {"Threads": "1"} if protocol.platform == "CPU" else {}
+    return app.Simulation(topology, system, integrator, platform, properties)
+
+
+def _state_arrays(simulation, save_forces: bool):
+    _, _, unit = _openmm()
+    state = simulation.context.getState(getPositions=True, getEnergy=True, getForces=save_forces)
+    x = state.getPositions(asNumpy=True).value_in_unit(unit.nanometer).astype(np.float32)
+    e = state.getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole)
+    f = state.getForces(asNumpy=True).value_in_unit(unit.kilojoule_per_mole / unit.nanometer).astype(np.float32) \
+        if save_forces else None
+    return x, e, f
+
+
+def run_reference_md(
+    out_dir: str | Path,
+    n_frames: int,
+    *,
+    structure: str = "alanine_dipeptide",
+    protocol: MDProtocol = MDProtocol(),
+    seed: int = 1,
+    chunk_frames: int = 100,
+    progress: bool = True,
+    command: str | None = None,
+) -> dict:
+    """Simulate until ``out_dir`` holds ``n_frames`` frames (resuming if it holds fewer).
+
+    Args:
+      out_dir: the run folder (created).
+      n_frames: total frames wanted; a larger number later grows the same run.
+      structure: ``"alanine_dipeptide"`` or a PDB file (all atoms, with hydrogens).
+      protocol: simulation protocol; must equal the one of an existing run.
+      seed: seed of velocities and Langevin noise (> 0).
+      chunk_frames: frames between checkpoints.
+      progress: print progress lines (ns/day) to stderr.
+
+    Returns:
+      The metadata dict (also in ``metadata.json``).
+    """
+    openmm, app, unit = _openmm()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    meta_path, state_path = out / "metadata.json", out / "state.npz"
+    proto = dataclasses.asdict(protocol)
+    proto["forcefield"] = list(protocol.forcefield)
+    if state_path.exists():
+        meta = json.loads(meta_path.read_text())
+        if meta["protocol"] != proto or meta["seed"] != seed:
+            raise DataError(f"{out} holds a run with a different protocol or seed; use another --out folder")
+        pdb = app.PDBFile(str(out / "topology.pdb"))
+        topology = pdb.topology
+        system = create_system(topology, protocol)
+        simulation = _simulation(topology, system, protocol, seed)
+        saved = np.load(state_path)
+        done = int(saved["n_frames"])
+        if done >= n_frames and meta.get("sha256"):
+            return meta  # already long enough: leave the finished run (and its provenance) untouched
+        simulation.context.loadCheckpoint(saved["checkpoint"].tobytes())
+    else:
+        topology, positions = load_structure(structure, app.ForceField(*protocol.forcefield))
+        system = create_system(topology, protocol)
+        simulation = _simulation(topology, system, protocol, seed)
+        simulation.context.setPositions(positions)
+        simulation.minimizeEnergy()
+        simulation.context.setVelocitiesToTemperature(protocol.temperature * unit.kelvin, seed)
+        simulation.step(int(round(protocol.equilibration / protocol.timestep)))
+        state = simulation.context.getState(getPositions=True)
+        buf = io.StringIO()
+        app.PDBFile.writeFile(topology, state.getPositions(), buf)
+        atomic_write_text(out / "topology.pdb", buf.getvalue())
+        done = 0
+        meta = {
+            "structure": structure,
+            "n_atoms": topology.getNumAtoms(),
+            "protocol": proto,
+            "seed": seed,
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        }
+    n_atoms = topology.getNumAtoms()
+    resume = done if state_path.exists() else None
+    writers = {
+        "positions": NpyFrameWriter(out / "positions.npy", (n_atoms, 3), resume_at=resume),
+        "energies": NpyFrameWriter(out / "energies.npy", (), np.float64, resume_at=resume),
+    }
+    if protocol.save_forces:
+        writers["forces"] = NpyFrameWriter(out / "forces.npy", (n_atoms, 3), resume_at=resume)
+    spf = protocol.steps_per_frame
+    try:
+        while done < n_frames:
+            start = time.perf_counter()
+            k = min(chunk_frames, n_frames - done)
+            xs, es, fs = [], [], []
+            for _ in range(k):
+                simulation.step(spf)
+                x, e, f = _state_arrays(simulation, protocol.save_forces)
+                if not np.isfinite(x).all() or not np.isfinite(e):
+                    raise DataError(f"{out}: the reference simulation produced NaN at frame {done + len(xs)}; "
+                                    "lower the time step or check the structure")
+                xs.append(x), es.append(e), fs.append(f)
+            writers["positions"].append(np.stack(xs))
+            writers["energies"].append(np.array(es))
+            if protocol.save_forces:
+                writers["forces"].append(np.stack(fs))
+            done += k
+            _save_state(state_path, simulation.context.createCheckpoint(), done)
+            _write_metadata(out, meta, done, protocol, command, final=False)
+            if progress:
+                ns_day = k * protocol.frame_interval * 1e-3 / (time.perf_counter() - start) * 86400
+                print(f"{out}: {done}/{n_frames} frames ({done * protocol.frame_interval / 1000:.2f} ns), "
+                      f"{ns_day:.0f} ns/day", file=sys.stderr, flush=True)
+    finally:
+        for w in writers.values():
+            w.close()
+    return _write_metadata(out, meta, done, protocol, command)
+
+
+def _save_state(path: Path, checkpoint: bytes, n_frames: int):
+    buf = io.BytesIO()
+    np.savez(buf, checkpoint=np.frombuffer(checkpoint, np.uint8), n_frames=np.int64(n_frames))
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(buf.getvalue())
+    tmp.replace(path)
+
+
+def _write_metadata(out: Path, meta: dict, n_frames: int, protocol: MDProtocol, command: str | None,
+                    final: bool = True) -> dict:
+    """Write metadata.json; checksums only when ``final`` (hashing after every chunk would cost O(N^2))."""
+    openmm, _, _ = _openmm()
+    meta = dict(meta)
+    meta.update(
+        n_frames=n_frames,
+        length_ns=n_frames * protocol.frame_interval / 1000,
+        command=command or meta.get("command"),
+        openmm=openmm.__version__,
+        python=sys.version.split()[0],
+        sha256={name: sha256(out / name) for name in ("topology.pdb", "positions.npy", "energies.npy", "forces.npy")
+                if (out / name).exists()} if final else None,
+    )
+    atomic_write_text(out / "metadata.json", json.dumps(meta, indent=2) + "\n")
+    return meta
+
+
+def _worker(kwargs):
+    return run_reference_md(**kwargs)
+
+
+def generate_runs(
+    out_dir: str | Path,
+    n_runs: int,
+    n_frames: int,
+    *,
+    structure: str = "alanine_dipeptide",
+    protocol: MDProtocol = MDProtocol(),
+    first_seed: int = 1,
+    processes: int | None = None,
+    progress: bool = True,
+    command: str | None = None,
+) -> list[dict]:
+    """Run (or grow) ``n_runs`` independent runs ``out_dir/run_00`` ... in parallel processes.
+
+    Run k uses seed ``first_seed + k``; each holds ``n_frames`` frames when done.
+    ``command`` (the command line that asked for it) is recorded in each run's metadata.
+    """
+    out = Path(out_dir)
+    jobs = [
+        dict(out_dir=out / f"run_{k:02d}", n_frames=n_frames, structure=structure, protocol=protocol,
+             seed=first_seed + k, progress=progress, command=command)
+        for k in range(n_runs)
+    ]
+    processes = processes or min(n_runs, multiprocessing.cpu_count())
+    if processes == 1:
+        return [_worker(j) for j in jobs]
+    with multiprocessing.get_context("spawn").Pool(processes) as pool:
+        return pool.map(_worker, jobs)
+
+
+def load_reference(folder: str | Path, runs=None):
+    """Runs of a reference folder: (topology_pdb_path, positions (N, n_atoms, 3) nm, run number (N,)).
+
+    Args:
+      folder: holds ``run_XX`` sub-folders.
+      runs: the run numbers XX to load (default: every run with a ``metadata.json``).
+
+    Checks every file against the SHA-256 in its run's metadata.
+    """
+    folder = Path(folder)
+    if runs is None:
+        paths = sorted(p for p in folder.glob("run_*") if (p / "metadata.json").exists())
+    else:
+        paths = [folder / f"run_{int(n):02d}" for n in sorted(runs)]
+        missing = [str(p) for p in paths if not (p / "metadata.json").exists()]
+        if missing:
+            raise DataError(f"reference run(s) {', '.join(missing)} do not exist; create them with "
+                            "`scoremd data generate` (see docs/data/)")
+    if not paths:
+        raise DataError(f"no reference runs in {folder}; create them with `scoremd data generate`")
+    xs, idx = [], []
+    for run in paths:
+        meta = json.loads((run / "metadata.json").read_text())
+        if meta["sha256"] is None:
+            raise DataError(f"{run} is still running or was interrupted; resume it with `scoremd data generate`")
+        for name, digest in meta["sha256"].items():
+            if sha256(run / name) != digest:
+                raise DataError(f"{run / name} does not match its SHA-256 in metadata.json; restore or regenerate it")
+        x = np.load(run / "positions.npy")
+        xs.append(x)
+        idx.append(np.full(len(x), int(run.name[4:])))
+    return paths[0] / "topology.pdb", np.concatenate(xs), np.concatenate(idx)
+
+
+__all__ = ["MDProtocol", "run_reference_md", "generate_runs", "load_reference", "create_system", "load_structure"]

@@ -1,0 +1,34 @@
+"""The diffusion side of the method: losses, the Fokker-Planck residual, i.i.d. samplers.
+
+Everything here works in the network's normalised coordinates on a
+:class:`~scoremd.sde.VPSDE` (re-exported here): denoising score matching and the
+Fokker-Planck regulariser (docs/design.md §3), and the reverse-diffusion samplers
+as ``init``/``step`` kernels with the :func:`sample` driver (§4).
+"""
+
+from ..sde import VPSDE as VPSDE
+from ._fokker_planck import FP_ESTIMATORS as FP_ESTIMATORS
+from ._fokker_planck import AbstractFPEstimator as AbstractFPEstimator
+from ._fokker_planck import ExactFP as ExactFP
+from ._fokker_planck import FiniteDifferenceFP as FiniteDifferenceFP
+from ._fokker_planck import fp_error_curve as fp_error_curve
+from ._fokker_planck import fp_loss as fp_loss
+from ._fokker_planck import fp_residual as fp_residual
+from ._losses import LossConfig as LossConfig
+from ._losses import dsm_loss as dsm_loss
+from ._losses import sample_times as sample_times
+from ._losses import training_loss as training_loss
+from ._samplers import SAMPLERS as SAMPLERS
+from ._samplers import AbstractSampler as AbstractSampler
+from ._samplers import ProbabilityFlowODE as ProbabilityFlowODE
+from ._samplers import ReverseSDE as ReverseSDE
+from ._samplers import SamplerInfo as SamplerInfo
+from ._samplers import SamplerKernel as SamplerKernel
+from ._samplers import SamplerState as SamplerState
+from ._samplers import sample as sample
+from ._samplers import time_grid as time_grid
+
+__all__ = ["FP_ESTIMATORS", "SAMPLERS", "AbstractFPEstimator", "AbstractSampler", "ExactFP", "FiniteDifferenceFP",
+           "LossConfig", "ProbabilityFlowODE", "ReverseSDE", "SamplerInfo", "SamplerKernel", "SamplerState", "VPSDE",
+           "dsm_loss", "fp_error_curve", "fp_loss", "fp_residual", "sample", "sample_times", "time_grid",
+           "training_loss"]

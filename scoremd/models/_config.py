@@ -1,0 +1,90 @@
+"""Architecture settings of the energy network (typed; the TOML vocabulary maps to these enums)."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+
+__all__ = ["Features", "ModelConfig", "ModelKind", "OutputScaling"]
+
+
+class ModelKind(enum.StrEnum):
+    """Network architecture: an MLP (any event shape) or a graph transformer (molecules)."""
+
+    MLP = "mlp"
+    TRANSFORMER = "transformer"
+
+
+class Features(enum.StrEnum):
+    """MLP input: Cartesian coordinates, or distances plus signed volumes (molecules; D10)."""
+
+    CARTESIAN = "cartesian"
+    INVARIANT = "invariant"
+
+
+class OutputScaling(enum.StrEnum):
+    """E = f (``NONE``) or E = f / sigma_t (``INVERSE_STD``, the epsilon parameterisation)."""
+
+    NONE = "none"
+    INVERSE_STD = "inverse_std"
+
+
+def _choice(enum_type, value, key: str):
+    try:
+        return enum_type(value)
+    except ValueError:
+        raise ValueError(f"unknown {key} {value!r}; choose one of {[e.value for e in enum_type]}") from None
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Architecture of the energy network.
+
+    Attributes:
+      kind: ``"mlp"`` (any event shape) or ``"transformer"`` (molecules, event (n, 3)).
+      features: MLP input, ``"cartesian"`` (coordinates; centred for molecules) or
+        ``"invariant"`` (molecules: pair distances + chirality-sensitive signed volumes).
+      whiten_distances: with ``"invariant"``, also feed every pair distance whitened by
+        its mean and spread under the diffused training data at time t (stiff bonds
+        become O(1) inputs); the statistics are measured on the training data and stored
+        with the run.
+      hidden: hidden-layer widths (MLP); the transformer uses ``hidden[0]`` as node width
+        and ``len(hidden)`` as its number of attention layers.
+      heads: attention heads (transformer).
+      head_dim: width of each attention head (transformer).
+      n_frequencies: Fourier frequencies of the time embedding.
+      output_scaling: ``"none"`` (E = f) or ``"inverse_std"`` (E = f / sigma_t).
+      expert_boundaries: interior boundaries of a mixture of experts over diffusion
+        time, e.g. [0.1, 0.6] for experts on [0, 0.1], [0.1, 0.6], [0.6, 1]
+        (empty: one network for all t).
+    """
+
+    kind: ModelKind = ModelKind.MLP
+    features: Features = Features.CARTESIAN
+    whiten_distances: bool = False
+    hidden: tuple[int, ...] = (256, 256, 256)
+    heads: int = 4
+    head_dim: int = 16
+    n_frequencies: int = 2
+    output_scaling: OutputScaling = OutputScaling.NONE
+    expert_boundaries: tuple[float, ...] = ()
+
+    def __post_init__(self):
+        object.__setattr__(self, "kind", _choice(ModelKind, self.kind, "model.kind"))
+        object.__setattr__(self, "features", _choice(Features, self.features, "model.features"))
+        object.__setattr__(self, "output_scaling", _choice(OutputScaling, self.output_scaling, "model.output_scaling"))
+        if self.features is not Features.CARTESIAN and self.kind is not ModelKind.MLP:
+            raise ValueError(f'model.features = "{self.features}" applies to kind = "mlp" only')
+        if self.whiten_distances and self.features is not Features.INVARIANT:
+            raise ValueError('model.whiten_distances needs model.features = "invariant"')
+        if self.heads <= 0 or self.head_dim <= 0:
+            raise ValueError(f"model.heads and model.head_dim must be positive, got {self.heads}, {self.head_dim}")
+        if not self.hidden or any(int(h) <= 0 for h in self.hidden):
+            raise ValueError(f"model.hidden must be a non-empty list of positive widths, got {self.hidden}")
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        b = tuple(float(x) for x in self.expert_boundaries)
+        if any(not 0 < x < 1 for x in b) or list(b) != sorted(set(b)):
+            raise ValueError(f"model.expert_boundaries must be increasing values in (0, 1), got {list(b)}")
+        object.__setattr__(self, "expert_boundaries", b)
+
+

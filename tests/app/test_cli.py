@@ -1,0 +1,167 @@
+"""The scoremd command end to end on a tiny configuration, and its handling of bad input."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from scoremd.app.cli import main
+
+ROOT = Path(__file__).parents[2]
+CONFIG = ROOT / "examples" / "configs" / "mueller_brown.toml"
+TINY = [
+    f"data.dir={ROOT / 'data'}",
+    "model.hidden=[16, 16]",
+    "train.steps=60",
+    "train.warmup_steps=5",
+    "train.log_every=20",
+    "train.checkpoint_every=30",
+    "sample.n=3000",
+    "sample.steps=10",
+    "simulate.replicas=30",
+    "simulate.frames=12",
+    "simulate.burn_in_frames=2",
+]
+
+
+def _sets(items):
+    return [x for item in items for x in ("--set", item)]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "mb"
+    assert main(["--quiet", "run", str(CONFIG), "--out", str(out), *_sets(TINY)]) == 0
+    return out
+
+
+def test_run_writes_report(run_dir):
+    metrics = json.loads((run_dir / "report" / "metrics.json").read_text())
+    assert metrics["iid"]["n"] == 3000
+    assert metrics["md"]["n"] == 30 * 10
+    for key in ("iid", "md", "data", "floor_iid"):
+        assert 0 <= metrics[key]["js"] <= np.log(2)
+    for png in ("densities.png", "free_energy.png", "loss.png"):
+        assert (run_dir / "report" / png).stat().st_size > 1000
+    assert "| i.i.d. | 3000 |" in (run_dir / "report" / "report.md").read_text()
+    assert np.load(run_dir / "samples.npy").shape == (3000, 2)
+    assert np.load(run_dir / "trajectory.npy").shape == (12, 30, 2)
+    assert "hidden = [16, 16]" in (run_dir / "config.toml").read_text()
+
+
+def test_train_again_resumes_instead_of_restarting(run_dir, capsys):
+    lines_before = (run_dir / "metrics.jsonl").read_text().splitlines()
+    assert main(["--quiet", "train", str(CONFIG), "--out", str(run_dir), *_sets(TINY)]) == 0
+    assert (run_dir / "metrics.jsonl").read_text().splitlines() == lines_before  # nothing left to do
+    extended = [t if not t.startswith("train.steps") else "train.steps=80" for t in TINY]
+    assert main(["--quiet", "train", str(CONFIG), "--out", str(run_dir), *_sets(extended)]) == 0
+    steps = [json.loads(x)["step"] for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert steps[-2:] == [60, 80] and steps.count(20) == 1
+
+
+def test_sample_and_simulate_commands(run_dir, tmp_path):
+    out = tmp_path / "s.npy"
+    assert main(["--quiet", "sample", str(run_dir), "--n", "50", "--out", str(out), "--method", "ode", "--steps", "5"]) == 0
+    assert np.load(out).shape == (50, 2)
+    # --rho sets the sampler's time grid: same seed, another grid, other samples.
+    graded = tmp_path / "g.npy"
+    assert main(["--quiet", "sample", str(run_dir), "--n", "50", "--out", str(graded), "--method", "ode", "--steps", "5",
+                 "--rho", "1"]) == 0
+    assert np.isfinite(np.load(graded)).all() and not np.allclose(np.load(graded), np.load(out))
+    traj = tmp_path / "t.npy"
+    args = ["--quiet", "simulate", str(run_dir), "--replicas", "4", "--frames", "3", "--steps-per-frame", "5",
+            "--dt", "0.001", "--out", str(traj)]
+    assert main(args) == 0
+    assert np.load(traj).shape == (4 * 3, 2)  # replicas concatenated, each in time order
+    assert not list(tmp_path.glob(".*partial*"))
+
+
+def _error(capsys, argv):
+    code = main(argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert err[-1].startswith("scoremd: error: ")
+    return err[-1]
+
+
+def test_existing_output_is_not_overwritten(run_dir, tmp_path, capsys):
+    out = tmp_path / "keep.npy"
+    np.save(out, np.arange(3))
+    msg = _error(capsys, ["--quiet", "sample", str(run_dir), "--n", "5", "--out", str(out)])
+    assert "already exists" in msg and "--overwrite" in msg
+    np.testing.assert_array_equal(np.load(out), np.arange(3))
+    msg = _error(capsys, ["--quiet", "sample", str(run_dir), "--n", "5", "--out", str(tmp_path / "x.xtc")])
+    assert "not a molecule" in msg and "write .npy instead" in msg
+    assert not (tmp_path / "x.xtc").exists()
+
+
+def test_bad_inputs(tmp_path, capsys, run_dir):
+    assert "unknown system 'argon'" in _error(capsys, ["train", str(CONFIG), "--out", str(tmp_path / "a"), "--set", "system=argon"])
+    assert "unknown config key 'train.stepz'" in _error(capsys, ["train", str(CONFIG), "--out", str(tmp_path / "a"), "--set", "train.stepz=3"])
+    bad = tmp_path / "bad.toml"
+    bad.write_text("system = [")
+    assert "is not valid TOML" in _error(capsys, ["train", str(bad), "--out", str(tmp_path / "a")])
+    assert "not a scoremd run directory" in _error(capsys, ["sample", str(tmp_path), "--n", "5", "--out", str(tmp_path / "s.npy")])
+    with pytest.raises(SystemExit) as exit_info:
+        main(["sample", str(run_dir), "--n", "5", "--out", str(tmp_path / "s.npy"), "--rho", "0"])
+    assert exit_info.value.code == 2 and "--rho: must be a positive number" in capsys.readouterr().err
+    assert not (tmp_path / "s.npy").exists()
+    # A run directory whose training never wrote a checkpoint.
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "config.toml").write_text((run_dir / "config.toml").read_text())
+    assert "has no checkpoint yet" in _error(capsys, ["evaluate", str(tmp_path / "empty")])
+    # Resuming with a different architecture is refused, and the run is untouched.
+    before = sorted(p.name for p in (run_dir / "checkpoints").iterdir())
+    msg = _error(capsys, ["--quiet", "train", str(CONFIG), "--out", str(run_dir), *_sets(TINY), "--set", "model.hidden=[8]"])
+    assert "differs in: model.hidden" in msg
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == before
+
+
+@pytest.mark.parametrize("array,match", [
+    (np.array([[0.0, 0.0], [np.nan, 1.0]], np.float32), "contain NaN or inf"),
+    (np.zeros((10, 3), np.float32), r"expected positions of shape \(N, 2\)"),
+])
+def test_bad_training_data(tmp_path, capsys, array, match):
+    path = tmp_path / "data.npy"
+    np.save(path, array)
+    out = tmp_path / "run"
+    msg = _error(capsys, ["--quiet", "train", str(CONFIG), "--out", str(out), "--set", f"data.path={path}", *_sets(TINY)])
+    assert str(path) in msg
+    import re
+
+    assert re.search(match, msg)
+    assert not (out / "checkpoints").exists()
+
+
+def test_data_generate_runs_in_parallel_and_grows(tmp_path, capsys):
+    out = tmp_path / "ref"
+    args = ["--quiet", "data", "generate", "alanine_dipeptide", "--out", str(out), "--runs", "2",
+            "--frame-interval", "0.05", "--equilibration", "0.5", "--processes", "2"]
+    assert main([*args, "--ns", "0.0005"]) == 0
+    assert [np.load(out / f"run_0{k}" / "positions.npy").shape for k in range(2)] == [(10, 22, 3)] * 2
+    assert main([*args, "--ns", "0.001"]) == 0  # grows both runs
+    meta = json.loads((out / "run_01" / "metadata.json").read_text())
+    assert meta["n_frames"] == 20 and meta["seed"] == 2
+    assert meta["command"].startswith("scoremd --quiet data generate alanine_dipeptide --out")
+    assert "multiple of timestep" in _error(capsys, [*args, "--ns", "0.001", "--dt", "0.0015"])
+
+
+def test_diverging_simulation_is_a_clear_error_and_keeps_frames(run_dir, tmp_path, capsys):
+    out = tmp_path / "boom.npy"
+    msg = _error(capsys, ["--quiet", "simulate", str(run_dir), "--replicas", "3", "--frames", "50",
+                          "--steps-per-frame", "2", "--dt", "50", "--out", str(out)])
+    assert "diverged at step" in msg and "replica" in msg and "--dt" in msg and str(out) in msg
+    kept = np.load(out)  # the frames before the divergence, replicas concatenated
+    assert kept.shape[1:] == (2,) and len(kept) % 3 == 0 and np.isfinite(kept).all()
+    assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_python_dash_m_runs_the_cli_and_returns_its_exit_status(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "scoremd", "run", str(tmp_path / "missing.toml"), "--out",
+                           str(tmp_path / "out")], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 2
+    assert "scoremd: error:" in done.stderr and "missing.toml" in done.stderr
+    assert not (tmp_path / "out").exists()

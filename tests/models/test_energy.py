@@ -1,0 +1,168 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from scoremd.models import ModelConfig, build_model, distance_statistics, time_features
+from scoremd.sde import VPSDE
+
+
+def _model(event_shape=(2,), key=0, kind="mlp", features="cartesian"):
+    return build_model(ModelConfig(kind=kind, features=features, hidden=(32, 32), heads=2, head_dim=8),
+                       event_shape, VPSDE(), key=jax.random.PRNGKey(key))
+
+
+MOLECULAR = [("mlp", (5, 3)), ("transformer", (5, 3)), ("invariant", (5, 3)), ("whitened", (5, 3))]
+
+
+def _molecular_model(kind, event_shape):
+    if kind == "invariant":
+        return _model(event_shape, kind="mlp", features="invariant")
+    if kind == "whitened":
+        stats = distance_statistics(jax.random.normal(jax.random.PRNGKey(1), (64, *event_shape)))
+        return build_model(ModelConfig(features="invariant", whiten_distances=True, hidden=(32, 32)),
+                           event_shape, VPSDE(), key=jax.random.PRNGKey(0), distance_stats=stats)
+    return _model(event_shape, kind=kind)
+
+
+@pytest.mark.parametrize("kind,event_shape", [("mlp", (1,)), ("mlp", (2,)), *MOLECULAR])
+def test_shapes(kind, event_shape, getkey):
+    model, params = _molecular_model(kind, event_shape)
+    x = jax.random.normal(getkey(), (7, *event_shape))
+    t = jnp.linspace(0.01, 1.0, 7)
+    assert model.energy(params, x, t).shape == (7,)
+    assert model.score(params, x, t).shape == x.shape
+    # A scalar time broadcasts over the batch.
+    np.testing.assert_allclose(model.energy(params, x, 0.5), model.energy(params, x, jnp.full(7, 0.5)))
+
+
+@pytest.mark.parametrize("kind", ["mlp", "transformer"])
+def test_score_is_minus_gradient_of_energy_f64(kind, getkey):
+    # Flax's LayerNorm keeps float32 internals, so float64 needs standard promotion here.
+    with jax.enable_x64(True), jax.numpy_dtype_promotion("standard"):
+        model, params = _model((3, 3), kind=kind)
+        params = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), params)
+        x = jax.random.normal(getkey(), (4, 3, 3), jnp.float64)
+        t = jnp.array([1e-5, 0.01, 0.3, 1.0], jnp.float64)
+        score = np.asarray(model.score(params, x, t))
+        h = 1e-6
+        fd = np.zeros_like(score)
+        for idx in np.ndindex(3, 3):
+            e = np.zeros((3, 3))
+            e[idx] = h
+            fd[(slice(None), *idx)] = -(
+                np.asarray(model.energy(params, x + e[None], t)) - np.asarray(model.energy(params, x - e[None], t))
+            ) / (2 * h)
+        np.testing.assert_allclose(score, fd, rtol=1e-6, atol=1e-6 * np.abs(score).max())
+        e2, s2 = model.energy_and_score(params, x, t)
+        np.testing.assert_allclose(np.asarray(s2), score, rtol=1e-12)
+        np.testing.assert_allclose(np.asarray(e2), np.asarray(model.energy(params, x, t)), rtol=1e-12)
+
+
+def test_samples_are_independent_in_a_batch(getkey):
+    """The batched energy has no cross-talk: perturbing one sample changes only its energy."""
+    model, params = _model()
+    x = jax.random.normal(getkey(), (5, 2))
+    e = model.energy(params, x, 0.2)
+    e2 = model.energy(params, x.at[3].add(1.0), 0.2)
+    changed = np.flatnonzero(np.asarray(e != e2))
+    assert changed.tolist() == [3]
+
+
+def test_time_features_relative_to_range():
+    t = jnp.array([0.1, 0.6])
+    f = time_features(t, 2, (0.1, 0.6))
+    np.testing.assert_allclose(np.asarray(f[:, 0]), [0.0, 1.0], atol=1e-6)
+    assert f.shape == (2, 5)
+
+
+def test_same_key_same_parameters_different_key_differs():
+    _, p1 = _model(key=3)
+    _, p2 = _model(key=3)
+    _, p3 = _model(key=4)
+    l1, l2, l3 = (jax.tree.leaves(p) for p in (p1, p2, p3))
+    assert all(np.array_equal(a, b) for a, b in zip(l1, l2))
+    assert not all(np.array_equal(a, b) for a, b in zip(l1, l3))
+
+
+def test_unknown_model_kind():
+    with pytest.raises(ValueError, match="unknown model.kind"):
+        ModelConfig(kind="resnet")
+
+
+@pytest.mark.parametrize("kind,event_shape", MOLECULAR)
+def test_models_tell_a_molecule_from_its_mirror_image(kind, event_shape, getkey):
+    """DESIGN D10: a reflection-invariant energy would force p(phi, psi) = p(-phi, -psi)."""
+    model, params = _molecular_model(kind, event_shape)
+    x = jax.random.normal(getkey(), (16, *event_shape))
+    mirror = x * jnp.array([1.0, 1.0, -1.0])[None, None, :]
+    e, e_mirror = model.energy(params, x, 0.01), model.energy(params, mirror, 0.01)
+    assert np.min(np.abs(np.asarray(e - e_mirror))) > 1e-6
+
+
+@pytest.mark.parametrize("kind", ["mlp", "transformer", "invariant", "whitened"])
+def test_molecular_models_are_translation_invariant_with_zero_net_force(kind, getkey):
+    """Translation invariance: E(x + c) = E(x), hence the scores (forces) of the beads sum to zero."""
+    model, params = _molecular_model(kind, (6, 3))
+    x = jax.random.normal(getkey(), (8, 6, 3))
+    shifted = x + jnp.array([0.3, -1.0, 2.0])[None, None, :]
+    np.testing.assert_allclose(np.asarray(model.energy(params, shifted, 0.1)),
+                               np.asarray(model.energy(params, x, 0.1)), rtol=1e-5, atol=1e-5)
+    net = np.asarray(model.score(params, x, 0.1).sum(axis=1))
+    assert np.abs(net).max() < 1e-5 * np.abs(np.asarray(model.score(params, x, 0.1))).max()
+
+
+@pytest.mark.parametrize("kind", ["invariant", "whitened"])
+def test_invariant_mlp_is_exactly_rotation_invariant_and_equivariant(kind, getkey):
+    """E(xR^T) = E(x) for proper rotations, and the score rotates with the molecule."""
+    from scoremd.geometry import random_rotations
+
+    model, params = _molecular_model(kind, (5, 3))
+    x = jax.random.normal(getkey(), (16, 5, 3))
+    rot = random_rotations(getkey(), 16)
+    xr = jnp.einsum("bij,bnj->bni", rot, x)
+    np.testing.assert_allclose(np.asarray(model.energy(params, xr, 0.05)), np.asarray(model.energy(params, x, 0.05)),
+                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(model.score(params, xr, 0.05)),
+                               np.asarray(jnp.einsum("bij,bnj->bni", rot, model.score(params, x, 0.05))),
+                               rtol=1e-4, atol=1e-4)
+
+
+def test_invariant_features_need_molecules():
+    with pytest.raises(ValueError, match="invariant"):
+        _model((2,), kind="mlp", features="invariant")
+    with pytest.raises(ValueError, match='kind = "mlp" only'):
+        ModelConfig(kind="transformer", features="invariant")
+
+
+def test_transformer_needs_molecular_events():
+    with pytest.raises(ValueError, match="n_beads, 3"):
+        _model((2,), kind="transformer")
+
+
+def test_whitened_distances_are_standard_scores_of_the_diffused_data(getkey):
+    """At t -> 0 the whitened distances of the data have mean 0 and unit variance; at t = 1
+    (m_t = 0.0066) they are d / sqrt(2 sigma_t^2) up to m_t mu / d, under 1 % here."""
+    from scoremd.models._mlp import pair_distances, whitened_distances
+
+    sde = VPSDE()
+    x = jnp.array([[[0.0, 0, 0], [1.5, 0, 0], [2.0, 1.2, 0], [3.4, 1.0, 0.8]]]) + 0.05 * jax.random.normal(
+        getkey(), (4096, 4, 3))
+    mean, std = distance_statistics(x)
+    z = whitened_distances(pair_distances(x), jnp.full(len(x), sde.t_min), sde, mean, std)
+    # tolerances: a few standard errors of a mean (1/sqrt(n)) and of a variance (sqrt(2/n)) of n = 4096
+    np.testing.assert_allclose(np.asarray(z.mean(0)), 0.0, atol=5 / np.sqrt(len(x)))
+    np.testing.assert_allclose(np.asarray(z.std(0)), 1.0, atol=5 * np.sqrt(2 / len(x)))
+    d = pair_distances(x)
+    z1 = whitened_distances(d, jnp.ones(len(x)), sde, mean, std)
+    np.testing.assert_allclose(np.asarray(z1), np.asarray(d / (np.sqrt(2) * sde.std(1.0))), rtol=0.01)
+
+
+def test_whitened_distances_need_statistics():
+    with pytest.raises(ValueError, match="distance_stats"):
+        build_model(ModelConfig(features="invariant", whiten_distances=True), (5, 3), VPSDE(),
+                    key=jax.random.PRNGKey(0))
+    with pytest.raises(ValueError, match="invariant"):
+        ModelConfig(whiten_distances=True)
+    with pytest.raises(ValueError, match="vary"):
+        distance_statistics(np.zeros((10, 5, 3)))
