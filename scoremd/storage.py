@@ -54,6 +54,7 @@ class NpyFrameWriter:
         self.dtype = np.dtype(dtype)
         if resume_at is None:
             self.n_frames = 0
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             self._fh = open(self.path, "wb")
             self._fh.write(_header((0, *self.frame_shape), self.dtype))
         else:
@@ -141,6 +142,52 @@ def sha256(path: str | Path) -> str:
 TRAJECTORY_FORMATS = (".npy", ".xtc", ".dcd", ".h5")
 
 
+def check_output_path(path: str | Path, what: str, *, directory: bool = False) -> Path:
+    """Check, before any work, that ``path`` can be written: its nearest existing ancestor is a
+    writable directory, and ``path`` itself is not a directory (a file; ``directory=False``) or
+    not a regular file (a directory; ``directory=True``). Creates nothing.
+
+    Raises:
+      ValueError: naming ``what`` (e.g. ``"--out runs/x"``) and the problem.
+    """
+    path = Path(path)
+    if path.exists() and directory and not path.is_dir():
+        raise ValueError(f"{what}: {path} is a file, not a directory; choose a directory name")
+    if path.exists() and not directory and path.is_dir():
+        raise ValueError(f"{what}: {path} is a directory; give a file name")
+    ancestor = path if (directory and path.is_dir()) else path.parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise ValueError(f"{what}: {ancestor} is a file, so nothing can be written below it; choose another path")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise ValueError(f"{what}: {ancestor} is not writable; choose a path you can write to")
+    return path
+
+
+def available_memory() -> int:
+    """Bytes of memory available to a new allocation (MemAvailable on Linux, else free pages)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def check_allocation(nbytes: int, what: str) -> None:
+    """Refuse an output array larger than the memory available (before allocating it).
+
+    Raises:
+      ValueError: naming ``what``, the size asked for and the memory available.
+    """
+    free = available_memory()
+    if nbytes > free:
+        raise ValueError(f"{what} would need {nbytes / 2**30:.3g} GiB of memory but {free / 2**30:.3g} GiB "
+                         "are available; ask for fewer, or split the work into several calls")
+
+
 def write_positions(path: str | Path, xyz: np.ndarray, topology=None) -> list[Path]:
     """Write frames in the format named by ``path``'s extension; returns the files written
     (the trajectory first, then its topology PDB).
@@ -182,5 +229,5 @@ def write_positions(path: str | Path, xyz: np.ndarray, topology=None) -> list[Pa
     return written[::-1]
 
 
-__all__ = ["NpyFrameWriter", "TRAJECTORY_FORMATS", "atomic_save_npy", "atomic_write_text", "sha256",
-           "write_positions"]
+__all__ = ["NpyFrameWriter", "TRAJECTORY_FORMATS", "atomic_save_npy", "atomic_write_text", "available_memory",
+           "check_allocation", "check_output_path", "sha256", "write_positions"]

@@ -11,7 +11,7 @@ PACKAGE = Path(__file__).parents[1] / "scoremd"
 
 # Lower layers first; a module may import from its own layer or below, never above.
 LAYERS = [
-    {"_errors", "_cache", "_progress", "_version", "units", "parallel", "storage", "sde", "geometry"},
+    {"_errors", "_cache", "_checks", "_progress", "_version", "units", "parallel", "storage", "sde", "geometry"},
     {"systems"},
     {"dynamics"},
     {"data"},

@@ -28,6 +28,17 @@ def _subplots(nrows=1, ncols=1, *, figsize, **kwargs):
     return fig, fig.subplots(nrows, ncols, **kwargs)
 
 
+def _save(fig, path, **kwargs) -> None:
+    """Save under a temporary name, then rename: a report never holds half a PNG."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    try:
+        fig.savefig(tmp, **kwargs)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def _bond_lengths(bonds, x: np.ndarray) -> np.ndarray:
     i, j = np.array(bonds).T
     return np.linalg.norm(x[:, j] - x[:, i], axis=-1)
@@ -77,7 +88,7 @@ def plot_densities(path, system, sets: dict[str, np.ndarray], ref: np.ndarray):
             ax.set_xlabel("x")
         axes[0].set_ylabel("y")
         fig.colorbar(im, ax=axes, label="free energy (k_BT)", shrink=0.9)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    _save(fig, path, dpi=110, bbox_inches="tight")
 
 
 def plot_free_energy(path, system, emulator, cutoff: float = 10.0):
@@ -104,7 +115,7 @@ def plot_free_energy(path, system, emulator, cutoff: float = 10.0):
             ax.set_xlabel("x")
             fig.colorbar(im, ax=ax, shrink=0.85)
         axs[0].set_ylabel("y")
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    _save(fig, path, dpi=110, bbox_inches="tight")
 
 
 def plot_loss(path, metrics_file: Path):
@@ -120,7 +131,7 @@ def plot_loss(path, metrics_file: Path):
     ax.set_xlabel("step")
     ax.set_ylabel("training loss")
     ax.set_yscale("log")
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    _save(fig, path, dpi=110, bbox_inches="tight")
     return True
 
 
@@ -133,7 +144,7 @@ def plot_fp_error(path, curve: dict):
     ax.set_xlabel("diffusion time t")
     ax.set_ylabel("E[r^2] / D^2 (|unbiased estimate|)")
     ax.set_title("Fokker-Planck residual of the learned energy")
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    _save(fig, path, dpi=110, bbox_inches="tight")
 
 
 def plot_ramachandran(path, system: MolecularSystem, sets: dict[str, np.ndarray], vmax: float = 8.0):
@@ -150,7 +161,7 @@ def plot_ramachandran(path, system: MolecularSystem, sets: dict[str, np.ndarray]
         ax.set_xlabel("phi (rad)")
     np.atleast_1d(axes)[0].set_ylabel("psi (rad)")
     fig.colorbar(im, ax=axes, label="free energy (k_BT)", shrink=0.85)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    _save(fig, path, dpi=110, bbox_inches="tight")
 
 
 def plot_bonds(path, system: MolecularSystem, sets: dict[str, np.ndarray]):
@@ -168,7 +179,7 @@ def plot_bonds(path, system: MolecularSystem, sets: dict[str, np.ndarray]):
         ax.set_xlabel("length (nm)")
     np.atleast_1d(axes)[0].legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    _save(fig, path, dpi=110)
 
 
 def plot_energies(path, energies: dict[str, np.ndarray]):
@@ -181,4 +192,4 @@ def plot_energies(path, energies: dict[str, np.ndarray]):
     ax.set_xlabel("learned energy U_theta(x, t0) (kJ/mol, arbitrary offset)")
     ax.set_ylabel("density")
     ax.legend()
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    _save(fig, path, dpi=110, bbox_inches="tight")

@@ -19,131 +19,45 @@ import sys
 import time
 from pathlib import Path
 
-import jax
-import numpy as np
 
-from .._errors import ConfigError, DataError, ScoremdError, SimulationDivergedError
-from ..storage import TRAJECTORY_FORMATS, write_positions
+from .._checks import non_negative_float, positive_float, positive_int
+from .._errors import ConfigError, DataError, ScoremdError
+from ..storage import check_output_path
+from . import _cli_io as files
 from .rundir import SAMPLES_FILE, TRAJECTORY_FILE
-
-
-def _out_path(path: str, overwrite: bool) -> Path:
-    p = Path(path)
-    if p.suffix not in TRAJECTORY_FORMATS:
-        raise ScoremdError(f"--out {path}: unknown format {p.suffix!r}; use one of {', '.join(TRAJECTORY_FORMATS)}")
-    targets = [p] if p.suffix == ".npy" else [p, p.with_suffix(".pdb")]
-    existing = [str(t) for t in targets if t.exists()]
-    if existing and not overwrite:
-        raise ScoremdError(f"--out {path}: {', '.join(existing)} already exists; choose another name or pass --overwrite")
-    p.parent.mkdir(parents=True, exist_ok=True)
-    return p
 
 
 def cmd_train(args) -> None:
     from .config import load_config
     from .runs import train
 
+    files.checked(check_output_path)(args.out, f"--out {args.out}", directory=True)
     config = load_config(args.config, args.set)
     start = time.perf_counter()
     train(config, args.out, progress=not args.quiet)
     print(f"trained {args.out} in {time.perf_counter() - start:.1f} s", file=sys.stderr)
 
 
-def _check_format(emulator, out: Path) -> None:
-    if out.suffix != ".npy" and not emulator.is_molecular:
-        raise ScoremdError(f"--out {out}: {emulator.system.name} is not a molecule; write .npy instead")
-
-
-def _write(emulator, out: Path, x: np.ndarray) -> None:
-    topology = emulator.topology() if out.suffix != ".npy" else None
-    files = write_positions(out, x, topology)
-    print(f"wrote {' and '.join(map(str, files))}", file=sys.stderr)
-
-
-def _sample(emulator, n, out: Path, args) -> np.ndarray:
-    seed = emulator.config.sample.seed if args.seed is None else args.seed
-    sampler = emulator.sampler(method=args.method, steps=args.steps, rho=args.rho)
-    x = emulator.sample(n, key=jax.random.PRNGKey(seed), sampler=sampler, progress=not args.quiet)
-    bad = int((~np.isfinite(x.reshape(len(x), -1)).all(axis=1)).sum())
-    if bad:
-        raise ScoremdError(
-            f"the sampler produced {bad} of {len(x)} non-finite samples (nothing written to {out}); "
-            "use more --steps or --method sde, or train longer")
-    _write(emulator, out, x)
-    print(f"{x.shape[0]} samples of shape {x.shape[1:]}", file=sys.stderr)
-    return x
-
-
-def _simulate(emulator, replicas, frames, out: Path, args) -> np.ndarray:
-    """MD streamed to ``out`` as (frames, replicas, *event) (the run directory's layout)."""
-    c = emulator.config.simulate
-    seed = c.seed if args.seed is None else args.seed
-    start = emulator.initial_positions(replicas, seed=seed)
-    integrator = emulator.integrator(integrator=args.integrator, dt=args.dt, friction=args.friction)
-    traj = emulator.simulate(
-        start, frames, key=jax.random.PRNGKey(seed), integrator=integrator, steps_per_frame=args.steps_per_frame,
-        out=out, progress=not args.quiet,
-    ).frames
-    print(f"wrote {traj.shape[0]} frames x {traj.shape[1]} replicas to {out}", file=sys.stderr)
-    return traj
-
-
-def _replicas_concatenated(traj: np.ndarray) -> np.ndarray:
-    """(frames, replicas, *event) -> (replicas * frames, *event): replica 0's frames first."""
-    return np.swapaxes(traj, 0, 1).reshape(-1, *traj.shape[2:])
-
-
 def cmd_sample(args) -> None:
     from .runs import load
 
-    emulator = load(args.run_dir)
-    out = _out_path(args.out, args.overwrite)
-    _check_format(emulator, out)
-    _sample(emulator, args.n, out, args)
+    out = files.out_path(args.out, args.overwrite)
+    emulator = load(args.run_dir, step=args.step)
+    files.check_format(emulator, out)
+    files.sample_to(emulator, args.n, out, args)
 
 
 def cmd_simulate(args) -> None:
-    """MD written to ``--out`` with the replicas concatenated (each replica's frames in time order)."""
+    """MD written to ``--out`` with the replicas concatenated (each replica's frames in time order).
+
+    ``--out`` is replaced only once the whole run succeeded; the frames of a diverged run go
+    to ``<name>.partial<ext>`` beside it (never over a good file)."""
     from .runs import load
 
-    emulator = load(args.run_dir)
-    out = _out_path(args.out, args.overwrite)
-    _check_format(emulator, out)
-    partial = out.with_name(f".{out.name}.partial.npy")  # streamed frames, kept until the output is written
-    try:
-        traj = _simulate(emulator, args.replicas, args.frames, partial, args)
-    except SimulationDivergedError as err:
-        kept = np.load(partial)
-        _write(emulator, out, _replicas_concatenated(kept))
-        partial.unlink()
-        raise SimulationDivergedError(
-            str(err).replace(str(partial), f"{out} (replicas concatenated, {len(kept)} frames each)"),
-            replica=err.replica, step=err.step, frames_written=err.frames_written) from None
-    _write(emulator, out, _replicas_concatenated(traj))
-    partial.unlink()
-    print(f"{args.replicas} replicas x {traj.shape[0]} frames, concatenated by replica", file=sys.stderr)
-
-
-def _load_array(path: Path, ndim_extra: int, event_shape, what: str) -> np.ndarray:
-    from ..data import validate_positions
-
-    x = np.load(path, allow_pickle=False)
-    if x.ndim != ndim_extra + len(event_shape):
-        raise DataError(f"{path}: {what} must have {ndim_extra + len(event_shape)} dimensions, got shape {x.shape}")
-    flat = validate_positions(x.reshape(-1, *x.shape[ndim_extra:]), event_shape, str(path))
-    return flat.reshape(x.shape)
-
-
-def _load_trajectory(path: Path, event_shape, replicas: int) -> np.ndarray:
-    """MD frames as (frames, replicas, *event) from the run directory's layout or from
-    ``scoremd simulate``'s (replicas * frames, *event), split into ``replicas`` replicas."""
-    x = np.load(path, allow_pickle=False)
-    if x.ndim == 1 + len(event_shape):
-        if len(x) % replicas:
-            raise DataError(f"{path}: {len(x)} frames cannot be split into {replicas} replicas; pass --replicas")
-        x = _load_array(path, 1, event_shape, "trajectory (replicas * frames, ...)")
-        return np.swapaxes(x.reshape(replicas, -1, *event_shape), 0, 1)
-    return _load_array(path, 2, event_shape, "trajectory (frames, replicas, ...)")
+    out = files.out_path(args.out, args.overwrite)
+    emulator = load(args.run_dir, step=args.step)
+    files.check_format(emulator, out)
+    files.simulate_to(emulator, args.replicas, args.frames, out, args, concatenate=True)
 
 
 def cmd_evaluate(args, emulator=None) -> dict:
@@ -151,22 +65,22 @@ def cmd_evaluate(args, emulator=None) -> dict:
     from .runs import load
 
     run_dir = Path(args.run_dir)
-    emulator = emulator or load(run_dir)
+    emulator = emulator or load(run_dir, step=getattr(args, "step", None))
     c = emulator.config
     samples_path = Path(args.samples) if args.samples else run_dir / SAMPLES_FILE
     traj_path = Path(args.trajectory) if args.trajectory else run_dir / TRAJECTORY_FILE
     if samples_path.exists():
-        samples = _load_array(samples_path, 1, emulator.event_shape, "samples")
+        samples = files.load_samples(samples_path, emulator.event_shape)
     elif args.samples:
         raise DataError(f"--samples {samples_path} does not exist")
     else:
-        samples = _sample(emulator, c.sample.n, samples_path, args)
+        samples = files.sample_to(emulator, c.sample.n, samples_path, args)
     if traj_path.exists():
-        trajectory = _load_trajectory(traj_path, emulator.event_shape, args.replicas or c.simulate.replicas)
+        trajectory = files.load_trajectory(traj_path, emulator.event_shape, args.replicas or c.simulate.replicas)
     elif args.trajectory:
         raise DataError(f"--trajectory {traj_path} does not exist")
     else:
-        trajectory = _simulate(emulator, c.simulate.replicas, c.simulate.frames, traj_path, args)
+        trajectory = files.simulate_to(emulator, c.simulate.replicas, c.simulate.frames, traj_path, args, concatenate=False)
     metrics = evaluate(emulator, run_dir, samples, trajectory)
     m, f = metrics, format_metric
     floor = m["floor_iid"]
@@ -197,6 +111,7 @@ def cmd_data_toy(args) -> None:
     from ..data import make_toy_dataset
     from ..systems import get_system
 
+    files.checked(check_output_path)(args.dir, f"--dir {args.dir}", directory=True)
     system = get_system(args.system)
     x = make_toy_dataset(system, args.dir, seed=args.seed, progress=not args.quiet)
     print(f"wrote {x.shape[0]} frames to {Path(args.dir) / system.name}", file=sys.stderr)
@@ -225,6 +140,7 @@ def cmd_data_splits(args) -> None:
 def cmd_data_generate(args) -> None:
     from ..data.openmm import MDProtocol, generate_runs
 
+    files.checked(check_output_path)(args.out, f"--out {args.out}", directory=True)
     try:
         protocol = MDProtocol(
             forcefield=tuple(args.forcefield), temperature=args.temperature, friction=args.friction,
@@ -241,29 +157,53 @@ def cmd_data_generate(args) -> None:
     print(f"{args.out}: {len(metas)} runs, {total:g} ns in total", file=sys.stderr)
 
 
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
+def _arg(check, *extra):
+    """An argparse type from a check of :mod:`scoremd._checks` (the library's message and range)."""
+    def parse(text: str):
+        try:
+            value = int(text) if check is positive_int else float(text)
+            return check(value, "the value", *extra)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err).replace("the value ", "")) from None
+    parse.__name__ = check.__name__
+    return parse
+
+
+_count = _arg(positive_int)
+_positive_float = _arg(positive_float)
+_time_step = _arg(positive_float, "ps")
+_rate = _arg(non_negative_float, "1/ps")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with scoremd's one-line errors: ``scoremd: error: argument --n: ...``, exit 2."""
+
+    def error(self, message):
+        print(f"scoremd: error: {message} (see `{self.prog} --help`)", file=sys.stderr)
+        raise SystemExit(2)
 
 
 def _sampling_options(p):
     p.add_argument("--method", choices=["sde", "ode"], default=None, help="i.i.d. sampler (default: config)")
-    p.add_argument("--steps", type=int, default=None, help="sampler integration steps (default: config)")
+    p.add_argument("--steps", type=_count, default=None, help="sampler integration steps (default: config)")
     p.add_argument("--rho", type=_positive_float, default=None,
                    help="time-grid exponent: 1 uniform, > 1 denser at small t (default: config, else the sampler's)")
 
 
+def _step_option(p):
+    p.add_argument("--step", type=_count, default=None,
+                   help="load the checkpoint of this training step instead of the newest (e.g. an intact one)")
+
+
 def _md_options(p):
-    p.add_argument("--steps-per-frame", type=int, default=None, help="integration steps between frames")
-    p.add_argument("--dt", type=float, default=None, help="time step in ps (default: config, else system)")
-    p.add_argument("--friction", type=float, default=None, help="friction in 1/ps (default: config, else system)")
+    p.add_argument("--steps-per-frame", type=_count, default=None, help="integration steps between frames")
+    p.add_argument("--dt", type=_time_step, default=None, help="time step in ps (default: config, else system)")
+    p.add_argument("--friction", type=_rate, default=None, help="friction in 1/ps, >= 0 (default: config, else system)")
     p.add_argument("--integrator", choices=["middle", "leapfrog"], default=None)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="scoremd", description="Energy-based diffusion models for molecular sampling and simulation.")
+    parser = _Parser(prog="scoremd", description="Energy-based diffusion models for molecular sampling and simulation.")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -275,24 +215,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sample", help="draw i.i.d. samples from a trained model")
     p.add_argument("run_dir")
-    p.add_argument("--n", type=int, required=True, help="number of samples")
+    p.add_argument("--n", type=_count, required=True, help="number of samples")
     p.add_argument("--out", required=True,
                    help="output file: .npy (shape (n, ...), nm) or, for molecules, .xtc/.dcd/.h5 with a CG topology .pdb beside it")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--overwrite", action="store_true")
     _sampling_options(p)
+    _step_option(p)
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("simulate", help="Langevin MD with the learned force")
     p.add_argument("run_dir")
-    p.add_argument("--replicas", type=int, required=True)
-    p.add_argument("--frames", type=int, required=True, help="frames per replica")
+    p.add_argument("--replicas", type=_count, required=True)
+    p.add_argument("--frames", type=_count, required=True, help="frames per replica")
     p.add_argument("--out", required=True,
                    help="output file, replicas concatenated: .npy (shape (replicas * frames, ...), nm) or, for "
                         "molecules, .xtc/.dcd/.h5 with a CG topology .pdb beside it")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--overwrite", action="store_true")
     _md_options(p)
+    _step_option(p)
     p.set_defaults(func=cmd_simulate)
 
     for name, func, help_ in [("evaluate", cmd_evaluate, "metrics and plots into RUN_DIR/report"),
@@ -300,11 +242,12 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_)
         if name == "evaluate":
             p.add_argument("run_dir")
+            _step_option(p)
             p.add_argument("--samples", default=None, help=f"i.i.d. samples .npy (default RUN_DIR/{SAMPLES_FILE}, made if missing)")
             p.add_argument("--trajectory", default=None,
                            help=f"MD frames .npy: (frames, replicas, ...) or `scoremd simulate`'s (replicas * frames, ...) "
                                 f"(default RUN_DIR/{TRAJECTORY_FILE}, made if missing)")
-            p.add_argument("--replicas", type=int, default=None,
+            p.add_argument("--replicas", type=_count, default=None,
                            help="replicas in a concatenated --trajectory (default: config simulate.replicas)")
         else:
             p.add_argument("config")
@@ -331,17 +274,18 @@ def build_parser() -> argparse.ArgumentParser:
         "generate", help="OpenMM reference MD: independent runs in parallel processes, resumable and growable")
     q.add_argument("structure", help='"alanine_dipeptide" (built from internal coordinates) or a PDB file with hydrogens')
     q.add_argument("--out", required=True, help="folder of the runs (run_00, run_01, ...); existing runs are resumed/grown")
-    q.add_argument("--runs", type=int, default=4, help="independent runs (seeds first_seed, first_seed + 1, ...)")
-    q.add_argument("--ns", type=float, required=True, help="length of each run in ns (a larger value grows existing runs)")
+    q.add_argument("--runs", type=_count, default=4, help="independent runs (seeds first_seed, first_seed + 1, ...)")
+    q.add_argument("--ns", type=_positive_float, required=True, help="length of each run in ns (a larger value grows existing runs)")
     q.add_argument("--first-seed", type=int, default=1)
-    q.add_argument("--processes", type=int, default=None, help="parallel processes (default: min(runs, cores))")
+    q.add_argument("--processes", type=_count, default=None, help="parallel processes (default: min(runs, cores))")
     q.add_argument("--forcefield", nargs="+", default=["amber99sbildn.xml", "amber99_obc.xml"])
-    q.add_argument("--temperature", type=float, default=300.0, help="K")
-    q.add_argument("--friction", type=float, default=1.0, help="1/ps")
-    q.add_argument("--dt", type=float, default=0.001, help="time step in ps")
+    q.add_argument("--temperature", type=_positive_float, default=300.0, help="K")
+    q.add_argument("--friction", type=_rate, default=1.0, help="1/ps")
+    q.add_argument("--dt", type=_time_step, default=0.001, help="time step in ps")
     q.add_argument("--constraints", choices=["none", "hbonds"], default="none")
-    q.add_argument("--frame-interval", type=float, default=1.0, help="ps between stored frames")
-    q.add_argument("--equilibration", type=float, default=100.0, help="ps before the first stored frame")
+    q.add_argument("--frame-interval", type=_time_step, default=1.0, help="ps between stored frames")
+    q.add_argument("--equilibration", type=_arg(non_negative_float, "ps"), default=100.0,
+                   help="ps before the first stored frame")
     q.add_argument("--platform", default="Reference", help="OpenMM platform (Reference is fastest for small implicit-solvent systems)")
     q.add_argument("--forces", action="store_true", help="also store forces")
     q.set_defaults(func=cmd_data_generate)
@@ -350,7 +294,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exit_:  # --help (0) or a bad argument (2, one line already printed)
+        return int(exit_.code or 0)
     args.command_line = "scoremd " + shlex.join(argv)
     try:
         args.func(args)

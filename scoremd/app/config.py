@@ -129,13 +129,14 @@ class SimulateConfig:
             raise ValueError(f"simulate.burn_in_frames ({self.burn_in_frames}) must be < frames ({self.frames})")
 
     def integrator_for(self, system: System, *, integrator: str | None = None, dt: float | None = None,
-                       friction: float | None = None) -> AbstractLangevin:
+                       friction: float | None = None, position_limit: float | None = None) -> AbstractLangevin:
         """The integrator object: explicit arguments, else this config, else the system's defaults."""
         name = self.integrator if integrator is None else integrator
         _check_name(INTEGRATORS, name, "the integrator")
         dt = next(v for v in (dt, self.dt, system.dt) if v is not None)
         friction = next(v for v in (friction, self.friction, system.friction) if v is not None)
-        return INTEGRATORS[name](kbt=system.kbt, friction=friction, dt=dt, position_limit=system.position_limit)
+        limit = system.position_limit if position_limit is None else position_limit
+        return INTEGRATORS[name](kbt=system.kbt, friction=friction, dt=dt, position_limit=limit)
 
     def steps_per_frame_for(self, system: System, steps_per_frame: int | None = None) -> int:
         """Integration steps between frames: the argument, else this config, else the system's."""

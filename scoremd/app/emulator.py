@@ -23,6 +23,7 @@ from ..diffusion import AbstractSampler, sample
 from ..dynamics import AbstractLangevin, Trajectory, simulate
 from ..geometry import center
 from ..models import AbstractEnergyModel, Params
+from ..storage import check_allocation
 from ..systems import MolecularSystem, System
 from .config import RunConfig
 from .rundir import TOPOLOGY_FILE
@@ -44,6 +45,8 @@ class Emulator:
       run_dir: the run directory it was trained in (None if unknown).
       training_data: callable returning the training samples (N, *event) in physical units
         (loaded on first use; molecules centred).
+      extent: largest |coordinate| of the (centred) training data (nm); MD replicas farther
+        than ``DIVERGENCE_FACTOR`` times this count as diverged. None: the system's limit.
     """
 
     config: RunConfig
@@ -54,6 +57,14 @@ class Emulator:
     masses: Any = None
     run_dir: Path | None = None
     training_data: Any = None
+    extent: float | None = None
+
+    DIVERGENCE_FACTOR = 10.0
+
+    @property
+    def position_limit(self) -> float:
+        """Distance (nm) beyond which an MD replica counts as diverged (see ``extent``)."""
+        return self.system.position_limit if self.extent is None else self.DIVERGENCE_FACTOR * self.extent
 
     @property
     def is_molecular(self) -> bool:
@@ -138,8 +149,10 @@ class Emulator:
 
     def integrator(self, *, integrator: str | None = None, dt: float | None = None,
                    friction: float | None = None) -> AbstractLangevin:
-        """The MD integrator: explicit arguments, else ``config.simulate``, else the system's defaults."""
-        return self.config.simulate.integrator_for(self.system, integrator=integrator, dt=dt, friction=friction)
+        """The MD integrator: explicit arguments, else ``config.simulate``, else the system's defaults;
+        its divergence limit is :attr:`position_limit`."""
+        return self.config.simulate.integrator_for(self.system, integrator=integrator, dt=dt, friction=friction,
+                                                   position_limit=self.position_limit)
 
     def simulate(self, positions: Float[Array, " R *event"], n_frames: int, *, key: jax.Array,
                  integrator: AbstractLangevin | None = None, steps_per_frame: int | None = None,
@@ -169,6 +182,7 @@ class Emulator:
 
     def initial_positions(self, n_replicas: int, *, seed: int) -> np.ndarray:
         """n_replicas training frames (nm) drawn at random (seeded), shape (R, *event)."""
+        check_allocation(n_replicas * int(np.prod(self.event_shape)) * 4, f"{n_replicas} replicas")
         data = self.training_data()
         idx = np.random.default_rng(seed).choice(len(data), size=n_replicas, replace=n_replicas > len(data))
         return data[idx]

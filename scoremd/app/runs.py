@@ -26,7 +26,7 @@ from ..data import cg_topology, load_molecular_data, load_positions_file, load_t
 from ..diffusion import training_loss
 from ..geometry import center
 from ..models import EnergyModel, MixtureEnergyModel, build_model, distance_statistics
-from ..storage import atomic_write_text
+from ..storage import atomic_write_text, check_output_path
 from ..systems import MolecularSystem, System, get_system
 from ..training import (
     Checkpoints,
@@ -121,14 +121,16 @@ def _fresh_state(stage: _Stage, params, optimizer, key) -> TrainState:
     return init_train_state(params[stage.name], optimizer, key=jax.random.fold_in(key, stage.index))
 
 
-def _restore_stage(run_dir: Path, stage: _Stage, template: TrainState) -> TrainState | None:
-    ckpt = Checkpoints(run_dir / "checkpoints" / stage.name)
-    try:
-        if ckpt.latest_step() is None:
+def _restore_stage(run_dir: Path, stage: _Stage, template: TrainState, *, step: int | None = None,
+                   fall_back: bool = False) -> TrainState | None:
+    """The stage's checkpointed state (verified; see :class:`~scoremd.training.Checkpoints`), or
+    None before its first checkpoint. ``step`` picks a checkpoint where the stage has one at it."""
+    with Checkpoints(run_dir / "checkpoints" / stage.name) as ckpt:
+        steps = ckpt.steps()
+        if not steps:
             return None
-        return tree_to_state(ckpt.restore(state_to_tree(template)))
-    finally:
-        ckpt.close()
+        return tree_to_state(ckpt.restore(state_to_tree(template), step if step in steps else None,
+                                          fall_back=fall_back))
 
 
 def _assemble(stages: list[_Stage], states: dict):
@@ -142,13 +144,17 @@ def train(config: RunConfig, run_dir: str | Path, *, progress: Progress = True) 
     """Train (or resume training of) a model in ``run_dir``.
 
     If ``run_dir`` already holds a run with the same config (``train.steps`` and
-    ``train.expert_step_ratios`` may be larger), training resumes exactly from its newest checkpoint
-    (with a longer schedule from there on when the steps grew).
+    ``train.expert_step_ratios`` may be larger), training resumes exactly from its newest
+    intact checkpoint (with a longer schedule from there on when the steps grew).
 
     Returns:
       The trained :class:`Emulator` (EMA parameters).
+
+    Raises:
+      ValueError: ``run_dir`` is a file or cannot be written (checked before the data load).
+      ConfigError: ``run_dir`` holds a run whose config differs in more than the resumable keys.
     """
-    run_dir = Path(run_dir)
+    run_dir = check_output_path(run_dir, f"run directory {run_dir}", directory=True)
     system = get_system(config.system)
     if (run_dir / CONFIG_FILE).exists():
         check_resumable(load_config(run_dir / CONFIG_FILE), config, run_dir)
@@ -165,6 +171,7 @@ def train(config: RunConfig, run_dir: str | Path, *, progress: Progress = True) 
     info.update(
         system=config.system, event_shape=list(system.event_shape), scale=scale,
         n_train=int(len(data)), scoremd_version=__version__,
+        extent=info.get("extent") or float(np.max(np.abs(data))),
     )
     if isinstance(system, MolecularSystem):
         reference = load_molecular_data(system, config.data.dir, config.data.held_out)
@@ -177,7 +184,7 @@ def train(config: RunConfig, run_dir: str | Path, *, progress: Progress = True) 
     for n, stage in enumerate(stages):
         optimizer = make_optimizer(stage.train)  # the schedule spans the stage's own steps
         state = _fresh_state(stage, params, optimizer, key)
-        state = _restore_stage(run_dir, stage, state) or state
+        state = _restore_stage(run_dir, stage, state, fall_back=True) or state
         if int(state.step) < stage.train.steps:
 
             def loss_fn(p, k, x0, stage=stage):
@@ -201,11 +208,19 @@ def train(config: RunConfig, run_dir: str | Path, *, progress: Progress = True) 
     return _emulator(config, system, model, _assemble(stages, states), float(scale), info, run_dir)
 
 
-def load(run_dir: str | Path) -> Emulator:
+def load(run_dir: str | Path, *, step: int | None = None) -> Emulator:
     """Load the trained model of ``run_dir`` (its EMA parameters at the newest checkpoint).
 
+    Args:
+      run_dir: a run directory written by :func:`train`.
+      step: load the checkpoint at this training step instead of the newest (every
+        stage that has a checkpoint at this step; the others use their newest), e.g. the
+        intact one a damaged-checkpoint error names.
+
     Raises:
-      CheckpointError: ``run_dir`` holds no config or no checkpoint.
+      CheckpointError: ``run_dir`` holds no config or no checkpoint, or the checkpoint to
+        load is damaged (its files do not match their checksums; the message names the
+        newest intact step).
     """
     run_dir = Path(run_dir)
     if not (run_dir / CONFIG_FILE).exists():
@@ -220,9 +235,18 @@ def load(run_dir: str | Path) -> Emulator:
         raise CheckpointError(f"{run_dir / RUN_FILE} has no distance_stats for model.whiten_distances; retrain")
     model, params, key = _build(config, system.event_shape, info)
     stages = _stages(config, model)
+    if step is not None:
+        available = set()
+        for stage in stages:
+            with Checkpoints(run_dir / "checkpoints" / stage.name) as ckpt:
+                available.update(ckpt.steps())
+        if step not in available:
+            raise CheckpointError(f"{run_dir} has no checkpoint at step {step}; it has steps "
+                                  f"{', '.join(map(str, sorted(available, reverse=True))) or 'none'}")
     states = {}
     for stage in stages:
-        state = _restore_stage(run_dir, stage, _fresh_state(stage, params, make_optimizer(stage.train), key))
+        state = _restore_stage(run_dir, stage, _fresh_state(stage, params, make_optimizer(stage.train), key),
+                               step=step)
         if state is None:
             what = f"expert {stage.name!r} of {run_dir}" if stage.name else str(run_dir)
             raise CheckpointError(
@@ -243,4 +267,5 @@ def _masses(system: System, info: dict):
 
 def _emulator(config, system, model, params, scale, info, run_dir) -> Emulator:
     data = functools.partial(_training_data_cached, config_to_toml(config))
-    return Emulator(config, system, model, params, scale, _masses(system, info), Path(run_dir), data)
+    return Emulator(config, system, model, params, scale, _masses(system, info), Path(run_dir), data,
+                    info.get("extent"))

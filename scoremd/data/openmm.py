@@ -171,7 +171,6 @@ def run_reference_md(
     """
     openmm, app, unit = _openmm()
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     meta_path, state_path = out / "metadata.json", out / "state.npz"
     proto = dataclasses.asdict(protocol)
     proto["forcefield"] = list(protocol.forcefield)
@@ -193,6 +192,7 @@ def run_reference_md(
         system = create_system(topology, protocol)
         simulation = _simulation(topology, system, protocol, seed)
         simulation.context.setPositions(positions)
+        out.mkdir(parents=True, exist_ok=True)  # only once the structure and force field are known good
         simulation.minimizeEnergy()
         simulation.context.setVelocitiesToTemperature(protocol.temperature * unit.kelvin, seed)
         simulation.step(int(round(protocol.equilibration / protocol.timestep)))

@@ -62,8 +62,8 @@ class LossConfig:
             raise ValueError(f"loss.t_midpoint must lie in (0, 1), got {self.t_midpoint}")
         if not 0 < self.expert_t_midpoint < 1:
             raise ValueError(f"loss.expert_t_midpoint must lie in (0, 1), got {self.expert_t_midpoint}")
-        if self.fp_weight < 0:
-            raise ValueError(f"loss.fp_weight must be >= 0, got {self.fp_weight}")
+        if not (math.isfinite(self.fp_weight) and self.fp_weight >= 0):
+            raise ValueError(f"loss.fp_weight must be a finite number >= 0, got {self.fp_weight}")
         if not isinstance(self.fp_estimator, AbstractFPEstimator):
             raise ValueError(f"loss.fp_estimator must be ExactFP() or FiniteDifferenceFP(), got {self.fp_estimator!r}")
         if not 0 < self.fp_t_max <= 1:

@@ -32,9 +32,11 @@ import numpy as np
 from jaxtyping import Array, Bool, Float, Int
 
 from .._cache import CompileCache
+from .._checks import positive_float, positive_int
 from .._progress import Progress, progress_bar
 from ..parallel import batch_sharding
 from ..sde import VPSDE
+from ..storage import check_allocation
 
 __all__ = ["AbstractSampler", "ProbabilityFlowODE", "ReverseSDE", "SAMPLERS", "SamplerInfo", "SamplerKernel",
            "SamplerState", "sample", "time_grid"]
@@ -97,10 +99,9 @@ class AbstractSampler(abc.ABC):
     score_evaluations_per_step: ClassVar[int]
 
     def __post_init__(self):
-        if not (isinstance(self.n_steps, int) and self.n_steps > 0):
-            raise ValueError(f"the sampler's number of steps must be a positive integer, got {self.n_steps}")
-        if self.rho is not None and not self.rho > 0:
-            raise ValueError(f"the time-grid exponent rho must be positive (1 = uniform grid), got {self.rho}")
+        object.__setattr__(self, "n_steps", positive_int(self.n_steps, "the sampler's number of steps"))
+        if self.rho is not None:
+            object.__setattr__(self, "rho", positive_float(self.rho, "the time-grid exponent rho"))
 
     def times(self, sde: VPSDE) -> np.ndarray:
         """The decreasing time grid, shape (n_steps + 1,)."""
@@ -214,7 +215,7 @@ def sample(
         ``ProbabilityFlowODE(n_steps=50)``.
       score_fn: batched score s(x, t) in normalised coordinates.
       sde: the diffusion process (defines beta(t), t_min).
-      n: number of samples, > 0.
+      n: number of samples, > 0 (refused with ValueError when the result would not fit in memory).
       event_shape: shape of one sample.
       key: PRNG key; the same key gives the same samples.
       chunk_size: samples integrated at once; bounds memory.
@@ -230,9 +231,9 @@ def sample(
     """
     if not isinstance(sampler, AbstractSampler):
         raise TypeError(f"sampler must be a scoremd.diffusion sampler (e.g. ReverseSDE()), got {sampler!r}")
-    if n <= 0 or chunk_size <= 0:
-        raise ValueError(f"n and chunk_size must be positive, got {n}, {chunk_size}")
+    n, chunk_size = positive_int(n, "the number of samples"), positive_int(chunk_size, "chunk_size")
     event_shape = tuple(event_shape)
+    check_allocation(n * math.prod(event_shape) * np.dtype(dtype).itemsize, f"{n} samples of shape {event_shape}")
     run = _COMPILED.get((sampler, score_fn, sde), lambda: _make_chunk(sampler, score_fn, sde))
     chunk = min(chunk_size, n)
     n_chunks = math.ceil(n / chunk)

@@ -37,6 +37,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Key
 
+from .._checks import non_negative_float, positive_float
+
 __all__ = ["AbstractLangevin", "INTEGRATORS", "Kernel", "LangevinInfo", "LangevinLeapfrog", "LangevinMiddle",
            "LangevinState", "kinetic_energy"]
 
@@ -89,6 +91,11 @@ def kinetic_energy(velocities: Float[Array, " R *event"], masses) -> Float[Array
 
 
 def _diverged(x: jax.Array, position_limit: float) -> jax.Array:
+    """(R,) bool: non-finite positions, or a coordinate beyond ``position_limit`` from the origin
+    (points, (R, d)) or from the replica's centre of geometry (molecules, (R, n, 3): a freely
+    diffusing centre of mass is not a divergence)."""
+    if x.ndim >= 3:
+        x = x - jnp.mean(x, axis=-2, keepdims=True)
     flat = x.reshape(x.shape[0], -1)
     return ~jnp.all(jnp.isfinite(flat), axis=-1) | (jnp.max(jnp.abs(flat), axis=-1) > position_limit)
 
@@ -101,8 +108,9 @@ class AbstractLangevin(abc.ABC):
       kbt: thermal energy k_BT (kJ/mol), > 0.
       friction: collision rate gamma (1/ps), >= 0; 0 gives velocity-Verlet-like NVE dynamics.
       dt: time step (ps), > 0.
-      position_limit: |x| (nm) beyond which a replica counts as diverged (``info.is_divergent``);
-        non-finite positions always do.
+      position_limit: distance (nm) beyond which a replica counts as diverged (``info.is_divergent``):
+        of any coordinate from the origin for points (R, d), from the replica's centre of geometry
+        for molecules (R, n, 3); non-finite positions always count.
     """
 
     kbt: float
@@ -112,12 +120,12 @@ class AbstractLangevin(abc.ABC):
     name: ClassVar[str]
 
     def __post_init__(self):
-        for field, value, ok, allowed in [("kbt", self.kbt, self.kbt > 0, "> 0"),
-                                          ("dt", self.dt, self.dt > 0, "> 0 ps"),
-                                          ("friction", self.friction, self.friction >= 0, ">= 0 (1/ps)"),
-                                          ("position_limit", self.position_limit, self.position_limit > 0, "> 0 nm")]:
-            if not (ok and not math.isnan(value)):
-                raise ValueError(f"{type(self).__name__}.{field} must be {allowed}, got {value}")
+        name = type(self).__name__
+        object.__setattr__(self, "kbt", positive_float(self.kbt, f"{name}.kbt", "kJ/mol"))
+        object.__setattr__(self, "dt", positive_float(self.dt, f"{name}.dt", "ps"))
+        object.__setattr__(self, "friction", non_negative_float(self.friction, f"{name}.friction", "1/ps"))
+        if not (self.position_limit > 0):  # may be inf
+            raise ValueError(f"{name}.position_limit must be > 0 (nm), got {self.position_limit}")
 
     @abc.abstractmethod
     def _update(self, x, v, f, m, noise, force_fn):

@@ -21,10 +21,11 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from .._cache import CompileCache
+from .._checks import positive_int
 from .._errors import SimulationDivergedError
 from .._progress import Progress, progress_bar
 from ..parallel import batch_sharding
-from ..storage import NpyFrameWriter
+from ..storage import NpyFrameWriter, check_allocation
 from ._integrators import AbstractLangevin, ForceFn
 
 __all__ = ["Trajectory", "simulate"]
@@ -116,7 +117,7 @@ def simulate(
       force_fn: batched force (kJ/mol/nm), x (R, *event) -> F (R, *event).
       positions: starting positions (nm), shape (R, *event).
       masses: particle masses (amu), shape ``event[:-1]``.
-      n_frames: frames to record, > 0.
+      n_frames: frames to record, > 0 (refused with ValueError when the frames would not fit in memory).
       steps_per_frame: integration steps between frames, > 0.
       key: PRNG key (velocities and noise); the same key gives the same trajectory.
       out: optional ``.npy`` path to stream frames to.
@@ -145,9 +146,10 @@ def simulate(
         raise ValueError(f"positions must have shape (replicas, *event), got {positions.shape}")
     if not bool(jnp.all(jnp.isfinite(positions))):
         raise ValueError("starting positions contain NaN or inf")
-    if n_frames <= 0 or steps_per_frame <= 0 or frames_per_chunk <= 0:
-        raise ValueError(f"n_frames, steps_per_frame and frames_per_chunk must be positive, "
-                         f"got {n_frames}, {steps_per_frame}, {frames_per_chunk}")
+    n_frames = positive_int(n_frames, "the number of frames")
+    steps_per_frame = positive_int(steps_per_frame, "steps_per_frame")
+    frames_per_chunk = positive_int(frames_per_chunk, "frames_per_chunk")
+    check_allocation(n_frames * positions.size * 4, f"{n_frames} frames of {positions.shape[0]} replicas")
     layout = batch_sharding(positions.shape[0], devices)
     if layout is not None:
         positions = jax.device_put(positions, layout.batch)
@@ -181,8 +183,8 @@ def simulate(
                 where = f"; the {done} frames before it are in {out}" if out is not None else ""
                 raise SimulationDivergedError(
                     f"replica {replica} diverged at step {bad_step} (t = {bad_step * integrator.dt:g} ps): "
-                    f"positions became non-finite or exceeded |x| > {integrator.position_limit:g} nm{where}. "
-                    "Lower the time step (--dt), check the model, or start from training frames.",
+                    f"positions became non-finite or exceeded |x| > {integrator.position_limit:g} nm. "
+                    f"Lower the time step (--dt), check the model, or start from training frames{where}",
                     replica=replica,
                     step=bad_step,
                     frames_written=done,

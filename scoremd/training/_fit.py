@@ -94,12 +94,16 @@ def fit(
     bar = progress_bar(progress, config.steps, description, initial=start)
     shown = start
     last_time, last_step = time.perf_counter(), start
+    pending = None  # (step, info) of the step before: read while the next one runs, so no pipeline stall
     try:
         for step in range(start, stop):
             state, info = step_fn(state, data)
+            if pending is not None:
+                _stop_if_diverged(*pending, config, ckpt)
             done = step + 1
+            pending = (done, info)
             if done % config.log_every == 0 or done == stop:
-                info, n_bad, n_consec = jax.device_get((info, state.n_nonfinite, state.n_consecutive_nonfinite))
+                info = jax.device_get(info)
                 now = time.perf_counter()
                 rate = (done - last_step) / max(now - last_time, 1e-9)
                 last_time, last_step = now, done
@@ -109,24 +113,20 @@ def fit(
                     "loss": float(info.loss),
                     "grad_norm": float(info.grad_norm),
                     "learning_rate": _learning_rate(schedule, step),
-                    "n_nonfinite": int(n_bad),
+                    "n_nonfinite": int(info.n_nonfinite),
                     "steps_per_s": rate,
                 }
                 if metrics_file is not None:
                     metrics_file.write(json.dumps(record) + "\n")
                     metrics_file.flush()
-                bar.set_postfix(loss=f"{record['loss']:.4f}", skipped=int(n_bad))
+                bar.set_postfix(loss=f"{record['loss']:.4f}", skipped=int(info.n_nonfinite))
                 bar.update(done - shown)
                 shown = done
-                if n_consec >= config.max_consecutive_nonfinite:
-                    where = f"; the last good checkpoint is in {ckpt.directory}" if ckpt else ""
-                    raise TrainingDivergedError(
-                        f"training stopped at step {done}: {int(n_consec)} consecutive steps had a non-finite "
-                        f"loss or gradient ({int(n_bad)} in total){where}. Check the data for NaN/inf, or "
-                        "lower train.learning_rate / train.grad_clip."
-                    )
             if ckpt is not None and (done % config.checkpoint_every == 0 or done == stop):
+                _stop_if_diverged(*pending, config, ckpt)  # never checkpoint a stopped run
                 ckpt.save(done, state_to_tree(state))
+        if pending is not None:
+            _stop_if_diverged(*pending, config, ckpt)
         bar.update(stop - shown)
     finally:
         bar.close()
@@ -135,6 +135,18 @@ def fit(
         if ckpt is not None:
             ckpt.close()
     return state
+
+
+def _stop_if_diverged(done: int, info, config: TrainConfig, ckpt) -> None:
+    """Raise once ``max_consecutive_nonfinite`` steps in a row were skipped (checked every step)."""
+    n_consec = int(info.n_consecutive_nonfinite)
+    if n_consec >= config.max_consecutive_nonfinite:
+        where = f"; the last good checkpoint is in {ckpt.directory}" if ckpt else ""
+        raise TrainingDivergedError(
+            f"training stopped at step {done}: {n_consec} consecutive steps had a non-finite loss or gradient "
+            f"({int(info.n_nonfinite)} in total){where}. Check the data for NaN/inf, or lower "
+            "train.learning_rate / train.grad_clip."
+        )
 
 
 def np_tree(tree):

@@ -104,9 +104,14 @@ class TrainState(NamedTuple):
 
 
 class StepInfo(NamedTuple):
+    """What one train step reports: loss, gradient norm, whether both were finite, and the
+    skipped-step counters after it (total, and in a row)."""
+
     loss: jax.Array
     grad_norm: jax.Array
     finite: jax.Array
+    n_nonfinite: jax.Array
+    n_consecutive_nonfinite: jax.Array
 
 
 def learning_rate_schedule(config: TrainConfig) -> optax.Schedule:
@@ -194,7 +199,7 @@ def make_train_step(loss_fn: LossFn, optimizer: optax.GradientTransformation, co
             n_nonfinite=state.n_nonfinite + (~finite).astype(jnp.int32),
             n_consecutive_nonfinite=jnp.where(finite, 0, state.n_consecutive_nonfinite + 1),
         )
-        return new_state, StepInfo(loss, grad_norm, finite)
+        return new_state, StepInfo(loss, grad_norm, finite, new_state.n_nonfinite, new_state.n_consecutive_nonfinite)
 
     return step
 

@@ -44,7 +44,10 @@ def test_sample_and_simulate_use_the_config_unless_told_otherwise(emulator):
     assert x.shape == (50, 2) and np.isfinite(x).all()
     system = emulator.system
     assert emulator.integrator() == LangevinMiddle(kbt=system.kbt, friction=system.friction, dt=system.dt,
-                                                   position_limit=system.position_limit)
+                                                   position_limit=emulator.position_limit)
+    # The divergence limit scales with the training data: 10 x their largest |coordinate|.
+    extent = float(np.max(np.abs(emulator.training_data())))
+    assert emulator.position_limit == pytest.approx(10 * extent) and 1.0 < extent < 4.0
     assert isinstance(emulator.integrator(integrator="leapfrog"), LangevinLeapfrog)
     traj = emulator.simulate(emulator.initial_positions(4, seed=0), 3, key=jax.random.PRNGKey(1), steps_per_frame=5)
     assert isinstance(traj, Trajectory) and traj.frames.shape == (3, 4, 2) and not traj.diverged.any()

@@ -83,3 +83,15 @@ def test_info_flags_divergent_replicas(scheme):
     expected = ~np.isfinite(x) | (np.abs(x) > 5.0)
     np.testing.assert_array_equal(np.asarray(info.is_divergent), expected)
     assert expected[2] and not expected[0]
+
+
+def test_molecules_diverge_by_shape_not_by_drift():
+    """For molecules (R, n, 3) the limit applies around each replica's centre: a far-away but
+    intact molecule is fine, a stretched one is not."""
+    cfg = INTEGRATORS["middle"](kbt=1.0, friction=1.0, dt=1e-4, position_limit=2.0)
+    kernel = cfg.kernel(lambda x: jnp.zeros_like(x), jnp.ones(3))
+    base = jnp.array([[0.0, 0, 0], [0.5, 0, 0], [1.0, 0, 0]])
+    x = jnp.stack([base + 100.0, base.at[2, 0].set(10.0)])
+    state = kernel.init(x, key=jax.random.PRNGKey(0))
+    _, info = kernel.step(jax.random.PRNGKey(1), state)
+    np.testing.assert_array_equal(np.asarray(info.is_divergent), [False, True])

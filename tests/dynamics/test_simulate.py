@@ -92,12 +92,16 @@ def test_bad_input():
     cfg = LangevinMiddle(kbt=1.0, friction=1.0, dt=0.01)
     with pytest.raises(ValueError, match="NaN"):
         simulate(cfg, lambda x: -x, jnp.array([[jnp.nan]]), 1.0, 2, 2, key=jax.random.PRNGKey(0))
-    with pytest.raises(ValueError, match="dt must be > 0"):
+    with pytest.raises(ValueError, match=r"dt must be a finite number > 0 \(ps\)"):
         LangevinMiddle(kbt=1.0, friction=1.0, dt=-0.01)
-    with pytest.raises(ValueError, match="friction must be >= 0"):
+    with pytest.raises(ValueError, match=r"friction must be a finite number >= 0"):
         LangevinMiddle(kbt=1.0, friction=-1.0, dt=0.01)
-    with pytest.raises(ValueError, match="n_frames, steps_per_frame"):
+    with pytest.raises(ValueError, match="number of frames must be a positive integer"):
         simulate(cfg, lambda x: -x, jnp.zeros((2, 1)), 1.0, 0, 2, key=jax.random.PRNGKey(0))
+    with pytest.raises(ValueError, match="steps_per_frame must be a positive integer"):
+        simulate(cfg, lambda x: -x, jnp.zeros((2, 1)), 1.0, 2, -1, key=jax.random.PRNGKey(0))
+    with pytest.raises(ValueError, match=r"would need .* GiB of memory"):
+        simulate(cfg, lambda x: -x, jnp.zeros((2, 1)), 1.0, 10**13, 1, key=jax.random.PRNGKey(0))
 
 
 def test_throw_false_reports_divergence_per_replica():

@@ -17,7 +17,8 @@ from scoremd.training import TrainConfig, fit, init_train_state, make_optimizer,
 
 def _setup(steps=30, **kw):
     model, params = build_model(ModelConfig(hidden=(16, 16)), (2,), VPSDE(), key=jax.random.PRNGKey(0))
-    cfg = TrainConfig(steps=steps, batch_size=32, warmup_steps=5, log_every=5, checkpoint_every=10, **kw)
+    cfg = TrainConfig(**{"steps": steps, "batch_size": 32, "warmup_steps": 5, "log_every": 5, "checkpoint_every": 10,
+                         **kw})
     opt = make_optimizer(cfg)
     state = init_train_state(params, opt, key=jax.random.PRNGKey(1))
 
@@ -116,3 +117,11 @@ def test_no_checkpoint_is_a_clear_error(tmp_path):
     with pytest.raises(CheckpointError, match="no checkpoint"):
         ckpt.restore({"a": np.zeros(2)})
     ckpt.close()
+
+
+def test_nonfinite_steps_are_noticed_at_once_whatever_the_log_interval(tmp_path):
+    """The stop acts on every step, not only on logged ones: 5 allowed, logging every 50."""
+    loss_fn, opt, state, cfg = _setup(steps=100, max_consecutive_nonfinite=5, log_every=50, checkpoint_every=50)
+    with pytest.raises(TrainingDivergedError, match="training stopped at step 5: 5 consecutive"):
+        fit(loss_fn, opt, state, jnp.full_like(DATA, jnp.nan), cfg, run_dir=tmp_path, progress=False)
+    assert not list((tmp_path / "checkpoints").glob("[0-9]*"))  # nothing saved from a stopped run

@@ -1,0 +1,155 @@
+"""Reading and writing the command line's sample and trajectory files, safely.
+
+Every output is checked before any work (format, writable place, no unasked
+overwrite, size against memory) and written under a temporary name, then renamed
+into place; MD frames stream to a hidden file and reach ``--out`` only when the
+run is complete. Positions in nm.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from .._errors import DataError, ScoremdError, SimulationDivergedError
+from ..storage import TRAJECTORY_FORMATS, check_allocation, check_output_path, write_positions
+
+__all__ = ["check_format", "check_size", "checked", "load_samples", "load_trajectory", "out_path", "sample_to",
+           "simulate_to"]
+
+
+def checked(check):
+    """ValueError from a check -> ScoremdError (one line, exit 2)."""
+    def run(*args, **kwargs):
+        try:
+            return check(*args, **kwargs)
+        except ValueError as err:
+            raise ScoremdError(str(err)) from None
+    return run
+
+
+def out_path(path: str, overwrite: bool) -> Path:
+    """Check ``--out`` before any work: known format, writable place, no unasked overwrite."""
+    p = Path(path)
+    if p.suffix not in TRAJECTORY_FORMATS:
+        raise ScoremdError(f"--out {path}: unknown format {p.suffix!r}; use one of {', '.join(TRAJECTORY_FORMATS)}")
+    targets = [p] if p.suffix == ".npy" else [p, p.with_suffix(".pdb")]
+    for t in targets:
+        checked(check_output_path)(t, f"--out {path}")
+    existing = [str(t) for t in targets if t.exists()]
+    if existing and not overwrite:
+        raise ScoremdError(f"--out {path}: {', '.join(existing)} already exists; choose another name or pass --overwrite")
+    return p
+
+
+def check_size(emulator, count: int, what: str) -> None:
+    """Refuse, before anything is allocated, ``count`` frames that would not fit in memory."""
+    checked(check_allocation)(count * int(np.prod(emulator.event_shape)) * 4, what)
+
+
+def check_format(emulator, out: Path) -> None:
+    if out.suffix != ".npy" and not emulator.is_molecular:
+        raise ScoremdError(f"--out {out}: {emulator.system.name} is not a molecule; write .npy instead")
+
+
+def write(emulator, out: Path, x: np.ndarray) -> None:
+    topology = emulator.topology() if out.suffix != ".npy" else None
+    files = write_positions(out, x, topology)
+    print(f"wrote {' and '.join(map(str, files))}", file=sys.stderr)
+
+
+def sample_to(emulator, n, out: Path, args) -> np.ndarray:
+    check_size(emulator, n, f"{n} samples")
+    seed = emulator.config.sample.seed if args.seed is None else args.seed
+    sampler = emulator.sampler(method=args.method, steps=args.steps, rho=args.rho)
+    x = emulator.sample(n, key=jax.random.PRNGKey(seed), sampler=sampler, progress=not args.quiet)
+    bad = int((~np.isfinite(x.reshape(len(x), -1)).all(axis=1)).sum())
+    if bad:
+        raise ScoremdError(
+            f"the sampler produced {bad} of {len(x)} non-finite samples (nothing written to {out}); "
+            "use more --steps or --method sde, or train longer")
+    write(emulator, out, x)
+    print(f"{x.shape[0]} samples of shape {x.shape[1:]}", file=sys.stderr)
+    return x
+
+
+def simulate_to(emulator, replicas, frames, out: Path, args, *, concatenate: bool) -> np.ndarray:
+    """MD with the learned force, written to ``out`` only once the run is complete.
+
+    Frames stream to a hidden file beside ``out`` as the run goes. On success ``out`` gets
+    them, replicas concatenated (``scoremd simulate``) or as (frames, replicas, *event) (the
+    run directory's layout), replacing an old file only then. If a replica diverges, the
+    frames before it go to ``<name>.partial<ext>``, which cannot shadow a good file, and
+    ``out`` is left as it was. Returns the frames (frames, replicas, *event).
+    """
+    check_size(emulator, replicas * frames, f"{replicas} replicas x {frames} frames")
+    c = emulator.config.simulate
+    seed = c.seed if args.seed is None else args.seed
+    start = emulator.initial_positions(replicas, seed=seed)
+    integrator = emulator.integrator(integrator=args.integrator, dt=args.dt, friction=args.friction)
+    stream = out.with_name(f".{out.name}.stream.npy")
+
+    def arrange(frames_):
+        return replicas_concatenated(frames_) if concatenate else frames_
+
+    try:
+        traj = emulator.simulate(
+            start, frames, key=jax.random.PRNGKey(seed), integrator=integrator, steps_per_frame=args.steps_per_frame,
+            out=stream, progress=not args.quiet,
+        ).frames
+    except SimulationDivergedError as err:
+        kept = np.load(stream)
+        stream.unlink()
+        state = f"{out} is untouched" if out.exists() else f"{out} was not written"
+        where = f"nothing was written; {state}"
+        if len(kept):
+            partial = out.with_name(f"{out.stem}.partial{out.suffix}")
+            write(emulator, partial, arrange(kept))
+            where = f"the {len(kept)} frames of every replica before it are in {partial}; {state}"
+        raise SimulationDivergedError(f"{str(err).split('; the ')[0]}; {where}", replica=err.replica,
+                                      step=err.step, frames_written=err.frames_written) from None
+    except BaseException:
+        stream.unlink(missing_ok=True)
+        raise
+    write(emulator, out, arrange(traj))
+    stream.unlink()
+    print(f"{replicas} replicas x {traj.shape[0]} frames" + (", concatenated by replica" if concatenate else ""),
+          file=sys.stderr)
+    return traj
+
+
+def replicas_concatenated(traj: np.ndarray) -> np.ndarray:
+    """(frames, replicas, *event) -> (replicas * frames, *event): replica 0's frames first."""
+    return np.swapaxes(traj, 0, 1).reshape(-1, *traj.shape[2:])
+
+
+def load_array(path: Path, ndim_extra: int, event_shape, what: str) -> np.ndarray:
+    from ..data import validate_positions
+
+    x = np.load(path, allow_pickle=False)
+    if x.ndim != ndim_extra + len(event_shape):
+        raise DataError(f"{path}: {what} must have {ndim_extra + len(event_shape)} dimensions, got shape {x.shape}")
+    flat = validate_positions(x.reshape(-1, *x.shape[ndim_extra:]), event_shape, str(path))
+    return flat.reshape(x.shape)
+
+
+def load_trajectory(path: Path, event_shape, replicas: int) -> np.ndarray:
+    """MD frames as (frames, replicas, *event) from the run directory's layout or from
+    ``scoremd simulate``'s (replicas * frames, *event), split into ``replicas`` replicas."""
+    x = np.load(path, allow_pickle=False)
+    if x.ndim == 1 + len(event_shape):
+        if len(x) % replicas:
+            raise DataError(f"{path}: {len(x)} frames cannot be split into {replicas} replicas; pass --replicas")
+        x = load_array(path, 1, event_shape, "trajectory (replicas * frames, ...)")
+        return np.swapaxes(x.reshape(replicas, -1, *event_shape), 0, 1)
+    return load_array(path, 2, event_shape, "trajectory (frames, replicas, ...)")
+
+
+
+
+def load_samples(path: Path, event_shape) -> np.ndarray:
+    """i.i.d. samples (N, *event) from a ``.npy`` file, validated."""
+    return load_array(path, 1, event_shape, "samples")

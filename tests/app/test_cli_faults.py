@@ -1,0 +1,172 @@
+"""Bad input and faults at the command line: one line, exit 2, no traceback, nothing lost.
+
+Classes covered: out-of-range numbers, absurd sizes, unwritable or impossible output paths,
+a failing ``--overwrite``, damaged checkpoints (bit flips, truncation, missing manifest), and
+a bad structure for reference MD.
+"""
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from scoremd.app.cli import main
+from scoremd.training._checkpoints import MANIFEST
+
+ROOT = Path(__file__).parents[2]
+CONFIG = ROOT / "examples" / "configs" / "mueller_brown.toml"
+TINY = [f"data.dir={ROOT / 'data'}", "model.hidden=[16, 16]", "train.steps=60", "train.warmup_steps=5",
+        "train.log_every=20", "train.checkpoint_every=30"]
+
+
+def _sets(items):
+    return [x for item in items for x in ("--set", item)]
+
+
+def _digest(folder: Path) -> dict:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "mb"
+    assert main(["--quiet", "train", str(CONFIG), "--out", str(out), *_sets(TINY)]) == 0
+    return out
+
+
+def _fails_cleanly(args, capsys, *must_say):
+    assert main(["--quiet", *args]) == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("scoremd: error:"), err
+    assert "Traceback" not in err
+    for text in must_say:
+        assert text in err, err
+    return err
+
+
+@pytest.mark.parametrize("args,says", [
+    (["sample", "RUN", "--n", "0", "--out", "OUT.npy"], "argument --n: must be a positive integer, got 0"),
+    (["sample", "RUN", "--n", "-3", "--out", "OUT.npy"], "argument --n: must be a positive integer"),
+    (["sample", "RUN", "--n", "10", "--steps", "0", "--out", "OUT.npy"], "argument --steps: must be a positive"),
+    (["sample", "RUN", "--n", "1000000000000", "--out", "OUT.npy"], "GiB of memory"),
+    (["simulate", "RUN", "--replicas", "0", "--frames", "5", "--out", "OUT.npy"], "argument --replicas"),
+    (["simulate", "RUN", "--replicas", "2", "--frames", "0", "--out", "OUT.npy"], "argument --frames"),
+    (["simulate", "RUN", "--replicas", "1000000000000", "--frames", "5", "--out", "OUT.npy"], "GiB of memory"),
+    (["simulate", "RUN", "--replicas", "2", "--frames", "1000000000000", "--out", "OUT.npy"], "GiB of memory"),
+    (["simulate", "RUN", "--replicas", "2", "--frames", "5", "--steps-per-frame", "-1", "--out", "OUT.npy"],
+     "argument --steps-per-frame"),
+    (["simulate", "RUN", "--replicas", "2", "--frames", "5", "--dt", "0", "--out", "OUT.npy"],
+     "argument --dt: must be a finite number > 0 (ps)"),
+    (["simulate", "RUN", "--replicas", "2", "--frames", "5", "--dt", "-1", "--out", "OUT.npy"], "argument --dt"),
+    (["simulate", "RUN", "--replicas", "2", "--frames", "5", "--friction", "-1", "--out", "OUT.npy"],
+     "argument --friction: must be a finite number >= 0 (1/ps)"),
+    (["simulate", "RUN", "--replicas", "2", "--frames", "5", "--dt", "nan", "--out", "OUT.npy"], "argument --dt"),
+    (["evaluate", "RUN", "--replicas", "-1"], "argument --replicas"),
+    (["sample", "RUN", "--n", "5", "--step", "7", "--out", "OUT.npy"], "no checkpoint at step 7"),
+])
+def test_bad_numbers_are_refused_before_any_work(run_dir, tmp_path, capsys, args, says):
+    before = _digest(run_dir)
+    out = tmp_path / "out"
+    args = [str(run_dir) if a == "RUN" else str(out) + a[3:] if a.startswith("OUT") else a for a in args]
+    _fails_cleanly(args, capsys, says)
+    assert not out.with_suffix(".npy").exists() and _digest(run_dir) == before
+
+
+def test_impossible_output_paths(run_dir, tmp_path, capsys, monkeypatch):
+    regular = tmp_path / "file.txt"
+    regular.write_text("keep me")
+    _fails_cleanly(["sample", str(run_dir), "--n", "5", "--out", str(regular / "x.npy")], capsys,
+                   "is a file, so nothing can be written below it")
+    _fails_cleanly(["train", str(CONFIG), "--out", str(regular), *_sets(TINY)], capsys,
+                   "is a file, not a directory")
+    # A directory this user may not write to (simulated: root may write anywhere).
+    import os
+
+    import scoremd.storage
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(scoremd.storage.os, "access", lambda p, mode: Path(p) != locked and real_access(p, mode))
+    _fails_cleanly(["sample", str(run_dir), "--n", "5", "--out", str(locked / "sub" / "x.npy")], capsys,
+                   f"{locked} is not writable")
+    assert regular.read_text() == "keep me" and not list(locked.iterdir())
+
+
+def test_failed_overwrite_keeps_the_old_file(run_dir, tmp_path, capsys):
+    out = tmp_path / "traj.npy"
+    assert main(["--quiet", "simulate", str(run_dir), "--replicas", "3", "--frames", "4", "--out", str(out)]) == 0
+    capsys.readouterr()
+    good = out.read_bytes()
+    # dt = 100 explodes at the first step: no frame to keep.
+    err = _fails_cleanly(["simulate", str(run_dir), "--replicas", "3", "--frames", "4", "--dt", "100",
+                          "--overwrite", "--out", str(out)], capsys, "diverged at step", "is untouched")
+    assert "nothing was written" in err
+    assert out.read_bytes() == good
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["traj.npy"]
+
+
+def _newest(run_dir):
+    steps = sorted(int(p.name) for p in (run_dir / "checkpoints").iterdir() if p.name.isdigit())
+    return run_dir / "checkpoints" / str(steps[-1]), steps
+
+
+def _damage(kind, step_dir):
+    files = sorted((p for p in step_dir.rglob("*") if p.is_file() and p.name != MANIFEST),
+                   key=lambda p: p.stat().st_size)
+    target = files[-1]
+    if kind == "bit flips":
+        data = bytearray(target.read_bytes())
+        for i in (len(data) // 4, len(data) // 2):
+            data[i] ^= 0x01
+        target.write_bytes(bytes(data))
+    elif kind == "truncation":
+        target.write_bytes(target.read_bytes()[:10])
+    else:
+        (step_dir / MANIFEST).unlink()
+
+
+@pytest.mark.parametrize("kind", ["bit flips", "truncation", "missing manifest"])
+def test_damaged_checkpoint_is_named_and_the_intact_one_used(tmp_path, capsys, kind):
+    run = tmp_path / "mb"
+    assert main(["--quiet", "train", str(CONFIG), "--out", str(run), *_sets(TINY)]) == 0
+    capsys.readouterr()
+    newest, steps = _newest(run)
+    assert steps == [30, 60]
+    _damage(kind, newest)
+    before = _digest(run)
+    out = tmp_path / "s.npy"
+    _fails_cleanly(["sample", str(run), "--n", "20", "--out", str(out)], capsys,
+                   f"checkpoint {newest} is damaged", "`--step 30`")
+    assert not out.exists() and _digest(run) == before
+    assert main(["--quiet", "sample", str(run), "--n", "20", "--step", "30", "--out", str(out)]) == 0
+    assert np.isfinite(np.load(out)).all()
+    # Training resumes from the intact checkpoint; the damaged one is kept aside.
+    capsys.readouterr()
+    assert main(["--quiet", "train", str(CONFIG), "--out", str(run), *_sets(TINY)]) == 0
+    assert "resuming from the intact checkpoint at step 30" in capsys.readouterr().err
+    assert (run / "checkpoints" / "damaged_60").is_dir() and _newest(run)[1][-1] == 60
+
+
+def test_bad_structure_leaves_no_run_folder(tmp_path, capsys):
+    pdb = tmp_path / "bad.pdb"
+    pdb.write_text("ATOM      1  CA  ALA A   1       0.000   0.000   0.000  1.00  0.00           C\nEND\n")
+    out = tmp_path / "ref"
+    _fails_cleanly(["data", "generate", str(pdb), "--out", str(out), "--runs", "1", "--ns", "0.001",
+                    "--processes", "1"], capsys, "cannot parameterise")
+    assert not (out / "run_00").exists()
+
+
+def test_diverged_evaluate_leaves_no_trajectory_to_be_mistaken_for_a_run(tmp_path, capsys):
+    run = tmp_path / "mb"
+    assert main(["--quiet", "train", str(CONFIG), "--out", str(run), *_sets(TINY)]) == 0
+    capsys.readouterr()
+    assert main(["--quiet", "evaluate", str(run), "--dt", "100"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1].startswith("scoremd: error: replica") and "Traceback" not in err
+    assert "trajectory.npy was not written" in err
+    assert not (run / "trajectory.npy").exists() and not list(run.glob(".*stream*"))
+    assert not (run / "report" / "metrics.json").exists()
