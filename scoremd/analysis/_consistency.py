@@ -12,10 +12,15 @@ __all__ = ["fp_error_vs_time"]
 
 
 def fp_error_vs_time(emulator, data: np.ndarray, *, n: int = 512, n_times: int = 16, seed: int = 0) -> dict:
-    """Mean squared Fokker-Planck residual / D^2 of the model at log-spaced times (docs/design.md D5).
+    """Fokker-Planck residual of the model at log-spaced times (docs/design.md D5, docs/metrics.md).
 
     Uses the training residual (exact estimator, 8 probe pairs per point) on ``n``
     training samples diffused to each time.
+
+    Returns:
+      ``t`` (times), ``value``: Var_x r / D^2, the gauge-invariant error (a consistent
+      energy has 0); ``raw``: E_x r^2 / D^2, what the training loss penalises, which also
+      counts an x-independent drift c'(t) of the energy's offset that no score sees.
     """
     sde = emulator.model.sde
     times = np.geomspace(max(sde.t_min, 1e-4), 1.0, n_times)
@@ -25,5 +30,7 @@ def fp_error_vs_time(emulator, data: np.ndarray, *, n: int = 512, n_times: int =
     def energy_fn(x, t):
         return emulator.model.energy(emulator.params, x, t)
 
-    values = fp_error_curve(energy_fn, sde, jax.random.PRNGKey(seed), x0, times)
-    return {"t": times.tolist(), "value": values.tolist()}
+    key = jax.random.PRNGKey(seed)
+    values = fp_error_curve(energy_fn, sde, key, x0, times)
+    raw = fp_error_curve(energy_fn, sde, key, x0, times, centred=False)
+    return {"t": times.tolist(), "value": values.tolist(), "raw": raw.tolist()}

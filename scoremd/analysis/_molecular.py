@@ -212,7 +212,9 @@ def evaluate_molecule(emulator, run_dir: str | Path, samples: np.ndarray, trajec
         "",
         "![Fokker-Planck error](fp_error.png)",
         "",
-        "Squared Fokker-Planck residual of the learned energy against diffusion time.",
+        "Fokker-Planck residual of the learned energy against diffusion time: its variance over x "
+        "(solid; gauge invariant, 0 for an energy consistent with the diffusion) and its raw mean square "
+        "(dashed; also counts a drift of the energy's x-independent offset, which no score sees).",
     ]
     if has_loss:
         lines += ["", "![loss](loss.png)", ""]

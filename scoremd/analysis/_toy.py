@@ -114,7 +114,9 @@ def evaluate_toy(emulator, run_dir: str | Path, samples: np.ndarray, trajectory:
         "",
         "![Fokker-Planck error](fp_error.png)",
         "",
-        "Squared Fokker-Planck residual of the learned energy against diffusion time: where it is large, "
+        "Fokker-Planck residual of the learned energy against diffusion time, its variance over x (solid; "
+        "gauge invariant) and its raw mean square (dashed; also counts the drift of an x-independent offset): "
+        "where the first is large, "
         "the energy at that time is not consistent with the diffusion of the energies at other times.",
     ]
     if has_loss:

@@ -189,16 +189,36 @@ def fp_error_curve(
     times,
     n_probes: int = 8,
     estimator: AbstractFPEstimator = ExactFP(),
+    *,
+    centred: bool = True,
 ):
-    """Diagnostic: mean squared residual (unbiased pair estimate) / D^2 at each time.
+    """Diagnostic: how far the energy is from solving the Fokker-Planck equation, at each time.
 
-    Uses the same residual as training (D5). Returns a numpy array of
-    shape (len(times),).
+    With ``centred`` (default), the variance over x of the residual, Var_x r(x, t) / D^2:
+    gauge invariant, since adding an x-independent c(t) to the energy (which changes no
+    score, sample or force) shifts r by c'(t) for every x alike. Without it, the mean
+    square E_x r(x, t)^2 / D^2, which is what the training loss penalises but also
+    counts c'(t). Both are unbiased: two independent probe means r1, r2 per sample give
+    E[r1 r2] = r^2, and the centred products sum to (B - 1) Var_x r over B samples.
+    Same residual as training (D5).
 
-    This residual is not gauge invariant: adding an x-independent c(t) to the energy
-    (which changes no score, sample or force) shifts it by c'(t).
+    Args:
+      energy_fn: batched energy E(x, t) in k_BT.
+      sde: the VP SDE.
+      key: PRNG key (noise and probes).
+      x0: clean normalised samples, shape (B, *event), B >= 2.
+      times: diffusion times to evaluate.
+      n_probes: Hutchinson probes per mean (2 n_probes per time).
+      estimator: :class:`ExactFP` or :class:`FiniteDifferenceFP`.
+      centred: the gauge-invariant variance (True) or the raw mean square (False).
+
+    Returns:
+      numpy array of shape (len(times),), dimensionless (k_BT^2 per unit time^2 / D^2).
     """
     dim = math.prod(x0.shape[1:])
+    n = x0.shape[0]
+    if centred and n < 2:
+        raise ValueError(f"the centred FP error needs at least 2 samples, got {n}")
 
     @jax.jit
     def at(key, t):
@@ -208,6 +228,8 @@ def fp_error_curve(
         probes = jax.random.normal(key_v, (2 * n_probes, *x0.shape), x0.dtype)
         r = fp_residual(energy_fn, sde, xt, tt, probes, estimator)
         r1, r2 = r[:n_probes].mean(0), r[n_probes:].mean(0)
+        if centred:
+            return jnp.sum((r1 - jnp.mean(r1)) * (r2 - jnp.mean(r2))) / (n - 1) / dim**2
         return jnp.mean(r1 * r2) / dim**2
 
     keys = jax.random.split(key, len(times))

@@ -88,3 +88,23 @@ def test_loss_and_curve_are_finite_and_differentiable():
 def test_unknown_estimator():
     with pytest.raises(TypeError, match="estimator must be ExactFP"):
         fp_residual(gaussian_energy, SDE, jnp.zeros((1, 3)), jnp.ones(1), jnp.zeros((1, 1, 3)), "spline")
+
+
+def test_centred_error_is_gauge_invariant():
+    """Adding c(t) = 100 t to the exact energy changes no score; the centred (variance over x)
+    error stays at probe noise while the raw mean square reads c'(t)^2 / D^2 = 100^2 / 9."""
+    x0 = C * jax.random.normal(jax.random.PRNGKey(0), (256, 3))
+    times = [0.01, 0.1, 0.5]
+
+    def gauged(y, s):
+        return gaussian_energy(y, s) + 100.0 * s
+
+    key = jax.random.PRNGKey(3)
+    centred = fp_error_curve(gauged, SDE, key, x0, times)
+    np.testing.assert_allclose(centred, fp_error_curve(gaussian_energy, SDE, key, x0, times), rtol=1e-4, atol=1e-6)
+    raw = fp_error_curve(gauged, SDE, key, x0, times, centred=False)
+    np.testing.assert_allclose(raw, 100.0**2 / 9, rtol=0.05)
+    assert np.all(np.abs(centred) < 1e-3 * raw)
+    # A real inconsistency shows in the centred error.
+    bad = fp_error_curve(lambda y, s: gaussian_energy(y, s, 0.05) + 100.0 * s, SDE, key, x0, times)
+    assert np.all(bad > 10 * np.abs(centred))
