@@ -23,6 +23,7 @@ from . import _plots
 from ._consistency import fp_error_vs_time
 from ._floors import iid_sample_floor, md_protocol_floor
 from ._molecular_metrics import bond_w1, dihedral_metrics, md_frames, phi_positive
+from ._protocols import protocol_lines, protocols
 from ._text import architecture_text, expert_steps, format_metric, held_out_text, sampler_text, steps_text
 
 __all__ = ["evaluate_molecule"]
@@ -41,7 +42,8 @@ def _subsample(x: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
     return x[np.sort(np.random.default_rng(seed).choice(len(x), n, replace=False))]
 
 
-def evaluate_molecule(emulator, run_dir: str | Path, samples: np.ndarray, trajectory: np.ndarray) -> dict:
+def evaluate_molecule(emulator, run_dir: str | Path, samples: np.ndarray, trajectory: np.ndarray, *,
+                      reference: str = "validation") -> dict:
     """Score i.i.d. samples and MD frames against the held-out reference (and, separately,
     against the training frames) and write the report.
 
@@ -51,6 +53,9 @@ def evaluate_molecule(emulator, run_dir: str | Path, samples: np.ndarray, trajec
       samples: i.i.d. samples (nm), shape (N, n_beads, 3).
       trajectory: MD frames (nm), shape (frames, replicas, n_beads, 3); the first
         ``config.simulate.burn_in_frames`` frames of every replica are discarded.
+      reference: what the two protocols of docs/metrics.md (``protocols`` in the metrics) score
+        against: ``"validation"`` (the held-out runs; floor: the training runs) or ``"test"``
+        (the system's test runs, which no choice has seen; floor: the held-out runs).
 
     Returns:
       The metrics dict (also written to ``report/metrics.json``), in the schema every report
@@ -59,8 +64,13 @@ def evaluate_molecule(emulator, run_dir: str | Path, samples: np.ndarray, trajec
       ``floor_iid`` (:func:`iid_sample_floor` for the number of i.i.d. samples); ``floor_md``
       (:func:`md_protocol_floor` for the MD's replicas and length, None without reference
       metadata); and ``floor_reference`` (half of the held-out frames against the other half); ``iid_vs_train`` and ``md_vs_train`` (``js``, ``pmf``
-      against the training frames); ``fp_error`` vs diffusion time; ``train_seconds``.
+      against the training frames); ``protocols`` (:func:`~scoremd.analysis._protocols.protocols`:
+      the paper's 50 000-frame protocol and large samples, each with its floor); ``fp_error`` vs
+      diffusion time; ``train_seconds``.
     """
+    if reference not in ("validation", "test"):
+        raise ValueError(f'reference must be "validation" or "test", got {reference!r}')
+    against = reference
     system: MolecularSystem = emulator.system
     config = emulator.config
     run_dir = Path(run_dir)
@@ -75,6 +85,13 @@ def evaluate_molecule(emulator, run_dir: str | Path, samples: np.ndarray, trajec
 
     def row(x, ref=reference):
         return {**dihedral_metrics(system, x, ref), "bond_w1": bond_w1(system, x, ref), "n": int(len(x))}
+
+    if against == "test":
+        scored = load_molecular_data(system, config.data.dir, runs=system.test_runs).positions
+        independent, described = data.positions[data.validation], f"test runs {list(system.test_runs)}"
+    else:
+        scored, independent, described = data.positions[data.validation], train, "held-out (validation) runs"
+    protocol_sets = {"i.i.d.": samples, "MD": md}
 
     info_path = run_dir / "run.json"
     info = json.loads(info_path.read_text()) if info_path.exists() else {}
@@ -121,6 +138,7 @@ def evaluate_molecule(emulator, run_dir: str | Path, samples: np.ndarray, trajec
         "js_bins": system.js_bins,
         "pmf_bins": system.pmf_bins,
         "energy_mean_kj_mol": {k: float(np.mean(v)) for k, v in energies.items()},
+        "protocols": {"reference": described, **protocols(system, protocol_sets, scored, independent)},
         "fp_error": fp_error_vs_time(emulator, train),
         "train_seconds": info.get("train_seconds"),
         "train_steps": config.train.steps,
@@ -182,6 +200,7 @@ def evaluate_molecule(emulator, run_dir: str | Path, samples: np.ndarray, trajec
             "training frames. A force field with the reference's own dynamics scores this with this protocol; "
             "the MD row cannot be read below it (faster coarse-grained dynamics lower it).",
         ]
+    lines += protocol_lines(metrics["protocols"])
     lines += [
         "",
         "Basin populations: fraction of frames at phi > 0 (the rare alpha_L basin): "

@@ -13,7 +13,8 @@ from ._toy import evaluate_toy
 __all__ = ["evaluate", "fp_error_vs_time"]
 
 
-def evaluate(emulator, run_dir: str | Path, samples: np.ndarray, trajectory: np.ndarray) -> dict:
+def evaluate(emulator, run_dir: str | Path, samples: np.ndarray, trajectory: np.ndarray, *,
+             reference: str = "validation") -> dict:
     """Score i.i.d. samples and MD frames and write ``run_dir/report`` (metrics.json, report.md, plots).
 
     Toys are scored against their exact Boltzmann density, molecules against their
@@ -26,10 +27,12 @@ def evaluate(emulator, run_dir: str | Path, samples: np.ndarray, trajectory: np.
       samples: i.i.d. samples (nm), shape (N, *event).
       trajectory: MD frames (nm), shape (frames, replicas, *event); the first
         ``config.simulate.burn_in_frames`` frames of every replica are discarded.
+      reference: molecules: score the two protocols of docs/metrics.md against the held-out
+        ``"validation"`` runs or the untouched ``"test"`` runs (toys: the exact density).
 
     Returns:
       The metrics dict (also ``report/metrics.json``); see :mod:`scoremd.analysis` for its schema.
     """
     if emulator.is_molecular:
-        return evaluate_molecule(emulator, run_dir, samples, trajectory)
+        return evaluate_molecule(emulator, run_dir, samples, trajectory, reference=reference)
     return evaluate_toy(emulator, run_dir, samples, trajectory)

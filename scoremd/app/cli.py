@@ -81,7 +81,7 @@ def cmd_evaluate(args, emulator=None) -> dict:
         raise DataError(f"--trajectory {traj_path} does not exist")
     else:
         trajectory = files.simulate_to(emulator, c.simulate.replicas, c.simulate.frames, traj_path, args, concatenate=False)
-    metrics = evaluate(emulator, run_dir, samples, trajectory)
+    metrics = evaluate(emulator, run_dir, samples, trajectory, reference=getattr(args, "reference", "validation"))
     m, f = metrics, format_metric
     floor = m["floor_iid"]
     print(
@@ -243,6 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "evaluate":
             p.add_argument("run_dir")
             _step_option(p)
+            p.add_argument("--reference", choices=["validation", "test"], default="validation",
+                           help="molecules: score both protocols against the held-out runs or the test runs")
             p.add_argument("--samples", default=None, help=f"i.i.d. samples .npy (default RUN_DIR/{SAMPLES_FILE}, made if missing)")
             p.add_argument("--trajectory", default=None,
                            help=f"MD frames .npy: (frames, replicas, ...) or `scoremd simulate`'s (replicas * frames, ...) "

@@ -169,6 +169,11 @@ def test_whitened_model_stores_the_distance_statistics_of_its_training_frames(da
 
 def test_run_writes_molecular_report(run_dir):
     metrics = json.loads((run_dir / "report" / "metrics.json").read_text())
+    # Both protocols, against the held-out runs, with floors of the same sizes (the training run).
+    protocols = metrics["protocols"]
+    assert protocols["reference"] == "held-out (validation) runs"
+    assert protocols["paper"]["i.i.d."]["n"] == protocols["paper"]["floor i.i.d."]["n"] == 40  # 40 held-out frames
+    assert protocols["large"]["MD"]["n"] == protocols["large"]["floor MD"]["n"] == 20
     for key in ("iid", "md", "data", "floor_reference"):
         assert 0 <= metrics[key]["js"] <= np.log(2) and len(metrics[key]["bond_w1"]) == 4
     assert metrics["floor_reference"]["n"] == 20 and metrics["md"]["n"] == 4 * 5
@@ -331,3 +336,10 @@ def test_test_runs_are_left_out_unless_asked_for(data_dir, tmp_path):
     assert len(load_molecular_data(system, tmp_path).positions) == 80
     with pytest.raises(DataError, match="still running"):
         load_molecular_data(system, tmp_path, runs=(2,))
+
+
+def test_evaluate_against_test_runs_needs_them(run_dir, capsys):
+    """--reference test scores against the system's test runs; without them, a clear error."""
+    assert main(["--quiet", "evaluate", str(run_dir), "--reference", "test"]) == 2
+    err = capsys.readouterr().err
+    assert "reference run(s)" in err and "run_04" in err and "do not exist" in err

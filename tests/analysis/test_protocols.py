@@ -1,0 +1,46 @@
+"""The paper's 50 000-frame protocol and the large-sample protocol, with their floors."""
+
+import numpy as np
+import pytest
+
+from scoremd.analysis._protocols import large_sample, paper_protocol, protocol_lines, protocols
+from scoremd.systems import ALANINE_DIPEPTIDE
+
+
+def _frames(n, seed, squash=1.0):
+    """Random 5-bead chains; ``squash`` < 1 narrows the dihedral distribution."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 5, 3))
+    x[:, :, 2] *= squash
+    return x
+
+
+def test_paper_protocol_draws_equal_sizes_and_reports_the_spread():
+    a, b = _frames(6000, 0), _frames(9000, 1)
+    m = paper_protocol(ALANINE_DIPEPTIDE, a, b, n=4000, draws=5)
+    assert m["n"] == 4000 and m["draws"] == 5 and m["js_sd"] > 0 and m["pmf_sd"] > 0
+    assert paper_protocol(ALANINE_DIPEPTIDE, a, b, n=50_000)["n"] == 6000  # capped at the smaller set
+    assert paper_protocol(ALANINE_DIPEPTIDE, a, b, n=4000, draws=5) == m  # fixed seed
+    # A different distribution scores well above two samples of the same one.
+    other = paper_protocol(ALANINE_DIPEPTIDE, _frames(6000, 2, squash=0.02), b, n=4000)
+    assert other["js"] > 2 * m["js"]
+    with pytest.raises(ValueError, match="draws"):
+        paper_protocol(ALANINE_DIPEPTIDE, a, b, draws=0)
+
+
+def test_plug_in_js_falls_with_sample_size_so_floors_match_sizes():
+    a, b = _frames(20_000, 0), _frames(20_000, 1)
+    small = large_sample(ALANINE_DIPEPTIDE, a[:2000], b)
+    large = large_sample(ALANINE_DIPEPTIDE, a, b)
+    assert small["n"] == 2000 and large["n"] == 20_000 and small["js"] > 2 * large["js"]
+
+
+def test_protocols_put_each_set_next_to_a_floor_of_its_own_size():
+    reference, independent = _frames(8000, 0), _frames(8000, 1)
+    result = protocols(ALANINE_DIPEPTIDE, {"i.i.d.": _frames(3000, 2), "MD": _frames(5000, 3)}, reference,
+                       independent, n=2500, draws=3)
+    for name, size in (("i.i.d.", 3000), ("MD", 5000)):
+        assert result["paper"][name]["n"] == result["paper"][f"floor {name}"]["n"] == 2500
+        assert result["large"][name]["n"] == result["large"][f"floor {name}"]["n"] == size
+    lines = protocol_lines({"reference": "test runs [4]", **result})
+    assert "against the test runs [4]" in lines[1] and sum(line.startswith("| paper") for line in lines) == 2
