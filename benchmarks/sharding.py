@@ -1,4 +1,4 @@
-"""Row e of the benchmark suite: data parallelism over two devices (DESIGN D11).
+"""Row e of the benchmark suite: data parallelism over two devices (docs/design.md D11).
 
 Run by ``benchmarks/run.py`` in a subprocess with two host devices; by hand:
 

@@ -83,7 +83,7 @@ def fp_error_figure(out: Path, results: list[dict], seed: int):
         if r["seed"] == seed:
             ax.loglog(r["fp_error"]["t"], np.abs(r["fp_error"]["value"]), "o-", ms=3, label=r["recipe"])
     ax.set_xlabel("diffusion time t")
-    ax.set_ylabel("E[r^2] / D^2")
+    ax.set_ylabel("Var_x r / D^2 (gauge invariant)")
     ax.set_title(f"Fokker-Planck residual of the learned energy (seed {seed})")
     ax.legend()
     fig.savefig(out / "fp_error.png", dpi=110, bbox_inches="tight")

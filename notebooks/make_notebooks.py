@@ -109,14 +109,15 @@ plt.show()"""),
     ("md", """## Why the Fokker–Planck term helps: the residual against diffusion time
 
 The residual r(x, t) = ∂ₜ log q − ½β(∇·s + ‖s‖² + x·s + D) vanishes for any
-family of densities that really is one diffusion. Plain score matching leaves it
-large at small t, exactly where the MD force comes from."""),
+family of densities that really is one diffusion (up to an x-independent drift of
+the energy's offset, which no score sees: hence its variance over x is plotted).
+Plain score matching leaves it large at small t, exactly where the MD force comes from."""),
     ("code", """fig, ax = plt.subplots(figsize=(6, 3.5))
 for recipe, emulator in models.items():
     curve = fp_error_vs_time(emulator, data, n=256, n_times=10)
     ax.loglog(curve["t"], np.abs(curve["value"]), "o-", label=recipe)
 ax.set_xlabel("diffusion time t")
-ax.set_ylabel("E[r²] / D²")
+ax.set_ylabel("Var_x r / D²")
 ax.legend()
 plt.show()"""),
     ("md", """## Next

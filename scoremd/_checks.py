@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import operator
 
-__all__ = ["non_negative_float", "positive_float", "positive_int"]
+__all__ = ["non_negative_float", "non_negative_int", "positive_float", "positive_int"]
 
 
 def positive_int(value, name: str) -> int:
@@ -20,6 +20,17 @@ def positive_int(value, name: str) -> int:
         raise ValueError(f"{name} must be a positive integer, got {value!r}") from None
     if isinstance(value, bool) or n < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(n)
+
+
+def non_negative_int(value, name: str) -> int:
+    """A count or seed >= 0 (Python or numpy integer; not a bool or a float)."""
+    try:
+        n = operator.index(value)
+    except TypeError:
+        raise ValueError(f"{name} must be an integer >= 0, got {value!r}") from None
+    if isinstance(value, bool) or n < 0:
+        raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
     return int(n)
 
 

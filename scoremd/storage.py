@@ -215,18 +215,16 @@ def write_positions(path: str | Path, xyz: np.ndarray, topology=None) -> list[Pa
     path.parent.mkdir(parents=True, exist_ok=True)
     traj = mdtraj.Trajectory(xyz, topology)
     pdb = path.with_suffix(".pdb")
-    written = []
-    for target, save in ((pdb, lambda p: traj[:1].save_pdb(p)), (path, lambda p: traj.save(p))):
-        tmp = target.with_name(f".{target.stem}.tmp{target.suffix}")
-        tmp.unlink(missing_ok=True)
-        try:
-            save(str(tmp))
+    temps = {target: target.with_name(f".{target.stem}.tmp{target.suffix}") for target in (path, pdb)}
+    try:  # both files complete under temporary names first, so neither is replaced by half a pair
+        traj.save(str(temps[path]))
+        traj[:1].save_pdb(str(temps[pdb]))
+        for target, tmp in temps.items():
             os.replace(tmp, target)
-        except BaseException:
+    finally:
+        for tmp in temps.values():
             tmp.unlink(missing_ok=True)
-            raise
-        written.append(target)
-    return written[::-1]
+    return [path, pdb]
 
 
 __all__ = ["NpyFrameWriter", "TRAJECTORY_FORMATS", "atomic_save_npy", "atomic_write_text", "available_memory",

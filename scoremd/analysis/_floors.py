@@ -47,7 +47,7 @@ def md_protocol_floor(system: MolecularSystem, data, *, replicas: int, window_fr
 
     Args:
       system: the molecular system (dihedrals, metric bins).
-      data: its :class:`scoremd.systems.MolecularData`.
+      data: its :class:`scoremd.data.MolecularData`.
       replicas: number of windows (the MD's replicas).
       window_frames: window length in *reference* frames (MD frames times the ratio of the MD
         frame interval to the reference frame interval).
@@ -104,7 +104,7 @@ def iid_sample_floor(system: MolecularSystem, data, n: int, *, repeats: int = 5,
 
     Args:
       system: the molecular system (dihedrals, metric bins).
-      data: its :class:`scoremd.systems.MolecularData`.
+      data: its :class:`scoremd.data.MolecularData`.
       n: number of samples (the i.i.d. row's count); capped at the number of training frames.
       repeats: independent draws (without replacement within a draw).
       seed: seed of the draws.

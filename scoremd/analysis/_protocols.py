@@ -43,9 +43,13 @@ def paper_protocol(system: MolecularSystem, x: np.ndarray, reference: np.ndarray
     n = int(min(n, len(x), len(reference)))
     rng = np.random.default_rng(seed)
     scores = [dihedral_metrics(system, _draw(rng, x, n), _draw(rng, reference, n)) for _ in range(draws)]
-    js, pmf = [s["js"] for s in scores], [s["pmf"] for s in scores]
-    return {"js": float(np.mean(js)), "js_sd": float(np.std(js)), "pmf": float(np.mean(pmf)),
-            "pmf_sd": float(np.std(pmf)), "n": n, "draws": int(draws)}
+    out: dict = {"n": n, "draws": int(draws)}
+    for key in ("js", "pmf"):
+        values = [s[key] for s in scores]
+        none = any(v is None for v in values)  # no sample inside the metric box
+        out[key] = None if none else float(np.mean(values))
+        out[f"{key}_sd"] = None if none else float(np.std(values))
+    return out
 
 
 def large_sample(system: MolecularSystem, x: np.ndarray, reference: np.ndarray, *, seed: int = 0) -> dict:
@@ -65,7 +69,8 @@ def protocols(system: MolecularSystem, sets: dict[str, np.ndarray], reference: n
     """Both protocols for every set in ``sets`` against ``reference``, with their floors.
 
     The floor of each set is ``independent`` (a second reference no model saw) scored against
-    ``reference`` in the same protocol at that set's size.
+    ``reference`` in the same protocol at that set's size (or at ``independent``'s size when
+    that is smaller: every entry states its ``n``).
 
     Returns:
       {"paper": {name: {...}, "floor " + name: {...}}, "large": {...}} with the entries of
@@ -85,7 +90,7 @@ def protocols(system: MolecularSystem, sets: dict[str, np.ndarray], reference: n
 def protocol_lines(result: dict) -> list[str]:
     """The report's table of :func:`protocols` (with its ``reference`` entry), as Markdown lines."""
     def fmt(v):
-        return f"{v:.4f}" if v < 10 else f"{v:.1f}"
+        return "n/a" if v is None else f"{v:.4f}" if v < 10 else f"{v:.1f}"
 
     lines = ["", f"Both evaluation protocols against the {result['reference']}, each next to its floor "
              "(an independent reference scored the same way at the same size; docs/metrics.md):", "",

@@ -51,8 +51,11 @@ def check_size(emulator, count: int, what: str) -> None:
 
 
 def check_format(emulator, out: Path) -> None:
+    """Before any work: a trajectory format needs a molecule and its CG topology."""
     if out.suffix != ".npy" and not emulator.is_molecular:
         raise ScoremdError(f"--out {out}: {emulator.system.name} is not a molecule; write .npy instead")
+    if out.suffix != ".npy":
+        emulator.topology()  # CheckpointError now, not after the sampling
 
 
 def write(emulator, out: Path, x: np.ndarray) -> None:
@@ -102,20 +105,22 @@ def simulate_to(emulator, replicas, frames, out: Path, args, *, concatenate: boo
         ).frames
     except SimulationDivergedError as err:
         kept = np.load(stream)
-        stream.unlink()
         state = f"{out} is untouched" if out.exists() else f"{out} was not written"
         where = f"nothing was written; {state}"
         if len(kept):
             partial = out.with_name(f"{out.stem}.partial{out.suffix}")
-            write(emulator, partial, arrange(kept))
+            write(emulator, partial, arrange(kept))  # (replaces the partial of an earlier failed run)
             where = f"the {len(kept)} frames of every replica before it are in {partial}; {state}"
+        stream.unlink()
         raise SimulationDivergedError(f"{str(err).split('; the ')[0]}; {where}", replica=err.replica,
                                       step=err.step, frames_written=err.frames_written) from None
     except BaseException:
         stream.unlink(missing_ok=True)
         raise
-    write(emulator, out, arrange(traj))
-    stream.unlink()
+    try:
+        write(emulator, out, arrange(traj))
+    finally:
+        stream.unlink(missing_ok=True)
     print(f"{replicas} replicas x {traj.shape[0]} frames" + (", concatenated by replica" if concatenate else ""),
           file=sys.stderr)
     return traj
@@ -126,10 +131,19 @@ def replicas_concatenated(traj: np.ndarray) -> np.ndarray:
     return np.swapaxes(traj, 0, 1).reshape(-1, *traj.shape[2:])
 
 
-def load_array(path: Path, ndim_extra: int, event_shape, what: str) -> np.ndarray:
+def _read(path: Path, what: str) -> np.ndarray:
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as err:
+        raise DataError(f"{path}: not a readable .npy array of {what} ({str(err).splitlines()[0][:200]}); "
+                        "write positions with numpy.save (nm)") from None
+
+
+def load_array(path: Path, ndim_extra: int, event_shape, what: str, x: np.ndarray | None = None) -> np.ndarray:
+    """Positions from ``path`` (or the array ``x`` already read from it), checked: (..., *event), finite."""
     from ..data import validate_positions
 
-    x = np.load(path, allow_pickle=False)
+    x = _read(path, what) if x is None else x
     if x.ndim != ndim_extra + len(event_shape):
         raise DataError(f"{path}: {what} must have {ndim_extra + len(event_shape)} dimensions, got shape {x.shape}")
     flat = validate_positions(x.reshape(-1, *x.shape[ndim_extra:]), event_shape, str(path))
@@ -139,15 +153,13 @@ def load_array(path: Path, ndim_extra: int, event_shape, what: str) -> np.ndarra
 def load_trajectory(path: Path, event_shape, replicas: int) -> np.ndarray:
     """MD frames as (frames, replicas, *event) from the run directory's layout or from
     ``scoremd simulate``'s (replicas * frames, *event), split into ``replicas`` replicas."""
-    x = np.load(path, allow_pickle=False)
+    x = _read(path, "MD frames")
     if x.ndim == 1 + len(event_shape):
         if len(x) % replicas:
             raise DataError(f"{path}: {len(x)} frames cannot be split into {replicas} replicas; pass --replicas")
-        x = load_array(path, 1, event_shape, "trajectory (replicas * frames, ...)")
+        x = load_array(path, 1, event_shape, "trajectory (replicas * frames, ...)", x)
         return np.swapaxes(x.reshape(replicas, -1, *event_shape), 0, 1)
-    return load_array(path, 2, event_shape, "trajectory (frames, replicas, ...)")
-
-
+    return load_array(path, 2, event_shape, "trajectory (frames, replicas, ...)", x)
 
 
 def load_samples(path: Path, event_shape) -> np.ndarray:

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 
-from .._checks import non_negative_float, positive_float, positive_int
+from .._checks import non_negative_float, non_negative_int, positive_float, positive_int
 from .._errors import ConfigError, DataError, ScoremdError
 from ..storage import check_output_path
 from . import _cli_io as files
@@ -60,15 +60,34 @@ def cmd_simulate(args) -> None:
     files.simulate_to(emulator, args.replicas, args.frames, out, args, concatenate=True)
 
 
+def _refuse_ignored_options(args, samples_path: Path, traj_path: Path) -> None:
+    """Options that only shape newly made samples or MD must not be silently ignored."""
+    made = {"samples": [o for o in ("method", "steps", "rho") if getattr(args, o, None) is not None],
+            "MD frames": [o for o in ("steps_per_frame", "dt", "friction", "integrator")
+                          if getattr(args, o, None) is not None]}
+    for what, path, options in (("samples", samples_path, made["samples"]), ("MD frames", traj_path, made["MD frames"])):
+        if path.exists() and (options or getattr(args, "seed", None) is not None or getattr(args, "step", None)):
+            names = ", ".join("--" + o.replace("_", "-") for o in options + ["seed", "step"]
+                              if o in options or getattr(args, o, None) is not None)
+            raise ScoremdError(f"{names} would not apply: the {what} in {path} already exist and are evaluated "
+                               "as they are; remove the file (or pass other --samples/--trajectory) to make new ones")
+
+
 def cmd_evaluate(args, emulator=None) -> dict:
     from ..analysis import evaluate, format_metric
     from .runs import load
 
     run_dir = Path(args.run_dir)
-    emulator = emulator or load(run_dir, step=getattr(args, "step", None))
-    c = emulator.config
     samples_path = Path(args.samples) if args.samples else run_dir / SAMPLES_FILE
     traj_path = Path(args.trajectory) if args.trajectory else run_dir / TRAJECTORY_FILE
+    _refuse_ignored_options(args, samples_path, traj_path)
+    reference = getattr(args, "reference", "validation")
+    emulator = emulator or load(run_dir, step=getattr(args, "step", None))
+    if reference == "test" and emulator.is_molecular:  # before any sampling or MD
+        from ..data import load_molecular_data
+
+        load_molecular_data(emulator.system, emulator.config.data.dir, runs=emulator.system.test_runs)
+    c = emulator.config
     if samples_path.exists():
         samples = files.load_samples(samples_path, emulator.event_shape)
     elif args.samples:
@@ -81,7 +100,7 @@ def cmd_evaluate(args, emulator=None) -> dict:
         raise DataError(f"--trajectory {traj_path} does not exist")
     else:
         trajectory = files.simulate_to(emulator, c.simulate.replicas, c.simulate.frames, traj_path, args, concatenate=False)
-    metrics = evaluate(emulator, run_dir, samples, trajectory, reference=getattr(args, "reference", "validation"))
+    metrics = evaluate(emulator, run_dir, samples, trajectory, reference=reference)
     m, f = metrics, format_metric
     floor = m["floor_iid"]
     print(
@@ -97,6 +116,7 @@ def cmd_run(args) -> None:
     from .config import load_config
     from .runs import train
 
+    files.checked(check_output_path)(args.out, f"--out {args.out}", directory=True)
     config = load_config(args.config, args.set)
     run_dir = Path(args.out)
     emulator = train(config, run_dir, progress=not args.quiet)
@@ -161,7 +181,7 @@ def _arg(check, *extra):
     """An argparse type from a check of :mod:`scoremd._checks` (the library's message and range)."""
     def parse(text: str):
         try:
-            value = int(text) if check is positive_int else float(text)
+            value = int(text) if check in (positive_int, non_negative_int) else float(text)
             return check(value, "the value", *extra)
         except ValueError as err:
             raise argparse.ArgumentTypeError(str(err).replace("the value ", "")) from None
@@ -170,6 +190,7 @@ def _arg(check, *extra):
 
 
 _count = _arg(positive_int)
+_seed = _arg(non_negative_int)
 _positive_float = _arg(positive_float)
 _time_step = _arg(positive_float, "ps")
 _rate = _arg(non_negative_float, "1/ps")
@@ -218,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=_count, required=True, help="number of samples")
     p.add_argument("--out", required=True,
                    help="output file: .npy (shape (n, ...), nm) or, for molecules, .xtc/.dcd/.h5 with a CG topology .pdb beside it")
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--seed", type=_seed, default=None)
     p.add_argument("--overwrite", action="store_true")
     _sampling_options(p)
     _step_option(p)
@@ -231,7 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True,
                    help="output file, replicas concatenated: .npy (shape (replicas * frames, ...), nm) or, for "
                         "molecules, .xtc/.dcd/.h5 with a CG topology .pdb beside it")
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--seed", type=_seed, default=None)
     p.add_argument("--overwrite", action="store_true")
     _md_options(p)
     _step_option(p)
@@ -255,7 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("config")
             p.add_argument("--out", required=True)
             p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-        p.add_argument("--seed", type=int, default=None)
+        p.add_argument("--seed", type=_seed, default=None)
         _sampling_options(p)
         _md_options(p)
         p.set_defaults(func=func)
@@ -265,7 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     q = data_sub.add_parser("toy", help="(re)generate a toy system's training data (deterministic)")
     q.add_argument("system")
     q.add_argument("--dir", default="data")
-    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--seed", type=_seed, default=0)
     q.set_defaults(func=cmd_data_toy)
     q = data_sub.add_parser(
         "splits", help="a molecular reference's runs and how its training/held-out splits differ (phi/psi JS, PMF)")
@@ -278,7 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--out", required=True, help="folder of the runs (run_00, run_01, ...); existing runs are resumed/grown")
     q.add_argument("--runs", type=_count, default=4, help="independent runs (seeds first_seed, first_seed + 1, ...)")
     q.add_argument("--ns", type=_positive_float, required=True, help="length of each run in ns (a larger value grows existing runs)")
-    q.add_argument("--first-seed", type=int, default=1)
+    q.add_argument("--first-seed", type=_count, default=1)
     q.add_argument("--processes", type=_count, default=None, help="parallel processes (default: min(runs, cores))")
     q.add_argument("--forcefield", nargs="+", default=["amber99sbildn.xml", "amber99_obc.xml"])
     q.add_argument("--temperature", type=_positive_float, default=300.0, help="K")
@@ -307,7 +328,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"scoremd: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("scoremd: interrupted; checkpoints and streamed frames written so far are kept", file=sys.stderr)
+        print("scoremd: interrupted; checkpoints and reference-MD chunks written so far are kept (an unfinished "
+              "learned-MD run writes nothing)", file=sys.stderr)
         return 130
     return 0
 

@@ -32,6 +32,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
+from .._checks import non_negative_float, non_negative_int, positive_float, positive_int
 from .._errors import ConfigError
 from ..data import DataConfig
 from ..diffusion import FP_ESTIMATORS, SAMPLERS, AbstractFPEstimator, AbstractSampler, LossConfig
@@ -74,10 +75,9 @@ class SampleConfig:
     def __post_init__(self):
         _check_name(SAMPLERS, self.method, "sample.method")
         for name in ("n", "steps", "chunk_size"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"sample.{name} must be positive, got {getattr(self, name)}")
-        if self.rho is not None and not (math.isfinite(self.rho) and self.rho > 0):
-            raise ValueError(f"sample.rho must be positive (1 = uniform grid), got {self.rho}")
+            positive_int(getattr(self, name), f"sample.{name}")
+        if self.rho is not None:
+            positive_float(self.rho, "sample.rho")
 
     def sampler(self, *, method: str | None = None, steps: int | None = None,
                 rho: float | None = None) -> AbstractSampler:
@@ -115,16 +115,17 @@ class SimulateConfig:
 
     def __post_init__(self):
         _check_name(INTEGRATORS, self.integrator, "simulate.integrator")
-        if self.replicas <= 0 or self.frames <= 0:
-            raise ValueError("simulate.replicas and simulate.frames must be positive")
-        if self.steps_per_frame is not None and self.steps_per_frame <= 0:
-            raise ValueError(f"simulate.steps_per_frame must be positive, got {self.steps_per_frame}")
-        if self.dt is not None and not (math.isfinite(self.dt) and self.dt > 0):
-            raise ValueError(f"simulate.dt must be a positive time step in ps, got {self.dt}")
-        if self.friction is not None and not (math.isfinite(self.friction) and self.friction >= 0):
-            raise ValueError(f"simulate.friction must be >= 0 (1/ps), got {self.friction}")
-        if self.burn_in_frames < 0 or not (math.isfinite(self.t0) and 0 < self.t0 < 1):
-            raise ValueError("simulate.burn_in_frames must be >= 0 and simulate.t0 in (0, 1)")
+        positive_int(self.replicas, "simulate.replicas")
+        positive_int(self.frames, "simulate.frames")
+        if self.steps_per_frame is not None:
+            positive_int(self.steps_per_frame, "simulate.steps_per_frame")
+        if self.dt is not None:
+            positive_float(self.dt, "simulate.dt", "ps")
+        if self.friction is not None:
+            non_negative_float(self.friction, "simulate.friction", "1/ps")
+        non_negative_int(self.burn_in_frames, "simulate.burn_in_frames")
+        if not (math.isfinite(self.t0) and 0 < self.t0 < 1):
+            raise ValueError(f"simulate.t0 must lie in (0, 1), got {self.t0}")
         if self.burn_in_frames >= self.frames:
             raise ValueError(f"simulate.burn_in_frames ({self.burn_in_frames}) must be < frames ({self.frames})")
 
@@ -185,7 +186,7 @@ def _check_type(value, hint, key):
     if hint is AbstractFPEstimator:
         if isinstance(value, AbstractFPEstimator):
             return value
-        if value not in FP_ESTIMATORS:
+        if not isinstance(value, str) or value not in FP_ESTIMATORS:
             raise ConfigError(f"{key}: {value!r} is not one of {', '.join(map(repr, FP_ESTIMATORS))}")
         return FP_ESTIMATORS[value]()
     if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -258,7 +259,9 @@ def apply_overrides(d: dict, overrides: list[str]) -> dict:
         section, key = path
         if section not in SECTIONS:
             raise ConfigError(f"unknown config section {section!r} in override; valid sections: {', '.join(SECTIONS)}")
-        d.setdefault(section, {})[key] = value
+        if not isinstance(d.setdefault(section, {}), dict):
+            raise ConfigError(f"[{section}] in the config file is not a table ({d[section]!r}); fix the file")
+        d[section][key] = value
     return d
 
 

@@ -80,6 +80,9 @@ def write_topology(path: Path, topology, positions: np.ndarray) -> None:
     import mdtraj
 
     traj = mdtraj.Trajectory(np.asarray(positions)[None], topology)
-    tmp = path.with_suffix(".tmp.pdb")
-    traj.save_pdb(str(tmp))
-    tmp.replace(path)
+    tmp = path.with_name(f".{path.stem}.tmp.pdb")
+    try:
+        traj.save_pdb(str(tmp))
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -254,7 +254,10 @@ def load(run_dir: str | Path, *, step: int | None = None) -> Emulator:
                 "to train (or resume) it"
             )
         states[stage.name] = state
-    return _emulator(config, system, model, _assemble(stages, states), float(info.get("scale", 1.0)), info, run_dir)
+    if "scale" not in info:
+        raise CheckpointError(f"{run_dir / RUN_FILE} is missing or has no normalisation scale; without it the "
+                              "model's units are unknown. Restore the file or train again into a new directory.")
+    return _emulator(config, system, model, _assemble(stages, states), float(info["scale"]), info, run_dir)
 
 
 def _masses(system: System, info: dict):

@@ -224,7 +224,8 @@ def sample(
         or a count that does not divide the chunk, runs unsplit; docs/design.md D11).
 
     The compiled chunk is cached per (sampler, score function, SDE), so a second call
-    with the same score function does not compile again.
+    with the same score function does not compile again (a score function that reads a
+    global changed between calls keeps the value it was compiled with).
 
     Returns:
       Samples in normalised coordinates, shape (n, *event_shape), numpy.

@@ -35,8 +35,8 @@ class Trajectory(NamedTuple):
     """The result of :func:`simulate`.
 
     Attributes:
-      frames: (n_frames, R, *event), nm, numpy float32. With ``throw=True`` and a
-        divergence, only the frames before it.
+      frames: (n_frames, R, *event), nm, numpy float32 (with ``throw=True`` a divergence
+        raises instead, and the frames before it are in ``out``).
       divergent_step: (R,) int: the first integration step (counted from 1) at which each
         replica diverged, -1 where it did not. Frames of a replica after its divergent step
         are not physical.
@@ -133,7 +133,9 @@ def simulate(
         The trajectory does not depend on the split.
 
     The compiled integrator is cached per (integrator, force function, masses, frame
-    settings), so repeated calls with the same force function compile once.
+    settings), so repeated calls with the same force function compile once; a force
+    function that reads a global changed between calls keeps the value it was compiled with
+    (pass a new function object instead).
 
     Raises:
       SimulationDivergedError: with ``throw``, a replica produced non-finite positions or

@@ -107,7 +107,9 @@ class Checkpoints:
     def restore(self, template: Any, step: int | None = None, *, fall_back: bool = False) -> Any:
         """Restore checkpoint ``step`` (default: the newest) into the structure of ``template``.
 
-        The checkpoint's files are verified against its manifest first. With ``fall_back``
+        The checkpoint's files are verified against its manifest first (checkpoints written
+        before manifests existed, none of which has one, load unverified with a note on
+        stderr). With ``fall_back``
         (resuming training), a damaged newest checkpoint is moved aside to
         ``damaged_<step>`` and the newest intact one is restored, with a note on stderr.
 
@@ -123,12 +125,19 @@ class Checkpoints:
         if step is not None and step not in steps:
             raise CheckpointError(f"{self.directory} has no checkpoint at step {step}; it has steps "
                                   f"{', '.join(map(str, steps))}")
+        if not any((self._step_dir(s) / MANIFEST).exists() for s in steps):
+            # Written before checkpoints carried manifests: nothing to verify against.
+            print(f"scoremd: the checkpoints in {self.directory} have no checksum manifests (written by an older "
+                  "scoremd); loading them unverified", file=sys.stderr)
+            return self._restore_unverified(template, steps[0] if step is None else step)
         step = steps[0] if step is None else step
         reason = self.damage(step)
         if reason:
             intact = [s for s in steps if s != step and self.damage(s) is None]
             if fall_back and intact:
-                aside = self.directory / f"damaged_{step}"
+                aside, k = self.directory / f"damaged_{step}", 1
+                while aside.exists():
+                    aside, k = self.directory / f"damaged_{step}_{k}", k + 1
                 self._step_dir(step).rename(aside)
                 print(f"scoremd: checkpoint {self._step_dir(step)} is damaged ({reason}); moved it to {aside} "
                       f"and resuming from the intact checkpoint at step {intact[0]}", file=sys.stderr)
@@ -137,12 +146,15 @@ class Checkpoints:
                     f"(Python: scoremd.load(RUN_DIR, step={intact[0]})), or resume training, which falls back to it."
                     if intact else "No intact checkpoint is left; train again into a new directory.")
             raise CheckpointError(f"checkpoint {self._step_dir(step)} is damaged: {reason}. {hint}")
+        return self._restore_unverified(template, step)
+
+    def _restore_unverified(self, template: Any, step: int) -> Any:
         abstract = jax.tree.map(lambda a: jax.ShapeDtypeStruct(np.shape(a), np.asarray(a).dtype), template)
         try:
             return self._manager.restore(step, args=ocp.args.StandardRestore(abstract))
         except (ValueError, KeyError, TypeError) as err:
             raise CheckpointError(
-                f"checkpoint {self._step_dir(step)} is intact but does not match the model described by the "
+                f"checkpoint {self._step_dir(step)} does not match the model described by the "
                 f"run's config ({type(err).__name__}: {str(err).splitlines()[0][:300]}); was config.toml edited "
                 "after training? Restore the original config.toml or train into a new directory."
             ) from err

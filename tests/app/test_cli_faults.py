@@ -170,3 +170,21 @@ def test_diverged_evaluate_leaves_no_trajectory_to_be_mistaken_for_a_run(tmp_pat
     assert "trajectory.npy was not written" in err
     assert not (run / "trajectory.npy").exists() and not list(run.glob(".*stream*"))
     assert not (run / "report" / "metrics.json").exists()
+
+
+def test_more_bad_input_is_one_line(run_dir, tmp_path, capsys):
+    _fails_cleanly(["simulate", str(run_dir), "--replicas", "2", "--frames", "3", "--seed", "-1",
+                    "--out", str(tmp_path / "t.npy")], capsys, "argument --seed: must be an integer >= 0")
+    regular = tmp_path / "file"
+    regular.write_text("x")
+    _fails_cleanly(["run", str(CONFIG), "--out", str(regular), *_sets(TINY)], capsys, "is a file, not a directory")
+    junk = tmp_path / "junk.npy"
+    junk.write_bytes(b"not an array")
+    _fails_cleanly(["evaluate", str(run_dir), "--samples", str(junk), "--trajectory", str(junk)], capsys,
+                   "not a readable .npy array")
+    samples = tmp_path / "s.npy"
+    np.save(samples, np.zeros((10, 2), np.float32))
+    # Options that only shape new samples are refused when the samples already exist.
+    _fails_cleanly(["evaluate", str(run_dir), "--samples", str(samples), "--method", "ode"], capsys,
+                   "--method would not apply")
+    assert regular.read_text() == "x"

@@ -36,6 +36,7 @@ def test_overrides_are_typed(tmp_path):
     ('system = "mueller_brown"\n[trainer]\nsteps = 1\n', "unknown config section"),
     ('system = "mueller_brown"\n[train\nsteps = 1\n', "is not valid TOML"),
     ('system = "mueller_brown"\n[train]\nsteps = -5\n', "train.steps must be positive"),
+    ('system = "mueller_brown"\nsample = 5\n', r"\[sample\] must be a table"),
     ('system = "mueller_brown"\n[model]\nhidden = 5\n', "model.hidden: expected a list"),
 ])
 def test_bad_configs(tmp_path, text, match):
@@ -85,10 +86,12 @@ def test_vocabulary_becomes_objects(tmp_path):
     ("model.kind=cnn", "not one of 'mlp', 'transformer'"),
     ("sample.method=euler", "sample.method must be one of 'sde', 'ode'"),
     ("simulate.integrator=verlet", "simulate.integrator must be one of 'middle', 'leapfrog'"),
-    ("simulate.dt=0", "simulate.dt must be a positive time step"),
-    ("simulate.friction=-1", "simulate.friction must be >= 0"),
+    ("simulate.dt=0", r"simulate.dt must be a finite number > 0 \(ps\)"),
+    ("simulate.friction=-1", r"simulate.friction must be a finite number >= 0"),
     ("train.learning_rate=nan", "train.learning_rate must be a finite positive number"),
-    ("sample.rho=0", "sample.rho must be positive"),
+    ("sample.rho=0", "sample.rho must be a finite number > 0"),
+    ("loss.fp_estimator=[1]", "not one of 'exact', 'fd'"),
+    ("loss.fp_weight=nan", "loss.fp_weight must be a finite number >= 0"),
 ])
 def test_bad_values_are_named(override, match):
     with pytest.raises(ConfigError, match=match):

@@ -92,7 +92,7 @@ def test_unknown_model_kind():
 
 @pytest.mark.parametrize("kind,event_shape", MOLECULAR)
 def test_models_tell_a_molecule_from_its_mirror_image(kind, event_shape, getkey):
-    """DESIGN D10: a reflection-invariant energy would force p(phi, psi) = p(-phi, -psi)."""
+    """docs/design.md D10: a reflection-invariant energy would force p(phi, psi) = p(-phi, -psi)."""
     model, params = _molecular_model(kind, event_shape)
     x = jax.random.normal(getkey(), (16, *event_shape))
     mirror = x * jnp.array([1.0, 1.0, -1.0])[None, None, :]

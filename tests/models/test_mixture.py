@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import scoremd.app.runs as workflow
+import scoremd.app.runs as runs
 from scoremd import ConfigError
 from scoremd.analysis._text import expert_steps, steps_text
 from scoremd.training import Checkpoints
@@ -67,17 +67,17 @@ def _leaves(tree):
 
 def test_staged_training_freezes_experts_and_resumes_exactly(tmp_path, monkeypatch):
     config = _config(tmp_path)
-    straight = workflow.train(config, tmp_path / "a", progress=False)
+    straight = runs.train(config, tmp_path / "a", progress=False)
     for k in range(3):
         assert Checkpoints(tmp_path / "a" / "checkpoints" / f"expert_{k}").latest_step() == 20
     # Each expert of the final model is exactly its own stage's EMA: later stages did not touch it.
-    loaded = workflow.load(tmp_path / "a")
+    loaded = runs.load(tmp_path / "a")
     for k in range(3):
         for a, b in zip(_leaves(straight.params[f"expert_{k}"]), _leaves(loaded.params[f"expert_{k}"])):
             np.testing.assert_array_equal(a, b)
 
     # Interrupt in the middle of the second stage (expert_1), then resume.
-    real_fit = workflow.fit
+    real_fit = runs.fit
 
     def interrupted_fit(*args, description="", **kw):
         if "expert_1" in description:
@@ -85,23 +85,23 @@ def test_staged_training_freezes_experts_and_resumes_exactly(tmp_path, monkeypat
             raise KeyboardInterrupt
         return real_fit(*args, description=description, **kw)
 
-    monkeypatch.setattr(workflow, "fit", interrupted_fit)
+    monkeypatch.setattr(runs, "fit", interrupted_fit)
     with pytest.raises(KeyboardInterrupt):
-        workflow.train(config, tmp_path / "b", progress=False)
+        runs.train(config, tmp_path / "b", progress=False)
     assert Checkpoints(tmp_path / "b" / "checkpoints" / "expert_1").latest_step() == 10
     assert Checkpoints(tmp_path / "b" / "checkpoints" / "expert_0").latest_step() is None
-    monkeypatch.setattr(workflow, "fit", real_fit)
+    monkeypatch.setattr(runs, "fit", real_fit)
     with pytest.raises(Exception, match="expert 'expert_0'.*no checkpoint"):
-        workflow.load(tmp_path / "b")
-    resumed = workflow.train(config, tmp_path / "b", progress=False)
+        runs.load(tmp_path / "b")
+    resumed = runs.train(config, tmp_path / "b", progress=False)
     for a, b in zip(_leaves(straight.params), _leaves(resumed.params)):
         np.testing.assert_array_equal(a, b)
 
 
 def test_only_the_small_t_expert_carries_the_fp_term(tmp_path):
     config = _config(tmp_path)
-    model, _, _ = workflow._build(config, (2,), {})
-    stages = workflow._stages(config, model)
+    model, _, _ = runs._build(config, (2,), {})
+    stages = runs._stages(config, model)
     assert [s.name for s in stages] == ["expert_2", "expert_1", "expert_0"]
     assert [s.fokker_planck for s in stages] == [False, False, True]
     assert stages[-1].t_range == (0.0, 0.1) and stages[-1].t_midpoint == 0.03
@@ -109,18 +109,18 @@ def test_only_the_small_t_expert_carries_the_fp_term(tmp_path):
 
 def test_expert_steps_give_each_expert_its_own_budget_and_schedule(tmp_path):
     config = _config(tmp_path)
-    uniform = workflow.train(config, tmp_path / "a", progress=False)
+    uniform = runs.train(config, tmp_path / "a", progress=False)
     # Ratios of train.steps, one per expert, smallest t first; all 1 is the uniform run, bit for bit.
     same = dataclasses.replace(config, train=dataclasses.replace(config.train, expert_step_ratios=(1.0, 1.0, 1.0)))
-    for a, b in zip(_leaves(uniform.params), _leaves(workflow.train(same, tmp_path / "b", progress=False).params)):
+    for a, b in zip(_leaves(uniform.params), _leaves(runs.train(same, tmp_path / "b", progress=False).params)):
         np.testing.assert_array_equal(a, b)
     budgets = dataclasses.replace(config, train=dataclasses.replace(config.train, expert_step_ratios=(1.5, 1.0, 0.5)))
-    stages = workflow._stages(budgets, workflow._build(budgets, (2,), {})[0])
+    stages = runs._stages(budgets, runs._build(budgets, (2,), {})[0])
     assert {s.name: s.train.steps for s in stages} == {"expert_0": 30, "expert_1": 20, "expert_2": 10}
     # The learning-rate schedule spans each stage's own steps: it ends at final_learning_rate there.
     for s in stages:
         assert learning_rate_schedule(s.train)(s.train.steps) == pytest.approx(config.train.final_learning_rate)
-    trained = workflow.train(budgets, tmp_path / "c", progress=False)
+    trained = runs.train(budgets, tmp_path / "c", progress=False)
     for k, n in enumerate((30, 20, 10)):
         assert Checkpoints(tmp_path / "c" / "checkpoints" / f"expert_{k}").latest_step() == n
     # expert_1 saw the same steps and schedule as in the uniform run.
@@ -132,11 +132,11 @@ def test_expert_steps_must_match_the_experts(tmp_path):
     config = _config(tmp_path)
     wrong = dataclasses.replace(config, train=dataclasses.replace(config.train, expert_step_ratios=(1.0, 0.5)))
     with pytest.raises(ConfigError, match="2 entries but the model has 3 experts"):
-        workflow.train(wrong, tmp_path / "a", progress=False)
+        runs.train(wrong, tmp_path / "a", progress=False)
     assert not (tmp_path / "a").exists()  # nothing written
     single = dataclasses.replace(wrong, model=dataclasses.replace(config.model, expert_boundaries=()))
     with pytest.raises(ConfigError, match="no experts"):
-        workflow.train(single, tmp_path / "b", progress=False)
+        runs.train(single, tmp_path / "b", progress=False)
     with pytest.raises(ConfigError, match="expert_step_ratios must all be positive"):
         load_config(ROOT / "examples" / "configs" / "mueller_brown_both.toml", ["train.expert_step_ratios=[1, 0, 1]"])
 
