@@ -43,7 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from openmm_speed import openmm_all_cores, openmm_ns_per_day
-from scoremd.diffusion import SAMPLERS, LossConfig, sample, training_loss
+from scoremd.diffusion import FP_ESTIMATORS, SAMPLERS, LossConfig, sample, training_loss
 from scoremd.dynamics import LangevinMiddle, simulate
 from scoremd.models import ModelConfig, build_model
 from scoremd.sde import VPSDE
@@ -86,7 +86,7 @@ def row_a(quick: bool) -> dict:
         times = {}
         for label, lc in [("dsm", LossConfig())] + [
             (f"{est}{'' if fp_batch == 0 else '_256'}",
-             LossConfig(fp_weight=5e-4, fp_estimator=est, fp_t_max=0.1, fp_batch_size=fp_batch))
+             LossConfig(fp_weight=5e-4, fp_estimator=FP_ESTIMATORS[est](), fp_t_max=0.1, fp_batch_size=fp_batch))
             for fp_batch in (0, 256) for est in ("exact", "fd")
         ]:
             step, state, data = _train_step(mc, lc)
