@@ -128,7 +128,7 @@ class AbstractLangevin(abc.ABC):
             raise ValueError(f"{name}.position_limit must be > 0 (nm), got {self.position_limit}")
 
     @abc.abstractmethod
-    def _update(self, x, v, f, m, noise, force_fn):
+    def _update(self, x, v, f, m, noise):
         """One step from (x, v, F(x)) with masses m and unit normal noise; returns (x', v')."""
 
     def kernel(self, force_fn: ForceFn, masses) -> Kernel:
@@ -145,7 +145,7 @@ class AbstractLangevin(abc.ABC):
             x, v, f = state
             m = _broadcast_masses(masses, x)
             noise = jax.random.normal(key, x.shape, x.dtype)
-            x, v = self._update(x, v, f, m, noise, force_fn)
+            x, v = self._update(x, v, f, m, noise)
             return LangevinState(x, v, force_fn(x)), LangevinInfo(_diverged(x, limit))
 
         return Kernel(init, step)
@@ -167,7 +167,7 @@ class LangevinMiddle(AbstractLangevin):
 
     name: ClassVar[str] = "middle"
 
-    def _update(self, x, v, f, m, noise, force_fn):
+    def _update(self, x, v, f, m, noise):
         a, _, noise_var = self._coefficients
         dt = self.dt
         v = v + dt * f / m
@@ -184,7 +184,7 @@ class LangevinLeapfrog(AbstractLangevin):
 
     name: ClassVar[str] = "leapfrog"
 
-    def _update(self, x, v, f, m, noise, force_fn):
+    def _update(self, x, v, f, m, noise):
         a, drift, noise_var = self._coefficients
         v = a * v + drift * f / m + jnp.sqrt(noise_var / m) * noise
         x = x + self.dt * v
