@@ -22,7 +22,7 @@ from ..systems import MolecularSystem
 from . import _plots
 from ._consistency import fp_error_vs_time
 from ._floors import iid_sample_floor, md_protocol_floor
-from ._molecular_metrics import bond_w1, dihedral_metrics, md_frames, phi_positive
+from ._molecular_metrics import bond_w1, dihedral_metrics, md_frames, phi_positive, phi_positive_blocks
 from ._protocols import protocol_lines, protocols
 from ._text import architecture_text, expert_steps, format_metric, held_out_text, sampler_text, steps_text
 
@@ -135,6 +135,8 @@ def evaluate_molecule(emulator, run_dir: str | Path, samples: np.ndarray, trajec
         "phi_positive": {name: phi_positive(system, x) for name, x in [
             ("held-out reference", reference), ("training data", train), ("i.i.d.", samples),
             ("MD", md), ("MD starts", trajectory[0])]},
+        # The same per block of MD time: drift away from the starting populations shows here.
+        "phi_positive_md_blocks": phi_positive_blocks(system, trajectory, md_frame_ps),
         "js_bins": system.js_bins,
         "pmf_bins": system.pmf_bins,
         "energy_mean_kj_mol": {k: float(np.mean(v)) for k, v in energies.items()},
@@ -205,6 +207,10 @@ def evaluate_molecule(emulator, run_dir: str | Path, samples: np.ndarray, trajec
         "",
         "Basin populations: fraction of frames at phi > 0 (the rare alpha_L basin): "
         + ", ".join(f"{k} {v:.1%}" for k, v in metrics["phi_positive"].items()) + ".",
+        "",
+        f"MD share at phi > 0 per block of {metrics['phi_positive_md_blocks']['block_ps']:g} ps of simulated "
+        "time (all replicas, from the start): "
+        + ", ".join(f"{v:.1%}" for v in metrics["phi_positive_md_blocks"]["share"]) + ".",
     ]
     lines += [
         "",

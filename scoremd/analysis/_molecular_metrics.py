@@ -12,7 +12,7 @@ from ..geometry import dihedral_angles
 from ..systems import MolecularSystem
 from .metrics import compare_to_reference, histogram
 
-__all__ = ["bond_lengths", "bond_w1", "dihedral_metrics", "md_frames", "phi_positive"]
+__all__ = ["bond_lengths", "bond_w1", "dihedral_metrics", "md_frames", "phi_positive", "phi_positive_blocks"]
 
 
 def bond_lengths(system: MolecularSystem, x: np.ndarray) -> np.ndarray:
@@ -57,3 +57,21 @@ def md_frames(trajectory, burn_in_frames: int) -> np.ndarray:
     """
     keep = trajectory[burn_in_frames:] if len(trajectory) > burn_in_frames else trajectory
     return np.asarray(keep).reshape(-1, *trajectory.shape[2:])
+
+
+def phi_positive_blocks(system: MolecularSystem, trajectory: np.ndarray, frame_ps: float,
+                        block_ps: float = 1000.0) -> dict:
+    """Share of MD frames at phi > 0 in consecutive blocks of simulated time, all replicas pooled.
+
+    Args:
+      trajectory: MD frames (nm), shape (frames, replicas, n_beads, 3), from the start.
+      frame_ps: simulated time between frames (ps).
+      block_ps: block length (ps; 1 ns by default). A trajectory shorter than one block is one block.
+
+    Returns:
+      {"block_ps": the block length used (ps), "share": [fraction per block]}.
+    """
+    per_block = max(1, min(len(trajectory), int(round(block_ps / frame_ps))))
+    shares = [phi_positive(system, np.asarray(trajectory[i:i + per_block]).reshape(-1, *trajectory.shape[2:]))
+              for i in range(0, len(trajectory) - per_block + 1, per_block)]
+    return {"block_ps": per_block * frame_ps, "share": shares}

@@ -174,6 +174,9 @@ def test_run_writes_molecular_report(run_dir):
     assert protocols["reference"] == "held-out (validation) runs"
     assert protocols["paper"]["i.i.d."]["n"] == protocols["paper"]["floor i.i.d."]["n"] == 40  # 40 held-out frames
     assert protocols["large"]["MD"]["n"] == protocols["large"]["floor MD"]["n"] == 20
+    # 6 MD frames of 0.02 ps: one block, the share of all 24 frames.
+    assert metrics["phi_positive_md_blocks"]["block_ps"] == pytest.approx(0.12)
+    assert len(metrics["phi_positive_md_blocks"]["share"]) == 1
     for key in ("iid", "md", "data", "floor_reference"):
         assert 0 <= metrics[key]["js"] <= np.log(2) and len(metrics[key]["bond_w1"]) == 4
     assert metrics["floor_reference"]["n"] == 20 and metrics["md"]["n"] == 4 * 5

@@ -44,3 +44,14 @@ def test_protocols_put_each_set_next_to_a_floor_of_its_own_size():
         assert result["large"][name]["n"] == result["large"][f"floor {name}"]["n"] == size
     lines = protocol_lines({"reference": "test runs [4]", **result})
     assert "against the test runs [4]" in lines[1] and sum(line.startswith("| paper") for line in lines) == 2
+
+
+def test_phi_positive_per_block_of_md_time():
+    from scoremd.analysis import phi_positive, phi_positive_blocks
+
+    traj = np.stack([_frames(4, k) for k in range(10)])  # (10 frames, 4 replicas, 5, 3)
+    blocks = phi_positive_blocks(ALANINE_DIPEPTIDE, traj, frame_ps=250.0)  # 4 frames per ns
+    assert blocks["block_ps"] == 1000.0 and len(blocks["share"]) == 2  # the last 2 frames make no full block
+    assert blocks["share"][0] == phi_positive(ALANINE_DIPEPTIDE, traj[:4].reshape(-1, 5, 3))
+    short = phi_positive_blocks(ALANINE_DIPEPTIDE, traj, frame_ps=1.0)  # 10 ps: one block of it all
+    assert short["block_ps"] == 10.0 and short["share"] == [phi_positive(ALANINE_DIPEPTIDE, traj.reshape(-1, 5, 3))]
