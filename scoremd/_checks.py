@@ -12,26 +12,24 @@ import operator
 __all__ = ["non_negative_float", "non_negative_int", "positive_float", "positive_int"]
 
 
-def positive_int(value, name: str) -> int:
-    """A count >= 1 (Python or numpy integer; not a bool or a float)."""
+def _integer(value, name: str, minimum: int, allowed: str) -> int:
     try:
         n = operator.index(value)
     except TypeError:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}") from None
-    if isinstance(value, bool) or n < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        raise ValueError(f"{name} must be {allowed}, got {value!r}") from None
+    if isinstance(value, bool) or n < minimum:
+        raise ValueError(f"{name} must be {allowed}, got {value!r}")
     return int(n)
+
+
+def positive_int(value, name: str) -> int:
+    """A count >= 1 (Python or numpy integer; not a bool or a float)."""
+    return _integer(value, name, 1, "a positive integer")
 
 
 def non_negative_int(value, name: str) -> int:
     """A count or seed >= 0 (Python or numpy integer; not a bool or a float)."""
-    try:
-        n = operator.index(value)
-    except TypeError:
-        raise ValueError(f"{name} must be an integer >= 0, got {value!r}") from None
-    if isinstance(value, bool) or n < 0:
-        raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
-    return int(n)
+    return _integer(value, name, 0, "an integer >= 0")
 
 
 def _real(value, name: str, allowed: str) -> float:

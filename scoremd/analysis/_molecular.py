@@ -24,7 +24,8 @@ from ._consistency import fp_error_vs_time
 from ._floors import iid_sample_floor, md_protocol_floor
 from ._molecular_metrics import bond_w1, dihedral_metrics, md_frames, phi_positive, phi_positive_blocks
 from ._protocols import protocol_lines, protocols
-from ._text import architecture_text, expert_steps, format_metric, held_out_text, sampler_text, steps_text
+from ._text import (architecture_text, consistency_lines, expert_steps, format_metric, held_out_text, sampler_text,
+                    steps_text)
 
 __all__ = ["evaluate_molecule"]
 
@@ -234,15 +235,8 @@ def evaluate_molecule(emulator, run_dir: str | Path, samples: np.ndarray, trajec
         "",
         "Learned energy of reference frames and of the model's own samples: a consistent model gives "
         "the same histogram for all three.",
-        "",
-        "![Fokker-Planck error](fp_error.png)",
-        "",
-        "Fokker-Planck residual of the learned energy against diffusion time: its variance over x "
-        "(solid; gauge invariant, 0 for an energy consistent with the diffusion) and its raw mean square "
-        "(dashed; also counts a drift of the energy's x-independent offset, which no score sees).",
+        *consistency_lines(has_loss),
     ]
-    if has_loss:
-        lines += ["", "![loss](loss.png)", ""]
     atomic_write_text(out / "report.md", "\n".join(lines) + "\n")
     return metrics
 

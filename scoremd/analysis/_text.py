@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
-__all__ = ["architecture_text", "expert_steps", "format_metric", "held_out_text", "sampler_text", "steps_text"]
+__all__ = ["architecture_text", "consistency_lines", "expert_steps", "format_metric", "held_out_text",
+           "sampler_text", "steps_text"]
+
+
+def consistency_lines(has_loss: bool) -> list[str]:
+    """The report's closing Markdown: the FP-error figure with its caption, then the loss curve."""
+    lines = [
+        "", "![Fokker-Planck error](fp_error.png)", "",
+        "Fokker-Planck residual of the learned energy against diffusion time: its variance over x "
+        "(solid; gauge invariant, 0 for an energy consistent with the diffusion of the energies at other "
+        "times) and its raw mean square (dashed; also counts a drift of the energy's x-independent offset, "
+        "which no score sees).",
+    ]
+    return lines + (["", "![loss](loss.png)", ""] if has_loss else [])
 
 
 def format_metric(x: float | None) -> str:

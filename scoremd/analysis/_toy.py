@@ -15,7 +15,7 @@ import numpy as np
 from ..storage import atomic_write_text
 from . import _plots
 from ._consistency import fp_error_vs_time
-from ._text import expert_steps, format_metric, sampler_text, steps_text
+from ._text import consistency_lines, expert_steps, format_metric, sampler_text, steps_text
 from .metrics import compare_to_reference
 
 __all__ = ["evaluate_toy"]
@@ -111,15 +111,7 @@ def evaluate_toy(emulator, run_dir: str | Path, samples: np.ndarray, trajectory:
         "![free energy](free_energy.png)",
         "",
         "Learned energy E_theta(x, t0) against the true U/k_BT, both shifted to a minimum of 0.",
-        "",
-        "![Fokker-Planck error](fp_error.png)",
-        "",
-        "Fokker-Planck residual of the learned energy against diffusion time, its variance over x (solid; "
-        "gauge invariant) and its raw mean square (dashed; also counts the drift of an x-independent offset): "
-        "where the first is large, "
-        "the energy at that time is not consistent with the diffusion of the energies at other times.",
+        *consistency_lines(has_loss),
     ]
-    if has_loss:
-        lines += ["", "![loss](loss.png)", ""]
     atomic_write_text(out / "report.md", "\n".join(lines) + "\n")
     return metrics
