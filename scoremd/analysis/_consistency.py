@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..diffusion import fp_error_curve
+from ..diffusion import fp_error_curves
 
 __all__ = ["fp_error_vs_time"]
 
@@ -30,7 +30,5 @@ def fp_error_vs_time(emulator, data: np.ndarray, *, n: int = 512, n_times: int =
     def energy_fn(x, t):
         return emulator.model.energy(emulator.params, x, t)
 
-    key = jax.random.PRNGKey(seed)
-    values = fp_error_curve(energy_fn, sde, key, x0, times)
-    raw = fp_error_curve(energy_fn, sde, key, x0, times, centred=False)
+    values, raw = fp_error_curves(energy_fn, sde, jax.random.PRNGKey(seed), x0, times)
     return {"t": times.tolist(), "value": values.tolist(), "raw": raw.tolist()}

@@ -12,6 +12,7 @@ from ._fokker_planck import AbstractFPEstimator as AbstractFPEstimator
 from ._fokker_planck import ExactFP as ExactFP
 from ._fokker_planck import FiniteDifferenceFP as FiniteDifferenceFP
 from ._fokker_planck import fp_error_curve as fp_error_curve
+from ._fokker_planck import fp_error_curves as fp_error_curves
 from ._fokker_planck import fp_loss as fp_loss
 from ._fokker_planck import fp_residual as fp_residual
 from ._losses import LossConfig as LossConfig
@@ -30,5 +31,5 @@ from ._samplers import time_grid as time_grid
 
 __all__ = ["FP_ESTIMATORS", "SAMPLERS", "AbstractFPEstimator", "AbstractSampler", "ExactFP", "FiniteDifferenceFP",
            "LossConfig", "ProbabilityFlowODE", "ReverseSDE", "SamplerInfo", "SamplerKernel", "SamplerState", "VPSDE",
-           "dsm_loss", "fp_error_curve", "fp_loss", "fp_residual", "sample", "sample_times", "time_grid",
-           "training_loss"]
+           "dsm_loss", "fp_error_curve", "fp_error_curves", "fp_loss", "fp_residual", "sample", "sample_times",
+           "time_grid", "training_loss"]

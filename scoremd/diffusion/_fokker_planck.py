@@ -41,8 +41,8 @@ import numpy as np
 
 from ..sde import VPSDE
 
-__all__ = ["AbstractFPEstimator", "ExactFP", "FP_ESTIMATORS", "FiniteDifferenceFP", "fp_error_curve", "fp_loss",
-           "fp_residual"]
+__all__ = ["AbstractFPEstimator", "ExactFP", "FP_ESTIMATORS", "FiniteDifferenceFP", "fp_error_curve",
+           "fp_error_curves", "fp_loss", "fp_residual"]
 
 EnergyFn = Callable[[jax.Array, jax.Array], jax.Array]
 """energy_fn(x, t) -> E, x (B, *event), t (B,) -> (B,), in k_BT."""
@@ -181,6 +181,38 @@ def fp_loss(
     return jnp.mean(r[0] * r[1]) / dim**2
 
 
+def fp_error_curves(
+    energy_fn: EnergyFn,
+    sde: VPSDE,
+    key: jax.Array,
+    x0: jax.Array,
+    times,
+    n_probes: int = 8,
+    estimator: AbstractFPEstimator = ExactFP(),
+) -> tuple[np.ndarray, np.ndarray]:
+    """Both diagnostics of :func:`fp_error_curve` from one pass: (Var_x r / D^2, E_x r^2 / D^2),
+    each of shape (len(times),)."""
+    dim = math.prod(x0.shape[1:])
+    n = x0.shape[0]
+    if n < 2:
+        raise ValueError(f"the FP error needs at least 2 samples, got {n}")
+
+    @jax.jit
+    def at(key, t):
+        key_x, key_v = jax.random.split(key)
+        tt = jnp.full(x0.shape[:1], t, x0.dtype)
+        xt, _ = sde.marginal(key_x, x0, tt)
+        probes = jax.random.normal(key_v, (2 * n_probes, *x0.shape), x0.dtype)
+        r = fp_residual(energy_fn, sde, xt, tt, probes, estimator)
+        r1, r2 = r[:n_probes].mean(0), r[n_probes:].mean(0)
+        centred = jnp.sum((r1 - jnp.mean(r1)) * (r2 - jnp.mean(r2))) / (n - 1) / dim**2
+        return centred, jnp.mean(r1 * r2) / dim**2
+
+    keys = jax.random.split(key, len(times))
+    values = np.array([[float(v) for v in at(k, float(t))] for k, t in zip(keys, times)]).reshape(-1, 2)
+    return values[:, 0], values[:, 1]
+
+
 def fp_error_curve(
     energy_fn: EnergyFn,
     sde: VPSDE,
@@ -200,7 +232,7 @@ def fp_error_curve(
     square E_x r(x, t)^2 / D^2, which is what the training loss penalises but also
     counts c'(t). Both are unbiased: two independent probe means r1, r2 per sample give
     E[r1 r2] = r^2, and the centred products sum to (B - 1) Var_x r over B samples.
-    Same residual as training (D5).
+    Same residual as training (D5); :func:`fp_error_curves` gives both from one pass.
 
     Args:
       energy_fn: batched energy E(x, t) in k_BT.
@@ -215,22 +247,5 @@ def fp_error_curve(
     Returns:
       numpy array of shape (len(times),), dimensionless (k_BT^2 per unit time^2 / D^2).
     """
-    dim = math.prod(x0.shape[1:])
-    n = x0.shape[0]
-    if centred and n < 2:
-        raise ValueError(f"the centred FP error needs at least 2 samples, got {n}")
-
-    @jax.jit
-    def at(key, t):
-        key_x, key_v = jax.random.split(key)
-        tt = jnp.full(x0.shape[:1], t, x0.dtype)
-        xt, _ = sde.marginal(key_x, x0, tt)
-        probes = jax.random.normal(key_v, (2 * n_probes, *x0.shape), x0.dtype)
-        r = fp_residual(energy_fn, sde, xt, tt, probes, estimator)
-        r1, r2 = r[:n_probes].mean(0), r[n_probes:].mean(0)
-        if centred:
-            return jnp.sum((r1 - jnp.mean(r1)) * (r2 - jnp.mean(r2))) / (n - 1) / dim**2
-        return jnp.mean(r1 * r2) / dim**2
-
-    keys = jax.random.split(key, len(times))
-    return np.array([float(at(k, float(t))) for k, t in zip(keys, times)])
+    variance, mean_square = fp_error_curves(energy_fn, sde, key, x0, times, n_probes, estimator)
+    return variance if centred else mean_square
