@@ -17,8 +17,8 @@ import numpy as np
 from .._errors import DataError, ScoremdError, SimulationDivergedError
 from ..storage import TRAJECTORY_FORMATS, check_allocation, check_output_path, write_positions
 
-__all__ = ["check_format", "check_size", "checked", "load_samples", "load_trajectory", "out_path", "sample_to",
-           "simulate_to"]
+__all__ = ["check_format", "check_size", "checked", "load_samples", "load_trajectory", "mcmc_to", "out_path",
+           "sample_to", "simulate_to"]
 
 
 def checked(check):
@@ -91,7 +91,7 @@ def simulate_to(emulator, replicas, frames, out: Path, args, *, concatenate: boo
     check_size(emulator, replicas * frames, f"{replicas} replicas x {frames} frames")
     c = emulator.config.simulate
     seed = c.seed if args.seed is None else args.seed
-    start = emulator.initial_positions(replicas, seed=seed)
+    start = _start(emulator, replicas, seed, args)
     integrator = emulator.integrator(integrator=args.integrator, dt=args.dt, friction=args.friction)
     stream = out.with_name(f".{out.name}.stream.npy")
 
@@ -124,6 +124,38 @@ def simulate_to(emulator, replicas, frames, out: Path, args, *, concatenate: boo
     print(f"{replicas} replicas x {traj.shape[0]} frames" + (", concatenated by replica" if concatenate else ""),
           file=sys.stderr)
     return traj
+
+
+def _start(emulator, replicas: int, seed: int, args) -> np.ndarray:
+    """Starting positions: training frames, or i.i.d. samples (``--start iid``)."""
+    if getattr(args, "start", "training") == "iid":
+        return emulator.sample(replicas, key=jax.random.PRNGKey(seed + 1), progress=not args.quiet)
+    return emulator.initial_positions(replicas, seed=seed)
+
+
+def mcmc_to(emulator, replicas, frames, out: Path, args) -> np.ndarray:
+    """MALA/HMC chains on the learned energy (``scoremd simulate --method mala|hmc``), replicas
+    concatenated in ``out``, written only once the run is complete. Returns (frames, replicas, *event)."""
+    from ..dynamics import HMC, MALA
+
+    check_size(emulator, replicas * frames, f"{replicas} chains x {frames} frames")
+    seed = emulator.config.simulate.seed if args.seed is None else args.seed
+    method = (MALA(step_size=args.step_size) if args.method == "mala"
+              else HMC(step_size=args.step_size, n_leapfrog=args.leapfrog_steps))
+    start = _start(emulator, replicas, seed, args)
+    stream = out.with_name(f".{out.name}.stream.npy")
+    try:
+        result = emulator.mcmc(start, frames, key=jax.random.PRNGKey(seed), method=method,
+                               steps_per_frame=args.steps_per_frame, n_warmup=args.warmup, out=stream,
+                               progress=not args.quiet)
+        write(emulator, out, replicas_concatenated(result.frames))
+    finally:
+        stream.unlink(missing_ok=True)
+    unit = "nm^2" if args.method == "mala" else "ps"
+    print(f"{args.method}: {replicas} chains x {frames} frames, concatenated by chain; step size "
+          f"{result.step_size:.4g} {unit}, acceptance {result.acceptance_rate:.3f}, ESS {result.ess:.0f} "
+          f"(median over coordinates), {result.gradient_evaluations} gradient evaluations per chain", file=sys.stderr)
+    return result.frames
 
 
 def replicas_concatenated(traj: np.ndarray) -> np.ndarray:

@@ -3,6 +3,7 @@
     scoremd train CONFIG.toml --out RUN_DIR [--set key=value ...]
     scoremd sample RUN_DIR --n N --out FILE.{npy,xtc,dcd,h5}
     scoremd simulate RUN_DIR --replicas R --frames F [--steps-per-frame K] [--dt DT] --out FILE.{npy,xtc,dcd,h5}
+    scoremd simulate RUN_DIR --method mala|hmc --replicas R --frames F --out FILE   (Metropolis-adjusted chains)
     scoremd evaluate RUN_DIR
     scoremd run CONFIG.toml --out RUN_DIR        (train -> sample -> simulate -> evaluate)
     scoremd data toy SYSTEM [--dir data]         (regenerate a toy system's training data)
@@ -57,7 +58,16 @@ def cmd_simulate(args) -> None:
     out = files.out_path(args.out, args.overwrite)
     emulator = load(args.run_dir, step=args.step)
     files.check_format(emulator, out)
-    files.simulate_to(emulator, args.replicas, args.frames, out, args, concatenate=True)
+    if args.method == "langevin":
+        for option in ("step_size",):
+            if getattr(args, option) is not None:
+                raise ScoremdError(f"--{option.replace('_', '-')} is for --method mala/hmc; Langevin MD takes --dt")
+        files.simulate_to(emulator, args.replicas, args.frames, out, args, concatenate=True)
+    else:
+        if args.dt is not None or args.friction is not None or args.integrator is not None:
+            raise ScoremdError("--dt, --friction and --integrator are Langevin MD settings; "
+                               f"--method {args.method} takes --step-size (default: adapted)")
+        files.mcmc_to(emulator, args.replicas, args.frames, out, args)
 
 
 def _refuse_ignored_options(args, samples_path: Path, traj_path: Path) -> None:
@@ -245,7 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     _step_option(p)
     p.set_defaults(func=cmd_sample)
 
-    p = sub.add_parser("simulate", help="Langevin MD with the learned force")
+    p = sub.add_parser("simulate", help="Langevin MD with the learned force, or MALA/HMC chains on the learned energy")
     p.add_argument("run_dir")
     p.add_argument("--replicas", type=_count, required=True)
     p.add_argument("--frames", type=_count, required=True, help="frames per replica")
@@ -255,6 +265,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_seed, default=None)
     p.add_argument("--overwrite", action="store_true")
     _md_options(p)
+    p.add_argument("--method", choices=["langevin", "mala", "hmc"], default="langevin",
+                   help="langevin: MD with the learned force (default); mala/hmc: Metropolis-adjusted chains "
+                        "(BlackJAX) on the learned energy, no time-step bias, no dynamics")
+    p.add_argument("--start", choices=["training", "iid"], default="training",
+                   help="starting positions: training frames (default) or i.i.d. samples ('diffuse, then correct')")
+    p.add_argument("--warmup", type=_seed, default=500, help="mala/hmc: steps before the first frame (step size "
+                   "adapted over them unless --step-size is given)")
+    p.add_argument("--step-size", type=_positive_float, default=None,
+                   help="mala/hmc: fixed step size (mala: nm^2; hmc: leapfrog step in ps); default: adapted")
+    p.add_argument("--leapfrog-steps", type=_count, default=10, help="hmc: leapfrog steps per proposal")
     _step_option(p)
     p.set_defaults(func=cmd_simulate)
 

@@ -20,7 +20,7 @@ from jaxtyping import Array, Float
 from .._errors import CheckpointError
 from .._progress import Progress
 from ..diffusion import AbstractSampler, sample
-from ..dynamics import AbstractLangevin, Trajectory, simulate
+from ..dynamics import MCMC_METHODS, AbstractLangevin, AbstractMCMC, MCMCResult, Trajectory, mcmc, simulate
 from ..geometry import center
 from ..models import AbstractEnergyModel, Params
 from ..storage import check_allocation
@@ -178,6 +178,42 @@ class Emulator:
         return simulate(
             integrator or self.integrator(), self.force, positions, self.masses, n_frames, spf,
             key=key, out=out, throw=throw, progress=progress,
+        )
+
+    def mcmc(self, positions: Float[Array, " R *event"], n_frames: int, *, key: jax.Array,
+             method: AbstractMCMC | str = "mala", steps_per_frame: int | None = None, n_warmup: int = 500,
+             out: str | Path | None = None, progress: Progress = False) -> MCMCResult:
+        """Metropolis-adjusted sampling of the learned Boltzmann density exp(-U/k_BT) (BlackJAX).
+
+        Unlike :meth:`simulate`, the chains have no dynamics, but no time-step bias either:
+        they sample exactly the model's density at t0 (docs/design.md D9). Start them from
+        i.i.d. samples ("diffuse, then correct") or from :meth:`initial_positions`.
+
+        Args:
+          positions: starting positions (nm), shape (R, *event): R independent chains.
+          n_frames: frames to record per chain.
+          key: PRNG key; the same key gives the same chains.
+          method: ``"mala"``, ``"hmc"``, or a configured :class:`~scoremd.dynamics.MALA` /
+            :class:`~scoremd.dynamics.HMC` (fixed step size, leapfrog steps, target acceptance).
+          steps_per_frame: Metropolis steps between frames (default: config, else system).
+          n_warmup: steps before the first frame; the step size is adapted over them unless fixed.
+          out: optional ``.npy`` file the frames (n_frames, R, *event) are streamed to.
+          progress: ``True`` for a progress bar, or a callable.
+
+        Returns:
+          :class:`~scoremd.dynamics.MCMCResult`: frames (n_frames, R, *event) in nm (molecules
+          centred), step size, acceptance rate, effective sample size, gradient evaluations.
+        """
+        if isinstance(method, str):
+            if method not in MCMC_METHODS:
+                raise ValueError(f"unknown MCMC method {method!r}; choose one of {', '.join(MCMC_METHODS)}")
+            method = MCMC_METHODS[method]()
+        positions = self._check(positions)
+        spf = self.config.simulate.steps_per_frame_for(self.system, steps_per_frame)
+        return mcmc(
+            method, self.energy, positions, n_frames, spf, key=key, kbt=self.kbt, masses=self.masses,
+            dt=self.integrator().dt, n_warmup=n_warmup, translation_invariant=self.is_molecular, out=out,
+            progress=progress,
         )
 
     def initial_positions(self, n_replicas: int, *, seed: int) -> np.ndarray:

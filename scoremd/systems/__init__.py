@@ -14,10 +14,11 @@ from ._toys import DOUBLE_WELL as DOUBLE_WELL
 from ._toys import GAUSSIAN_MIXTURE as GAUSSIAN_MIXTURE
 from ._toys import MUELLER_BROWN as MUELLER_BROWN
 from ._toys import ToySystem as ToySystem
+from ._toys import boltzmann_bin_probabilities as boltzmann_bin_probabilities
 from ._toys import mueller_brown_potential as mueller_brown_potential
 
 __all__ = ["ALANINE_DIPEPTIDE", "DOUBLE_WELL", "GAUSSIAN_MIXTURE", "MUELLER_BROWN", "SYSTEMS", "MolecularSystem",
-           "System", "ToySystem", "get_system", "mueller_brown_potential"]
+           "System", "ToySystem", "boltzmann_bin_probabilities", "get_system", "mueller_brown_potential"]
 
 System = ToySystem | MolecularSystem
 

@@ -113,21 +113,42 @@ class ToySystem:
         return out.astype(np.float32)
 
     def bin_probabilities(self, bins: int) -> np.ndarray:
-        """Exact probability of each histogram bin on ``metric_bounds``.
+        """Exact probability of each histogram bin on ``metric_bounds``, shape (bins,)*d
+        (:func:`boltzmann_bin_probabilities` of the potential)."""
+        return boltzmann_bin_probabilities(self.potential, self.kbt, self.metric_bounds, bins)
 
-        Integrates the grid density with sub-cells; the result is normalised over
-        the metric box. Shape (bins,)*d.
-        """
-        sub = 20 if self.dim == 2 else 200
-        n = bins * sub
-        axes = [np.linspace(lo, hi, n + 1) for lo, hi in self.metric_bounds]
-        centres = [0.5 * (a[1:] + a[:-1]) for a in axes]
-        mesh = np.stack(np.meshgrid(*centres, indexing="ij"), axis=-1)
-        u = np.asarray(jax.jit(self.potential)(jnp.asarray(mesh, jnp.float32)), np.float64)
-        w = np.exp(-(u - u.min()) / self.kbt)
-        w = w.reshape(*[x for _ in range(self.dim) for x in (bins, sub)])
-        w = w.sum(axis=tuple(range(1, 2 * self.dim, 2)))
-        return w / w.sum()
+
+def boltzmann_bin_probabilities(potential: Callable[[jax.Array], jax.Array], kbt: float, bounds: Bounds,
+                                bins: int) -> np.ndarray:
+    """Probability of each histogram bin under exp(-U/k_BT), normalised over the box ``bounds``.
+
+    Integrates the density with sub-cells (20 per bin and axis in 2-D, 200 in 1-D), so any
+    batched potential works: an analytic toy's, or a learned energy (the model's own
+    Boltzmann density).
+
+    Args:
+      potential: U(x), x (..., d) -> (...), energy units of ``kbt``.
+      kbt: thermal energy k_BT.
+      bounds: histogram range per axis, d pairs.
+      bins: bins per axis.
+
+    Returns:
+      Array of shape (bins,)*d summing to 1.
+    """
+    dim = len(bounds)
+    sub = 20 if dim == 2 else 200
+    n = bins * sub
+    axes = [np.linspace(lo, hi, n + 1) for lo, hi in bounds]
+    centres = [0.5 * (a[1:] + a[:-1]) for a in axes]
+    mesh = np.stack(np.meshgrid(*centres, indexing="ij"), axis=-1).reshape(-1, dim).astype(np.float32)
+    f = jax.jit(potential)
+    chunk = 1 << 16  # points per call: bounded memory for a network
+    u = np.concatenate([np.asarray(f(jnp.asarray(mesh[i : i + chunk])), np.float64)
+                        for i in range(0, len(mesh), chunk)])
+    w = np.exp(-(u - u.min()) / kbt)
+    w = w.reshape(*[x for _ in range(dim) for x in (bins, sub)])
+    w = w.sum(axis=tuple(range(1, 2 * dim, 2)))
+    return w / w.sum()
 
 
 def _lead(a, ndim: int):

@@ -79,6 +79,25 @@ def test_sample_and_simulate_commands(run_dir, tmp_path):
     assert not list(tmp_path.glob(".*partial*"))
 
 
+def test_simulate_with_metropolis_adjusted_chains(run_dir, tmp_path, capsys):
+    out = tmp_path / "mala.npy"
+    assert main(["--quiet", "simulate", str(run_dir), "--method", "mala", "--replicas", "6", "--frames", "4",
+                 "--steps-per-frame", "3", "--warmup", "20", "--start", "iid", "--out", str(out)]) == 0
+    assert np.load(out).shape == (6 * 4, 2) and np.isfinite(np.load(out)).all()
+    assert "mala: 6 chains x 4 frames" in capsys.readouterr().err
+    hmc = tmp_path / "hmc.npy"
+    assert main(["--quiet", "simulate", str(run_dir), "--method", "hmc", "--replicas", "3", "--frames", "2",
+                 "--step-size", "0.001", "--leapfrog-steps", "2", "--out", str(hmc)]) == 0
+    err = capsys.readouterr().err
+    assert "step size 0.001 ps" in err and "gradient evaluations" in err
+    assert "--method hmc takes --step-size" in _error(capsys, ["simulate", str(run_dir), "--method", "hmc", "--dt",
+                                                               "0.01", "--replicas", "2", "--frames", "2",
+                                                               "--out", str(tmp_path / "x.npy")])
+    assert "Langevin MD takes --dt" in _error(capsys, ["simulate", str(run_dir), "--step-size", "0.1", "--replicas",
+                                                       "2", "--frames", "2", "--out", str(tmp_path / "x.npy")])
+    assert not (tmp_path / "x.npy").exists() and not list(tmp_path.glob(".*stream*"))
+
+
 def _error(capsys, argv):
     code = main(argv)
     err = capsys.readouterr().err.strip().splitlines()

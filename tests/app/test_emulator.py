@@ -60,3 +60,52 @@ def test_run_info_and_resume_check(emulator):
     check_resumable(emulator.config, same, emulator.run_dir)  # more steps and other MD settings: fine
     with pytest.raises(ConfigError, match=r"differs in: model.hidden"):
         check_resumable(emulator.config, scoremd.load_config(CONFIG, [*TINY, "model.hidden=[8]"]), emulator.run_dir)
+
+
+def _grid_samples(p_fine, bounds, n, seed):
+    """n exact samples of a density given by its (bins, bins) cell probabilities (uniform within a cell)."""
+    rng = np.random.default_rng(seed)
+    bins = p_fine.shape[0]
+    idx = np.unravel_index(rng.choice(p_fine.size, size=n, p=p_fine.ravel() / p_fine.sum()), p_fine.shape)
+    width = np.array([(hi - lo) / bins for lo, hi in bounds])
+    low = np.array([lo for lo, _ in bounds])
+    return (low + (np.stack(idx, axis=-1) + rng.random((n, 2))) * width).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """Mueller-Brown trained long enough (800 steps, ~7 s) for its learned density to be confined."""
+    config = scoremd.load_config(CONFIG, ["train.steps=800", "train.batch_size=256", "train.log_every=400",
+                                          "train.checkpoint_every=800", "model.hidden=[32, 32]"])
+    return scoremd.train(config, tmp_path_factory.mktemp("run") / "mb800", progress=False)
+
+
+@pytest.mark.parametrize("method", ["mala", "hmc"])
+def test_mcmc_samples_the_models_own_boltzmann_density(trained, method):
+    """Chains started from exact samples of exp(-U_theta/k_BT) (on a grid) stay exact: the
+    final states' 10 x 10 histogram passes a chi-square test against the learned density's bins."""
+    from scoremd.systems import boltzmann_bin_probabilities
+
+    em = trained
+    bounds = ((-5.0, 4.0), (-3.5, 5.5))  # holds all but ~1e-4 of the learned density's mass
+    p_fine = boltzmann_bin_probabilities(em.energy, em.kbt, bounds, 100)
+    p = p_fine.reshape(10, 10, 10, 10).sum(axis=(1, 3))
+    n = 4000
+    x0 = _grid_samples(p_fine, bounds, n, seed=0)
+    result = em.mcmc(x0, 1, key=jax.random.PRNGKey(0), method=method, steps_per_frame=100, n_warmup=100)
+    assert 0.4 < result.acceptance_rate < 0.95
+    x = result.frames[-1]
+    counts = np.histogramdd(x, bins=10, range=bounds)[0].ravel()
+    expected = p.ravel() * n
+    keep = expected >= 5
+    obs = np.append(counts[keep], n - counts[keep].sum())
+    exp = np.append(expected[keep], n - expected[keep].sum())
+    chi2, df = float(np.sum((obs - exp) ** 2 / exp)), len(obs) - 1
+    assert chi2 < df + 5 * np.sqrt(2 * df), (chi2, df)
+    # the test has power: the same samples shifted by 0.3 nm fail it
+    shifted = np.histogramdd(x + 0.3, bins=10, range=bounds)[0].ravel()
+    obs = np.append(shifted[keep], n - shifted[keep].sum())
+    assert float(np.sum((obs - exp) ** 2 / exp)) > 5 * (df + 5 * np.sqrt(2 * df))
+    with pytest.raises(ValueError, match="unknown MCMC method 'gibbs'"):
+        em.mcmc(x0[:2], 1, key=jax.random.PRNGKey(0), method="gibbs")
+
