@@ -19,6 +19,10 @@ c. i.i.d. sampling: samples/s and network evaluations per sample, reverse SDE (1
    CPU presets' 200) and probability-flow ODE (50 and 200 steps); with --run, the phi/psi JS of
    each against the held-out reference.
 d. Compile times of the train step and of the simulation chunk, and whether a second call recompiles.
+f. The OpenMM bridge (scoremd.app.openmm_bridge.to_openmm): learned MD driven by OpenMM's
+   LangevinMiddleIntegrator through a PythonForce (1, 10 and 100 replicas in one System, one batched
+   model call per step; several Contexts of one replica cost the one-replica time each) against scoremd's own jitted MD of the same model,
+   aggregate ns/day at dt = 2 fs.
 e. Data parallelism over 2 devices (XLA_FLAGS=--xla_force_host_platform_device_count=2 on a CPU, in
    a subprocess running benchmarks/sharding.py): the training loss curve against 1 device and the
    throughput ratios of training, MD and i.i.d. sampling.
@@ -311,11 +315,52 @@ def row_e(quick: bool) -> dict:
     return json.loads(lines[-1])
 
 
+def row_f(run_dir, quick: bool) -> dict:
+    """Learned MD through OpenMM's PythonForce against scoremd's own MD of the same model."""
+    import tempfile
+
+    import openmm
+    from openmm import unit
+
+    from scoremd.app import load, load_config, train
+    from scoremd.app.openmm_bridge import to_openmm
+
+    with tempfile.TemporaryDirectory() as tmp:
+        if run_dir:
+            em = load(run_dir)
+        else:  # the CPU preset's network, barely trained: the same cost per evaluation
+            config = load_config(ROOT / "examples" / "configs" / "alanine_dipeptide_diffusion.toml",
+                                 [f"data.dir={ROOT / 'data'}", "train.steps=2", "train.log_every=1",
+                                  "train.checkpoint_every=2", "train.batch_size=8"])
+            em = train(config, Path(tmp) / "run", progress=False)
+        dt, n_steps = 0.002, (200 if quick else 1000)
+        out = {"model": run_dir or "CPU preset network (diffusion), untrained", "dt_ps": dt}
+        for r in (1, 10, 100):
+            cg = to_openmm(em, replicas=r)
+            integrator = openmm.LangevinMiddleIntegrator(cg.temperature, 1.0, dt)
+            context = openmm.Context(cg.system, integrator, openmm.Platform.getPlatformByName("Reference"))
+            context.setPositions(cg.positions)
+            context.setVelocitiesToTemperature(cg.temperature * unit.kelvin, 0)
+            integrator.step(20)  # compile and warm up
+            step_s = _best(lambda: (integrator.step(n_steps), context.getState(getEnergy=True)), 1) / n_steps
+            own_s = _time_simulate(em.force, jnp.asarray(cg.positions.value_in_unit(unit.nanometer),
+                                                         jnp.float32).reshape(r, *em.event_shape),
+                                   em.masses, LangevinMiddle(kbt=em.kbt, friction=1.0, dt=dt),
+                                   *((2, 100) if quick else (4, 250)))
+            bridge, own = r * dt / 1000 * 86400 / step_s, r * dt / 1000 * 86400 / own_s
+            out[r] = {"openmm_step_ms": step_s * 1e3, "openmm_ns_per_day": bridge, "scoremd_step_ms": own_s * 1e3,
+                      "scoremd_ns_per_day": own, "scoremd_over_openmm": own / bridge}
+            print(f"f. OpenMM bridge {r:4d} replica(s) in one System: {step_s * 1e3:7.3f} ms/step, {bridge:9.0f} "
+                  f"ns/day | scoremd MD {own_s * 1e3:7.3f} ms/step, {own:9.0f} ns/day | ratio {own / bridge:5.1f}x",
+                  flush=True)
+    return out
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--run", default=None, help="a trained alanine-dipeptide run directory (rows b, b2, c)")
     parser.add_argument("--quick", action="store_true", help="fewer repeats (a smoke run)")
-    parser.add_argument("--rows", default="abcde", help="rows to run, e.g. 'a' or 'bd' (c runs with b)")
+    parser.add_argument("--rows", default="abcdef", help="rows to run, e.g. 'a' or 'bd' (c runs with b)")
     parser.add_argument("--out", default=str(Path(__file__).with_name("results.json")))
     args = parser.parse_args()
     machine = f"{platform.node()} {platform.machine()}, {os.cpu_count()} CPU cores, jax {jax.__version__} on " \
@@ -332,6 +377,8 @@ def main():
         res["d_compile"] = row_d()
     if "e" in rows:
         res["e_sharding"] = row_e(args.quick)
+    if "f" in rows:
+        res["f_openmm_bridge"] = row_f(args.run, args.quick)
     headline = {}
     if "a_fp_cost" in res:
         headline["fp_dsm_ratio"] = res["a_fp_cost"]["transformer"]["exact_ratio"]
@@ -342,7 +389,7 @@ def main():
         headline["md_step_over_force"] = res["b_md"]["step_over_force_100"]
     command = " ".join(["python", "benchmarks/run.py", *sys.argv[1:]])
     results = {}
-    if rows != set("abcde") and Path(args.out).exists():  # a subset of rows updates the existing file
+    if rows != set("abcdef") and Path(args.out).exists():  # a subset of rows updates the existing file
         results = json.loads(Path(args.out).read_text())
     results.update(machine=machine, **headline, **res)
     if rows & {"b", "c"}:

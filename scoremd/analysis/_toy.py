@@ -14,6 +14,7 @@ import numpy as np
 
 from ..storage import atomic_write_text
 from . import _plots
+from ._adjusted import adjusted_lines, compare_adjusted
 from ._consistency import fp_error_vs_time
 from ._text import consistency_lines, expert_steps, format_metric, sampler_text, steps_text
 from .metrics import compare_to_reference
@@ -69,6 +70,9 @@ def evaluate_toy(emulator, run_dir: str | Path, samples: np.ndarray, trajectory:
         "train_steps": emulator.config.train.steps,
         "expert_steps": expert_steps(emulator.config),
     }
+    chains = getattr(emulator.config.simulate, "mcmc_chains", 0)
+    if chains:
+        metrics["adjusted"] = compare_adjusted(emulator, chains=chains)
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
 
     _plots.plot_densities(out / "densities.png", system, {"training data": data, "i.i.d.": samples, "MD": md}, ref_js)
@@ -112,6 +116,7 @@ def evaluate_toy(emulator, run_dir: str | Path, samples: np.ndarray, trajectory:
         "",
         "Learned energy E_theta(x, t0) against the true U/k_BT, both shifted to a minimum of 0.",
         *consistency_lines(has_loss),
+        *(adjusted_lines(metrics["adjusted"]) if "adjusted" in metrics else []),
     ]
     atomic_write_text(out / "report.md", "\n".join(lines) + "\n")
     return metrics

@@ -101,6 +101,8 @@ class SimulateConfig:
       t0: diffusion time at which the model is used as a force field.
       burn_in_frames: frames per replica discarded by the evaluation.
       seed: PRNG seed (starting frames, velocities, noise).
+      mcmc_chains: toy reports: chains per sampler in the comparison of Langevin MD with MALA and
+        HMC on the learned energy at equal cost (0: no comparison; molecules: unused).
     """
 
     replicas: int = 1000
@@ -112,6 +114,7 @@ class SimulateConfig:
     t0: float = 1e-5
     burn_in_frames: int = 10
     seed: int = 2
+    mcmc_chains: int = 1000
 
     def __post_init__(self):
         _check_name(INTEGRATORS, self.integrator, "simulate.integrator")
@@ -124,6 +127,7 @@ class SimulateConfig:
         if self.friction is not None:
             non_negative_float(self.friction, "simulate.friction", "1/ps")
         non_negative_int(self.burn_in_frames, "simulate.burn_in_frames")
+        non_negative_int(self.mcmc_chains, "simulate.mcmc_chains")
         if not (math.isfinite(self.t0) and 0 < self.t0 < 1):
             raise ValueError(f"simulate.t0 must lie in (0, 1), got {self.t0}")
         if self.burn_in_frames >= self.frames:

@@ -24,6 +24,7 @@ TINY = [
     "simulate.replicas=30",
     "simulate.frames=12",
     "simulate.burn_in_frames=2",
+    "simulate.mcmc_chains=20",
 ]
 
 
@@ -46,7 +47,13 @@ def test_run_writes_report(run_dir):
         assert 0 <= metrics[key]["js"] <= np.log(2)
     for png in ("densities.png", "free_energy.png", "loss.png"):
         assert (run_dir / "report" / png).stat().st_size > 1000
-    assert "| i.i.d. | 3000 |" in (run_dir / "report" / "report.md").read_text()
+    report = (run_dir / "report" / "report.md").read_text()
+    assert "| i.i.d. | 3000 |" in report
+    # Langevin MD against MALA/HMC on the learned energy, at the system's dt and at 4 x dt
+    rows = metrics["adjusted"]["rows"]
+    assert [(r["method"], r["dt"]) for r in rows] == [(m, dt) for dt in (0.005, 0.02) for m in ("langevin", "mala", "hmc")]
+    assert all(0 <= r["js_model"] <= np.log(2) and r["n"] == (20 - r["diverged"]) * 10 for r in rows)
+    assert "## Langevin MD against MALA and HMC" in report
     assert np.load(run_dir / "samples.npy").shape == (3000, 2)
     assert np.load(run_dir / "trajectory.npy").shape == (12, 30, 2)
     assert "hidden = [16, 16]" in (run_dir / "config.toml").read_text()
