@@ -30,6 +30,7 @@ from .app import SampleConfig as SampleConfig
 from .app import SimulateConfig as SimulateConfig
 from .app import load as load
 from .app import load_config as load_config
+from .app import to_openmm as to_openmm
 from .app import train as train
 from .data import DataConfig as DataConfig
 from .diffusion import ExactFP as ExactFP
@@ -39,8 +40,11 @@ from .diffusion import ProbabilityFlowODE as ProbabilityFlowODE
 from .diffusion import ReverseSDE as ReverseSDE
 from .diffusion import dsm_loss as dsm_loss
 from .diffusion import sample as sample
+from .dynamics import HMC as HMC
+from .dynamics import MALA as MALA
 from .dynamics import LangevinLeapfrog as LangevinLeapfrog
 from .dynamics import LangevinMiddle as LangevinMiddle
+from .dynamics import mcmc as mcmc
 from .dynamics import simulate as simulate
 from .models import AbstractEnergyModel as AbstractEnergyModel
 from .models import ModelConfig as ModelConfig
@@ -51,8 +55,8 @@ from .training import TrainConfig as TrainConfig
 from .training import fit as fit
 
 __all__ = ["AbstractEnergyModel", "CheckpointError", "ConfigError", "DataConfig", "DataError", "Emulator", "ExactFP",
-           "FiniteDifferenceFP", "LangevinLeapfrog", "LangevinMiddle", "LossConfig", "ModelConfig",
+           "FiniteDifferenceFP", "HMC", "LangevinLeapfrog", "LangevinMiddle", "LossConfig", "MALA", "ModelConfig",
            "ProbabilityFlowODE", "ReverseSDE", "RunConfig", "SampleConfig", "ScoremdError", "SimulateConfig",
            "SimulationDivergedError", "TrainConfig", "TrainingDivergedError", "VPSDE", "build_model", "dsm_loss",
-           "evaluate", "fit", "get_system", "js_divergence", "load", "load_config", "pmf_error", "sample",
-           "simulate", "train", "__version__"]
+           "evaluate", "fit", "get_system", "js_divergence", "load", "load_config", "mcmc", "pmf_error", "sample",
+           "simulate", "to_openmm", "train", "__version__"]
