@@ -59,9 +59,8 @@ def cmd_simulate(args) -> None:
     emulator = load(args.run_dir, step=args.step)
     files.check_format(emulator, out)
     if args.method == "langevin":
-        for option in ("step_size",):
-            if getattr(args, option) is not None:
-                raise ScoremdError(f"--{option.replace('_', '-')} is for --method mala/hmc; Langevin MD takes --dt")
+        if args.step_size is not None:
+            raise ScoremdError("--step-size is for --method mala/hmc; Langevin MD takes --dt")
         files.simulate_to(emulator, args.replicas, args.frames, out, args, concatenate=True)
     else:
         if args.dt is not None or args.friction is not None or args.integrator is not None:
