@@ -79,7 +79,8 @@ def evaluate_molecule(emulator, run_dir: str | Path, samples: np.ndarray, trajec
     out.mkdir(parents=True, exist_ok=True)
     burn = config.simulate.burn_in_frames
     md = md_frames(trajectory, burn)
-    data = load_molecular_data(system, config.data.dir, config.data.held_out)  # no test runs
+    data = load_molecular_data(system, config.data.dir, config.data.held_out,  # no test runs
+                               **config.data.reference_source())
     train = data.positions[data.train]
     reference = data.positions[data.validation]
     half_a, half_b = data.validation_halves()

@@ -8,6 +8,7 @@
     scoremd run CONFIG.toml --out RUN_DIR        (train -> sample -> simulate -> evaluate)
     scoremd data toy SYSTEM [--dir data]         (regenerate a toy system's training data)
     scoremd data generate STRUCTURE --out DIR --runs N --ns L   (OpenMM reference MD)
+    scoremd data go NATIVE.pdb --temperature T --epsilon E --out DIR --runs N --ns L   (Go-model C-alpha reference)
 
 User errors print one line ``scoremd: error: ...`` and exit with status 2.
 """
@@ -94,6 +95,10 @@ def cmd_evaluate(args, emulator=None) -> dict:
     emulator = emulator or load(run_dir, step=getattr(args, "step", None))
     if reference == "test" and emulator.is_molecular:  # before any sampling or MD
         from ..data import load_molecular_data
+
+        if emulator.config.data.trajectories is not None:
+            raise ScoremdError("--reference test needs the system's own test runs; with data.trajectories, "
+                               "score held-out files with --reference validation (the last half of the files)")
 
         load_molecular_data(emulator.system, emulator.config.data.dir, runs=emulator.system.test_runs)
     c = emulator.config
@@ -331,6 +336,10 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--platform", default="Reference", help="OpenMM platform (Reference is fastest for small implicit-solvent systems)")
     q.add_argument("--forces", action="store_true", help="also store forces")
     q.set_defaults(func=cmd_data_generate)
+    from . import _cli_go
+
+    _cli_go.add_parsers(data_sub, count=_count, positive_float=_positive_float, time_step=_time_step, rate=_rate,
+                        non_negative=_arg(non_negative_float, "ps"))
     return parser
 
 

@@ -57,7 +57,7 @@ def load_training_data(config: RunConfig, *, progress: Progress = True) -> np.nd
         x = load_positions_file(config.data.path, system.event_shape)
         return center(x) if isinstance(system, MolecularSystem) else x
     if isinstance(system, MolecularSystem):
-        data = load_molecular_data(system, config.data.dir, config.data.held_out)
+        data = load_molecular_data(system, config.data.dir, config.data.held_out, **config.data.reference_source())
         return data.positions[data.train]
     return load_toy_dataset(system, config.data.dir, progress=progress)
 
@@ -174,7 +174,7 @@ def train(config: RunConfig, run_dir: str | Path, *, progress: Progress = True) 
         extent=info.get("extent") or float(np.max(np.abs(data))),
     )
     if isinstance(system, MolecularSystem):
-        reference = load_molecular_data(system, config.data.dir, config.data.held_out)
+        reference = load_molecular_data(system, config.data.dir, config.data.held_out, **config.data.reference_source())
         info["masses"] = reference.masses.tolist()
         write_topology(run_dir / TOPOLOGY_FILE, cg_topology(reference.topology_pdb, reference.atom_indices),
                        reference.positions[0])

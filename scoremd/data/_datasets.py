@@ -36,12 +36,19 @@ class DataConfig:
         frames: ``"runs"`` holds out whole independent runs (the last half of them),
         ``"time"`` the last half of every run. The floor splits the held-out frames
         in two by runs (in time if they come from one run).
+      trajectories: molecules: a user's own reference instead of ``dir``: trajectory files or
+        glob patterns mdtraj reads (e.g. D. E. Shaw Research DCD files), one run per file, in order.
+      topology: the topology of ``trajectories`` (e.g. their PDB), with every atom of the files.
+      stride: keep every stride-th frame of ``trajectories``.
     """
 
     dir: str = "data"
     path: str | None = None
     scale: float | str = 1.0
     held_out: str = "runs"
+    trajectories: tuple[str, ...] | None = None
+    topology: str | None = None
+    stride: int = 1
 
     def __post_init__(self):
         if isinstance(self.scale, str):
@@ -51,6 +58,20 @@ class DataConfig:
             raise ValueError(f"data.scale must be positive, got {self.scale}")
         if self.held_out not in HELD_OUT_SPLITS:
             raise ValueError(f'data.held_out must be "runs" or "time", got {self.held_out!r}')
+        if self.trajectories is not None:
+            object.__setattr__(self, "trajectories", tuple(str(t) for t in self.trajectories))
+            if not self.trajectories or self.topology is None:
+                raise ValueError("data.trajectories needs at least one file and data.topology (their topology file)")
+        if not (isinstance(self.stride, int) and self.stride > 0):
+            raise ValueError(f"data.stride must be a positive integer, got {self.stride!r}")
+
+
+    def reference_source(self) -> dict:
+        """Keyword arguments of :func:`~scoremd.data.load_molecular_data` for a user's own trajectories
+        (empty when the reference is ``dir``)."""
+        if self.trajectories is None:
+            return {}
+        return {"trajectories": self.trajectories, "topology": self.topology, "stride": self.stride}
 
 
 def validate_positions(x: np.ndarray, event_shape, source: str) -> np.ndarray:

@@ -65,7 +65,7 @@ class MolecularData:
 
 
 @functools.lru_cache(maxsize=4)
-def _load_cached(folder: str, cg_map, runs: tuple[int, ...], mtime: float):
+def _load_cached(folder: str, cg_map, runs: tuple[int, ...], mtime: float, residue_masses: bool = False):
     import mdtraj
 
     topology_pdb, xyz, run_index = load_reference(folder, runs)
@@ -75,11 +75,13 @@ def _load_cached(folder: str, cg_map, runs: tuple[int, ...], mtime: float):
     bad = ~np.isfinite(positions.reshape(len(positions), -1)).all(axis=1)
     if bad.any():
         raise DataError(f"{folder}: {int(bad.sum())} reference frames contain NaN or inf; regenerate those runs")
-    return positions, run_index, bead_masses(topology, atoms), Path(topology_pdb), atoms
+    masses = bead_masses(topology, atoms, residue_masses=residue_masses)
+    return positions, run_index, masses, Path(topology_pdb), atoms
 
 
 def load_molecular_data(system: MolecularSystem, data_dir: str | Path, held_out: str = "runs", *,
-                        runs: tuple[int, ...] | None = None) -> MolecularData:
+                        runs: tuple[int, ...] | None = None, trajectories=None, topology=None,
+                        stride: int = 1) -> MolecularData:
     """Load ``data_dir/<system.name>``: its runs, SHA-256 checked, coarse-grained and centred.
 
     Args:
@@ -90,9 +92,22 @@ def load_molecular_data(system: MolecularSystem, data_dir: str | Path, held_out:
       runs: run numbers to load (the XX of ``run_XX``); default: every run except
         ``system.test_runs``. Pass ``system.test_runs`` to load the test set.
 
+      trajectories, topology, stride: a user's own reference instead (``DataConfig.trajectories``):
+        every file is a run; ``runs`` then picks files by number, and ``system.test_runs`` do not apply.
+
     Raises:
       DataError: no finished runs, a checksum mismatch, or a CG bead missing from the topology.
     """
+    if trajectories is not None:
+        from .trajectories import load_trajectory_files
+
+        positions, run_index, masses, atoms = load_trajectory_files(
+            trajectories, topology, system.cg_map, stride=stride, residue_masses=system.residue_masses)
+        if runs is not None:
+            keep = np.isin(run_index, np.asarray(runs))
+            positions, run_index = positions[keep], run_index[keep]
+        train, validation = split_frames(run_index, system.validation_fraction, held_out)
+        return MolecularData(positions, run_index, train, validation, masses, Path(topology), atoms)
     folder = Path(data_dir) / system.name
     if not folder.is_dir():
         raise DataError(
@@ -105,7 +120,7 @@ def load_molecular_data(system: MolecularSystem, data_dir: str | Path, held_out:
     stamps = [(folder / f"run_{n:02d}" / "metadata.json").stat().st_mtime for n in runs
               if (folder / f"run_{n:02d}" / "metadata.json").exists()]
     positions, run_index, masses, topology_pdb, atoms = _load_cached(
-        str(folder), system.cg_map, runs, max(stamps, default=0.0))
+        str(folder), system.cg_map, runs, max(stamps, default=0.0), system.residue_masses)
     train, validation = split_frames(run_index, system.validation_fraction, held_out)
     return MolecularData(positions, run_index, train, validation, masses, topology_pdb, atoms)
 

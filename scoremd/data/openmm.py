@@ -32,6 +32,7 @@ import numpy as np
 
 from .._errors import DataError
 from ..storage import NpyFrameWriter, atomic_write_text, sha256
+from .go_model import GoModel
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,13 +83,16 @@ def _openmm():
     return openmm, app, unit
 
 
-def load_structure(source: str, forcefield):
-    """(topology, positions) of a named built-in structure or a PDB file.
+def load_structure(source, forcefield):
+    """(topology, positions) of a named built-in structure, a PDB file, or a :class:`GoModel`'s native structure.
 
     ``"alanine_dipeptide"`` builds ACE-ALA-NME from internal coordinates
-    (:mod:`scoremd.data.structures`); anything else is read as a PDB file.
+    (:mod:`scoremd.data.structures`); any other string is read as a PDB file.
     """
-    _, app, _ = _openmm()
+    _, app, unit = _openmm()
+    if isinstance(source, GoModel):
+        topology, x, _ = source.native_structure()
+        return topology, x * unit.nanometer
     if source == "alanine_dipeptide":
         from .structures import build_alanine_dipeptide
 
@@ -101,6 +105,18 @@ def load_structure(source: str, forcefield):
     except Exception as err:  # OpenMM raises bare Exceptions on malformed PDBs
         raise DataError(f"{path} is not a readable PDB file: {err}") from err
     return pdb.topology, pdb.positions
+
+
+def _structure_record(structure) -> str | dict:
+    """What metadata.json records of the structure (a Go model: its settings and the native file's SHA-256)."""
+    if isinstance(structure, GoModel):
+        settings = {**dataclasses.asdict(structure), "native": Path(structure.native).name}  # the file, not its path
+        return {"go_model": settings, "native_sha256": structure.native_sha256()}
+    return structure
+
+
+def _system(structure, topology, protocol: MDProtocol):
+    return structure.create_system() if isinstance(structure, GoModel) else create_system(topology, protocol)
 
 
 def create_system(topology, protocol: MDProtocol):
@@ -160,7 +176,8 @@ def run_reference_md(
     Args:
       out_dir: the run folder (created).
       n_frames: total frames wanted; a larger number later grows the same run.
-      structure: ``"alanine_dipeptide"`` or a PDB file (all atoms, with hydrogens).
+      structure: ``"alanine_dipeptide"``, a PDB file (all atoms, with hydrogens), or a
+        :class:`~scoremd.data.go_model.GoModel` (its own energy; ``protocol.forcefield`` unused).
       protocol: simulation protocol; must equal the one of an existing run.
       seed: seed of velocities and Langevin noise (> 0).
       chunk_frames: frames between checkpoints.
@@ -176,11 +193,11 @@ def run_reference_md(
     proto["forcefield"] = list(protocol.forcefield)
     if state_path.exists():
         meta = json.loads(meta_path.read_text())
-        if meta["protocol"] != proto or meta["seed"] != seed:
-            raise DataError(f"{out} holds a run with a different protocol or seed; use another --out folder")
+        if meta["protocol"] != proto or meta["seed"] != seed or meta["structure"] != _structure_record(structure):
+            raise DataError(f"{out} holds a run with a different protocol, seed or structure; use another --out folder")
         pdb = app.PDBFile(str(out / "topology.pdb"))
         topology = pdb.topology
-        system = create_system(topology, protocol)
+        system = _system(structure, topology, protocol)
         simulation = _simulation(topology, system, protocol, seed)
         saved = np.load(state_path)
         done = int(saved["n_frames"])
@@ -188,8 +205,9 @@ def run_reference_md(
             return meta  # already long enough: leave the finished run (and its provenance) untouched
         simulation.context.loadCheckpoint(saved["checkpoint"].tobytes())
     else:
-        topology, positions = load_structure(structure, app.ForceField(*protocol.forcefield))
-        system = create_system(topology, protocol)
+        forcefield = None if isinstance(structure, GoModel) else app.ForceField(*protocol.forcefield)
+        topology, positions = load_structure(structure, forcefield)
+        system = _system(structure, topology, protocol)
         simulation = _simulation(topology, system, protocol, seed)
         simulation.context.setPositions(positions)
         out.mkdir(parents=True, exist_ok=True)  # only once the structure and force field are known good
@@ -202,7 +220,7 @@ def run_reference_md(
         atomic_write_text(out / "topology.pdb", buf.getvalue())
         done = 0
         meta = {
-            "structure": structure,
+            "structure": _structure_record(structure),
             "n_atoms": topology.getNumAtoms(),
             "protocol": proto,
             "seed": seed,

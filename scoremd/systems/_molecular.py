@@ -44,6 +44,8 @@ class MolecularSystem:
       pmf_bins: bins per dihedral axis of the PMF histogram.
       position_limit: |x| (nm) beyond which an MD replica counts as diverged.
       generate_command: how the shipped reference data were made.
+      residue_masses: bead masses are whole residue masses (C-alpha protein models) instead of
+        the masses of the mapped atoms.
     """
 
     name: str
@@ -60,6 +62,7 @@ class MolecularSystem:
     pmf_bins: int = 64
     position_limit: float = 1e3
     generate_command: str = ""
+    residue_masses: bool = False
 
     @property
     def n_beads(self) -> int:
@@ -94,5 +97,33 @@ ALANINE_DIPEPTIDE = MolecularSystem(
     generate_command=(
         "scoremd data generate alanine_dipeptide --out data/alanine_dipeptide --runs 4 --ns 250 "
         "--dt 0.002 --constraints hbonds"
+    ),
+)
+
+
+def _calpha_map(sequence: str) -> tuple[tuple[str, str], ...]:
+    """One C-alpha bead per residue of a one-letter sequence."""
+    three = {"A": "ALA", "R": "ARG", "N": "ASN", "D": "ASP", "C": "CYS", "E": "GLU", "Q": "GLN", "G": "GLY",
+             "H": "HIS", "I": "ILE", "L": "LEU", "K": "LYS", "M": "MET", "F": "PHE", "P": "PRO", "S": "SER",
+             "T": "THR", "W": "TRP", "Y": "TYR", "V": "VAL"}
+    return tuple((three[c], "CA") for c in sequence)
+
+
+# Fast folders on the structure-based C-alpha surrogate (scoremd.data.go_model; docs/data/fast_folders.md).
+# Runs 00-01 train, 02-03 validation, 04-05 test. Until the TICA evaluation lands, the report's
+# two dihedrals are C-alpha pseudo-dihedrals across the turn.
+CHIGNOLIN = MolecularSystem(
+    name="chignolin",
+    structure="data/folded/CLN025_ca.pdb",
+    cg_map=_calpha_map("YYDPETGTWY"),
+    dihedrals=((2, 3, 4, 5), (3, 4, 5, 6)),
+    temperature=340.0,
+    dt=0.01,
+    steps_per_frame=500,
+    test_runs=(4, 5),
+    residue_masses=True,
+    generate_command=(
+        "scoremd data go data/folded/CLN025_ca.pdb --temperature 340 --epsilon 2.75 --out data/chignolin "
+        "--runs 6 --ns 200 --frame-interval 5"
     ),
 )

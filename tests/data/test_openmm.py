@@ -81,7 +81,7 @@ def test_load_reference_and_checksums(tmp_path):
 
 def test_other_protocol_on_existing_run_is_refused(tmp_path):
     run_reference_md(tmp_path / "a", 2, protocol=FAST, seed=1, progress=False)
-    with pytest.raises(DataError, match="different protocol or seed"):
+    with pytest.raises(DataError, match="different protocol, seed or structure"):
         run_reference_md(tmp_path / "a", 4, protocol=FAST, seed=2, progress=False)
     assert np.load(tmp_path / "a" / "positions.npy").shape == (2, 22, 3)
 
