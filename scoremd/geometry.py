@@ -46,3 +46,20 @@ def random_rotations(key: jax.Array, n: int, dtype=jnp.float32) -> jax.Array:
 def rotate(key: jax.Array, x: jax.Array) -> jax.Array:
     """Apply an independent uniform random rotation to each configuration; x (B, n, 3)."""
     return jnp.einsum("bij,bnj->bni", random_rotations(key, x.shape[0], x.dtype), x)
+
+
+def native_contacts(native, cutoff: float, min_separation: int = 4):
+    """Native contacts of a structure (n, 3) nm by a distance criterion: pairs with
+    |i - j| >= min_separation and native distance r_0 < cutoff (nm). Returns (pairs (K, 2), r_0 (K,))."""
+    native = np.asarray(native, np.float64)
+    i, j = np.triu_indices(len(native), min_separation)
+    r0 = np.linalg.norm(native[i] - native[j], axis=-1)
+    keep = r0 < cutoff
+    return np.stack([i[keep], j[keep]], axis=-1), r0[keep]
+
+
+def fraction_native_contacts(x, pairs, r0, factor: float = 1.2):
+    """Q of frames x (N, n, 3) nm: the share of native contacts (pairs (K, 2), r_0 (K,)) with r < factor r_0, (N,)."""
+    x = np.asarray(x)
+    r = np.linalg.norm(x[:, pairs[:, 0]] - x[:, pairs[:, 1]], axis=-1)
+    return np.mean(r < factor * np.asarray(r0), axis=-1)

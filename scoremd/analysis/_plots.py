@@ -168,6 +168,39 @@ def plot_ramachandran(path, system: MolecularSystem, sets: dict[str, np.ndarray]
     _save(fig, path, dpi=110, bbox_inches="tight")
 
 
+def plot_tica(path, projected: dict[str, np.ndarray], bounds, vmax: float = 8.0):
+    """Free energy -log p(TIC1, TIC2) (k_BT) of each set of projected frames (N, >= 2)."""
+    fig, axes = _subplots(1, len(projected), figsize=(3.5 * len(projected), 3.4), sharey=True)
+    extent = [*bounds[0], *bounds[1]]
+    for ax, (name, y) in zip(np.atleast_1d(axes), projected.items()):
+        p = histogram(y[:, :2], bounds[:2], 100)
+        with np.errstate(divide="ignore"):
+            f = -np.log(p)
+        f -= f[np.isfinite(f)].min()
+        im = ax.imshow(f.T, origin="lower", extent=extent, vmin=0, vmax=vmax, cmap="viridis", aspect="auto")
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("TIC 1")
+    np.atleast_1d(axes)[0].set_ylabel("TIC 2")
+    fig.colorbar(im, ax=axes, label="free energy (k_BT)", shrink=0.85)
+    _save(fig, path, dpi=110, bbox_inches="tight")
+
+
+def plot_go_calibration(path, rows: list[dict], title: str = ""):
+    """Folding equilibrium of a Go model against epsilon/k_BT: <Q>, folded and unfolded shares, C_v."""
+    x = [r["epsilon_over_kbt"] for r in rows]
+    fig, (a, b) = _subplots(1, 2, figsize=(8.0, 3.0))
+    for key, label in (("mean_q", "<Q>"), ("folded", "folded (Q > 0.8)"), ("unfolded", "unfolded (Q < 0.3)")):
+        a.plot(x, [r[key] for r in rows], "o-", label=label)
+    a.set_xlabel("epsilon / k_BT")
+    a.legend(fontsize=8)
+    b.plot(x, [r["heat_capacity"] for r in rows], "o-")
+    b.set_xlabel("epsilon / k_BT")
+    b.set_ylabel("C_v = Var(U) / (k_B T^2)  (k_B)")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    _save(fig, path, dpi=110, bbox_inches="tight")
+
+
 def plot_bonds(path, system: MolecularSystem, sets: dict[str, np.ndarray]):
     n_bonds = len(system.bonds)
     fig, axes = _subplots(1, n_bonds, figsize=(3.0 * n_bonds, 2.8))

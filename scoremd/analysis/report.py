@@ -8,6 +8,7 @@ import numpy as np
 
 from ._consistency import fp_error_vs_time
 from ._molecular import evaluate_molecule
+from ._protein_report import evaluate_protein
 from ._toy import evaluate_toy
 
 __all__ = ["evaluate", "fp_error_vs_time"]
@@ -33,6 +34,8 @@ def evaluate(emulator, run_dir: str | Path, samples: np.ndarray, trajectory: np.
     Returns:
       The metrics dict (also ``report/metrics.json``); see :mod:`scoremd.analysis` for its schema.
     """
+    if emulator.is_molecular and emulator.system.is_protein:
+        return evaluate_protein(emulator, run_dir, samples, trajectory, reference=reference)
     if emulator.is_molecular:
         return evaluate_molecule(emulator, run_dir, samples, trajectory, reference=reference)
     return evaluate_toy(emulator, run_dir, samples, trajectory)

@@ -45,8 +45,9 @@ def cmd_go(args) -> None:
 def cmd_go_calibrate(args) -> None:
     from ..data.go_model import calibrate
 
-    if args.out:
-        files.checked(check_output_path)(args.out, f"--out {args.out}")
+    for option, path in (("--out", args.out), ("--plot", args.plot)):
+        if path:
+            files.checked(check_output_path)(path, f"{option} {path}")
     try:
         epsilons = [float(e) for e in args.epsilons.split(",")]
     except ValueError:
@@ -70,6 +71,11 @@ def cmd_go_calibrate(args) -> None:
                             "n_contacts": int(len(model.contacts()[1]))}, "rows": rows}
         atomic_write_text(args.out, json.dumps(record, indent=2) + "\n")
         print(f"wrote {args.out}", file=sys.stderr)
+    if args.plot:
+        from ..analysis._plots import plot_go_calibration
+
+        plot_go_calibration(args.plot, rows, f"{args.native} at {args.temperature:g} K")
+        print(f"wrote {args.plot}", file=sys.stderr)
 
 
 def add_parsers(data_sub, *, count, positive_float, time_step, rate, non_negative) -> None:
@@ -103,4 +109,5 @@ def add_parsers(data_sub, *, count, positive_float, time_step, rate, non_negativ
     q.add_argument("--discard-ns", type=non_negative, default=1.0, help="ns discarded at the start of each run")
     q.add_argument("--seed", type=count, default=1)
     q.add_argument("--out", default=None, help="JSON file of the table")
+    q.add_argument("--plot", default=None, help="PNG of <Q>, folded share and heat capacity against epsilon/k_BT")
     q.set_defaults(func=cmd_go_calibrate)

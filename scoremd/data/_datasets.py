@@ -40,6 +40,8 @@ class DataConfig:
         glob patterns mdtraj reads (e.g. D. E. Shaw Research DCD files), one run per file, in order.
       topology: the topology of ``trajectories`` (e.g. their PDB), with every atom of the files.
       stride: keep every stride-th frame of ``trajectories``.
+      frame_ps: time between the frames of ``trajectories`` (ps, before ``stride``; e.g. 200 for
+        the D. E. Shaw Research fast folders); None: the system's own frame interval.
     """
 
     dir: str = "data"
@@ -49,6 +51,7 @@ class DataConfig:
     trajectories: tuple[str, ...] | None = None
     topology: str | None = None
     stride: int = 1
+    frame_ps: float | None = None
 
     def __post_init__(self):
         if isinstance(self.scale, str):
@@ -62,6 +65,8 @@ class DataConfig:
             object.__setattr__(self, "trajectories", tuple(str(t) for t in self.trajectories))
             if not self.trajectories or self.topology is None:
                 raise ValueError("data.trajectories needs at least one file and data.topology (their topology file)")
+        if self.frame_ps is not None and not self.frame_ps > 0:
+            raise ValueError(f"data.frame_ps must be a positive time in ps, got {self.frame_ps!r}")
         if not (isinstance(self.stride, int) and self.stride > 0):
             raise ValueError(f"data.stride must be a positive integer, got {self.stride!r}")
 

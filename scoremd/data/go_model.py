@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from .._errors import DataError
+from ..geometry import fraction_native_contacts, native_contacts
 from ._coarse_graining import RESIDUE_MASSES
 
 __all__ = ["GoModel", "RESIDUE_MASSES", "calibrate", "count_transitions", "simulate_go"]
@@ -152,20 +153,14 @@ class GoModel:
 
     def fraction_native_contacts(self, x: np.ndarray) -> np.ndarray:
         """Q of frames x (N, n, 3) nm: the fraction of native contacts with r < contact_factor * r_0, (N,)."""
-        pairs, r0 = self.contacts()
-        x = np.asarray(x)
-        r = np.linalg.norm(x[:, pairs[:, 0]] - x[:, pairs[:, 1]], axis=-1)
-        return np.mean(r < self.contact_factor * r0, axis=-1)
+        return fraction_native_contacts(x, *self.contacts(), self.contact_factor)
 
 
 def _contacts(x, cutoff, min_separation):
-    n = len(x)
-    i, j = np.triu_indices(n, min_separation)
-    d = np.linalg.norm(x[i] - x[j], axis=-1)
-    keep = d < cutoff
-    if not keep.any():
+    pairs, r0 = native_contacts(x, cutoff, min_separation)
+    if not len(r0):
         raise DataError(f"no native contacts within {cutoff} nm at |i - j| >= {min_separation}")
-    return np.stack([i[keep], j[keep]], axis=-1), d[keep]
+    return pairs, r0
 
 
 def _angle(a, b, c):

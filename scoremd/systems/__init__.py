@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from .._errors import ConfigError
 from ._molecular import ALANINE_DIPEPTIDE as ALANINE_DIPEPTIDE
+from ._molecular import BBA as BBA
 from ._molecular import CHIGNOLIN as CHIGNOLIN
 from ._molecular import MolecularSystem as MolecularSystem
 from ._toys import DOUBLE_WELL as DOUBLE_WELL
@@ -18,13 +19,13 @@ from ._toys import ToySystem as ToySystem
 from ._toys import boltzmann_bin_probabilities as boltzmann_bin_probabilities
 from ._toys import mueller_brown_potential as mueller_brown_potential
 
-__all__ = ["ALANINE_DIPEPTIDE", "CHIGNOLIN", "DOUBLE_WELL", "GAUSSIAN_MIXTURE", "MUELLER_BROWN", "SYSTEMS", "MolecularSystem",
+__all__ = ["ALANINE_DIPEPTIDE", "BBA", "CHIGNOLIN", "DOUBLE_WELL", "GAUSSIAN_MIXTURE", "MUELLER_BROWN", "SYSTEMS", "MolecularSystem",
            "System", "ToySystem", "boltzmann_bin_probabilities", "get_system", "mueller_brown_potential"]
 
 System = ToySystem | MolecularSystem
 
 SYSTEMS: dict[str, System] = {
-    s.name: s for s in (DOUBLE_WELL, GAUSSIAN_MIXTURE, MUELLER_BROWN, ALANINE_DIPEPTIDE, CHIGNOLIN)
+    s.name: s for s in (DOUBLE_WELL, GAUSSIAN_MIXTURE, MUELLER_BROWN, ALANINE_DIPEPTIDE, CHIGNOLIN, BBA)
 }
 
 

@@ -46,6 +46,9 @@ class MolecularSystem:
       generate_command: how the shipped reference data were made.
       residue_masses: bead masses are whole residue masses (C-alpha protein models) instead of
         the masses of the mapped atoms.
+      native_contact_cutoff: C-alpha proteins: the native-contact criterion (nm) of Q; set, it
+        makes the report a protein report (TICA, Q; ``structure`` is then the native C-alpha PDB).
+      tica_lag_ps: C-alpha proteins: the TICA lag time (ps).
     """
 
     name: str
@@ -63,6 +66,13 @@ class MolecularSystem:
     position_limit: float = 1e3
     generate_command: str = ""
     residue_masses: bool = False
+    native_contact_cutoff: float | None = None
+    tica_lag_ps: float = 1000.0
+
+    @property
+    def is_protein(self) -> bool:
+        """A C-alpha protein (evaluated by TICA and native contacts)."""
+        return self.native_contact_cutoff is not None
 
     @property
     def n_beads(self) -> int:
@@ -110,8 +120,8 @@ def _calpha_map(sequence: str) -> tuple[tuple[str, str], ...]:
 
 
 # Fast folders on the structure-based C-alpha surrogate (scoremd.data.go_model; docs/data/fast_folders.md).
-# Runs 00-01 train, 02-03 validation, 04-05 test. Until the TICA evaluation lands, the report's
-# two dihedrals are C-alpha pseudo-dihedrals across the turn.
+# Runs 00-01 train, 02-03 validation, 04-05 test. ``dihedrals`` (two C-alpha pseudo-dihedrals
+# across the turn) serve the generic molecular tools; the report is the protein report.
 CHIGNOLIN = MolecularSystem(
     name="chignolin",
     structure="data/folded/CLN025_ca.pdb",
@@ -122,8 +132,26 @@ CHIGNOLIN = MolecularSystem(
     steps_per_frame=500,
     test_runs=(4, 5),
     residue_masses=True,
+    native_contact_cutoff=1.0,
     generate_command=(
         "scoremd data go data/folded/CLN025_ca.pdb --temperature 340 --epsilon 2.75 --out data/chignolin "
         "--runs 6 --ns 200 --frame-interval 5"
+    ),
+)
+
+BBA = MolecularSystem(
+    name="bba",
+    structure="data/folded/BBA_1FME_ca.pdb",
+    cg_map=_calpha_map("EQYTAKYKGRTFRNEKELRDFIEKFKGR"),
+    dihedrals=((5, 6, 7, 8), (6, 7, 8, 9)),
+    temperature=325.0,
+    dt=0.01,
+    steps_per_frame=500,
+    test_runs=(4, 5),
+    residue_masses=True,
+    native_contact_cutoff=0.8,  # the Go model's contacts: 0.8 nm gives BBA a more cooperative fold than 1.0
+    generate_command=(
+        "scoremd data go data/folded/BBA_1FME_ca.pdb --temperature 325 --contact-cutoff 0.8 --epsilon 4.25 "
+        "--out data/bba --runs 6 --ns 200 --frame-interval 5"
     ),
 )

@@ -1,0 +1,137 @@
+"""The report of a C-alpha protein model against held-out reference MD (docs/metrics.md).
+
+:func:`evaluate_protein` writes ``RUN_DIR/report/`` with ``metrics.json``, ``report.md``
+and plots: TIC1/TIC2 free-energy surfaces (deeptime TICA fitted on the training runs),
+the distribution of Q (fraction of native contacts). Every metric stands next to its floor:
+one half of the held-out runs against the other.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..data import load_molecular_data, reference_metadata
+from ..geometry import fraction_native_contacts, native_contacts
+from ..storage import atomic_write_text
+from . import _plots
+from ._consistency import fp_error_vs_time
+from ._molecular_metrics import md_frames
+from ._text import consistency_lines, format_metric, sampler_text, steps_text
+from .protein import distance_js, fit_tica, folding_transitions_per_us
+
+__all__ = ["evaluate_protein"]
+
+
+def _native(system) -> np.ndarray:
+    import mdtraj
+
+    return mdtraj.load(system.structure).xyz[0].astype(np.float64)
+
+
+def _reference_frame_ps(config, system) -> float:
+    """ps between reference frames: ``data.frame_ps`` x stride for a user's trajectories, else the
+    runs' recorded protocol, else the system's MD frame interval."""
+    if config.data.trajectories is not None:
+        return (config.data.frame_ps or system.dt * system.steps_per_frame) * config.data.stride
+    meta = reference_metadata(system, config.data.dir)
+    if meta and "protocol" in meta[0]:
+        return float(meta[0]["protocol"]["frame_interval"])
+    return system.dt * system.steps_per_frame
+
+
+def evaluate_protein(emulator, run_dir: str | Path, samples: np.ndarray, trajectory: np.ndarray, *,
+                     reference: str = "validation") -> dict:
+    """Score i.i.d. samples and MD of a C-alpha protein model and write the report.
+
+    Metrics (each set against the held-out reference): ``js`` / ``pmf`` (TIC1/TIC2,
+    100 bins), ``distance_js`` (pairs |i - j| >= 3), ``folded`` (share with Q > 0.8),
+    ``mean_q``; for MD also ``transitions_per_us`` (Q > 0.8 <-> Q < 0.3) against the
+    reference runs'. ``floor_reference``: one half of the held-out runs against the other.
+    ``reference="test"`` scores against the system's test runs instead (floor: held-out runs).
+    """
+    if reference not in ("validation", "test"):
+        raise ValueError(f'reference must be "validation" or "test", got {reference!r}')
+    system, config = emulator.system, emulator.config
+    run_dir = Path(run_dir)
+    out = run_dir / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    data = load_molecular_data(system, config.data.dir, config.data.held_out, **config.data.reference_source())
+    train = data.positions[data.train]
+    held_out = data.positions[data.validation]
+    if reference == "test":
+        scored = load_molecular_data(system, config.data.dir, runs=system.test_runs).positions
+        half_a, half_b = scored[: len(scored) // 2], scored[len(scored) // 2:]
+    else:
+        scored = held_out
+        half_a, half_b = data.validation_halves()
+    burn = config.simulate.burn_in_frames
+    md = md_frames(trajectory, burn)
+    frame_ps = emulator.integrator().dt * config.simulate.steps_per_frame_for(system)
+    ref_frame_ps = _reference_frame_ps(config, system)
+    lag = max(1, int(round(system.tica_lag_ps / ref_frame_ps)))
+    tica = fit_tica([data.positions[data.run_index == r] for r in np.unique(data.run_index[data.train])], lag)
+    pairs, r0 = native_contacts(_native(system), system.native_contact_cutoff)
+
+    def row(x, ref=scored):
+        q = fraction_native_contacts(x, pairs, r0)
+        return {**tica.metrics(x, ref), "distance_js": distance_js(x, ref), "folded": float(np.mean(q > 0.8)),
+                "mean_q": float(np.mean(q)), "n": int(len(x))}
+
+    q_md = fraction_native_contacts(trajectory.reshape(-1, *trajectory.shape[2:]), pairs, r0).reshape(
+        trajectory.shape[:2])
+    ref_runs = [scored] if reference == "test" else [held_out[data.run_index[data.validation] == r]
+                                                       for r in np.unique(data.run_index[data.validation])]
+    q_ref = [fraction_native_contacts(x, pairs, r0) for x in ref_runs]
+    ref_rate = sum(folding_transitions_per_us(q, ref_frame_ps) * len(q) for q in q_ref) / sum(len(q) for q in q_ref)
+    metrics = {
+        "system": system.name,
+        "reference": {"against": reference, "n": int(len(scored)), "n_train": int(len(train)),
+                      "tica_lag_frames": lag, "tica_lag_ps": lag * ref_frame_ps, "native_contacts": int(len(r0)),
+                      "folded": float(np.mean(np.concatenate(q_ref) > 0.8)), "transitions_per_us": ref_rate},
+        "iid": row(samples),
+        "md": {**row(md), "replicas": int(trajectory.shape[1]), "frames_per_replica": int(trajectory.shape[0]),
+               "burn_in_frames": int(burn), "transitions_per_us": folding_transitions_per_us(q_md, frame_ps)},
+        "data": row(train),
+        "floor_reference": row(half_a, half_b),
+        "floor_iid": row(train[np.random.default_rng(0).choice(len(train), min(len(samples), len(train)),
+                                                               replace=False)]),
+        "floor_md": None,
+        "fp_error": fp_error_vs_time(emulator, train),
+        "train_steps": config.train.steps,
+    }
+    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+    sets = {"reference": scored, "training data": train, "i.i.d.": samples, "MD": md}
+    _plots.plot_tica(out / "tica.png", {k: tica(v[:: max(1, len(v) // 200_000)]) for k, v in sets.items()},
+                     tica.bounds)
+    _plots.plot_fp_error(out / "fp_error.png", metrics["fp_error"])
+    has_loss = (run_dir / "metrics.jsonl").exists() and _plots.plot_loss(out / "loss.png", run_dir / "metrics.jsonl")
+    f = format_metric
+    lines = [
+        f"# scoremd report: {system.name}", "",
+        f"Training: {steps_text(config)}; model {config.model.kind} {list(config.model.hidden)}.",
+        f"i.i.d.: {sampler_text(config)}. MD: {trajectory.shape[1]} replicas x {trajectory.shape[0]} frames "
+        f"({frame_ps:g} ps apart, first {burn} discarded).", "",
+        f"Against the {'test' if reference == 'test' else 'held-out'} reference ({len(scored)} frames). "
+        f"TICA (deeptime) fitted on the training runs at a lag of {lag * ref_frame_ps:g} ps; TIC JS/PMF on "
+        f"100 x 100 bins; distance JS = mean over C-alpha pairs |i - j| >= 3; Q over {len(r0)} native contacts "
+        "(C-alpha criterion), folded = Q > 0.8. The floor scores half of the reference against the other half; "
+        "the i.i.d. floor, as many training frames as i.i.d. samples.", "",
+        "| samples | n | TIC JS | TIC PMF | distance JS | folded | mean Q |", "|---|---|---|---|---|---|---|",
+    ]
+    for name, key in [("training data", "data"), ("i.i.d.", "iid"), ("MD", "md"), ("floor (half vs half)",
+                      "floor_reference"), ("i.i.d. floor (training frames)", "floor_iid")]:
+        r = metrics[key]
+        lines.append(f"| {name} | {r['n']} | {f(r['js'])} | {f(r['pmf'])} | {f(r['distance_js'])} | "
+                     f"{r['folded']:.1%} | {r['mean_q']:.3f} |")
+    lines += [
+        "", f"Reference folded share {metrics['reference']['folded']:.1%}. Folding + unfolding transitions "
+        f"(Q > 0.8 <-> Q < 0.3) per microsecond: reference {metrics['reference']['transitions_per_us']:.0f}, "
+        f"MD {metrics['md']['transitions_per_us']:.0f} (model time; coarse-grained dynamics need not keep the "
+        "reference's time scale).", "", "![TICA](tica.png)", "",
+        "Free energy -log p(TIC1, TIC2) in k_BT of each set.", *consistency_lines(has_loss),
+    ]
+    atomic_write_text(out / "report.md", "\n".join(lines) + "\n")
+    return metrics

@@ -1,0 +1,63 @@
+"""Chignolin end to end on a tiny structure-based reference made by the test: Go-model runs ->
+train -> sample -> simulate -> the protein report (TICA, Q, transitions), and a user's DCD files."""
+
+import json
+from pathlib import Path
+
+import mdtraj
+import numpy as np
+import pytest
+
+from scoremd.app.cli import main
+from scoremd.data.go_model import GoModel
+from scoremd.data.openmm import MDProtocol, generate_runs
+
+ROOT = Path(__file__).parents[2]
+CONFIG = ROOT / "examples" / "configs" / "chignolin_diffusion.toml"
+TINY = ["model.hidden=[32, 32]", "train.steps=200", "train.batch_size=128", "train.log_every=100",
+        "train.checkpoint_every=200", "sample.n=400", "sample.steps=20", "simulate.replicas=4",
+        "simulate.frames=250", "simulate.burn_in_frames=10", "simulate.steps_per_frame=20"]
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    """Six 2-ns Go runs of chignolin, a frame per 5 ps (the system's layout: 00-01 train, 02-03 validation)."""
+    root = tmp_path_factory.mktemp("data")
+    model = GoModel(ROOT / "data" / "folded" / "CLN025_ca.pdb", epsilon=2.75)
+    protocol = MDProtocol(forcefield=(), temperature=340.0, timestep=0.01, frame_interval=5.0, equilibration=50.0)
+    generate_runs(root / "chignolin", 6, 400, structure=model, protocol=protocol, processes=1, progress=False)
+    return root
+
+
+def _sets(items):
+    return [x for item in items for x in ("--set", item)]
+
+
+def test_chignolin_run_writes_a_protein_report(data_dir, tmp_path):
+    out = tmp_path / "cln"
+    assert main(["--quiet", "run", str(CONFIG), "--out", str(out), *_sets([f"data.dir={data_dir}", *TINY])]) == 0
+    m = json.loads((out / "report" / "metrics.json").read_text())
+    assert m["reference"]["tica_lag_ps"] == 1000 and m["reference"]["native_contacts"] == 9
+    assert 0.2 < m["reference"]["folded"] < 0.8 and m["reference"]["transitions_per_us"] > 1000
+    for key in ("iid", "md", "data", "floor_reference", "floor_iid"):
+        assert 0 <= m[key]["js"] <= np.log(2) and 0 <= m[key]["distance_js"] <= np.log(2)
+        assert 0 <= m[key]["folded"] <= 1
+    assert m["md"]["n"] == 4 * 240 and m["md"]["transitions_per_us"] >= 0
+    assert (out / "report" / "tica.png").stat().st_size > 1000
+    assert "| i.i.d. | 400 |" in (out / "report" / "report.md").read_text()
+
+
+def test_the_same_config_runs_on_a_users_dcd_files(data_dir, tmp_path):
+    """DESRES-style input: DCD files + a PDB, nothing else changed but [data]."""
+    top = mdtraj.load(str(data_dir / "chignolin" / "run_00" / "topology.pdb")).topology
+    for k in range(4):
+        x = np.load(data_dir / "chignolin" / f"run_{k:02d}" / "positions.npy")
+        mdtraj.Trajectory(x, top).save_dcd(str(tmp_path / f"CLN025-0-protein-{k:03d}.dcd"))
+    mdtraj.Trajectory(x[:1], top).save_pdb(str(tmp_path / "CLN025-0-protein.pdb"))
+    out = tmp_path / "desres"
+    data = [f"data.trajectories=['{tmp_path}/CLN025-0-protein-*.dcd']",
+            f"data.topology='{tmp_path}/CLN025-0-protein.pdb'", "data.frame_ps=5"]
+    assert main(["--quiet", "run", str(CONFIG), "--out", str(out), *_sets([*data, *TINY])]) == 0
+    m = json.loads((out / "report" / "metrics.json").read_text())
+    assert m["reference"]["n_train"] == 2 * 400 and m["reference"]["n"] == 2 * 400
+    assert m["reference"]["tica_lag_ps"] == 1000
