@@ -152,6 +152,6 @@ BBA = MolecularSystem(
     native_contact_cutoff=0.8,  # the Go model's contacts: 0.8 nm gives BBA a more cooperative fold than 1.0
     generate_command=(
         "scoremd data go data/folded/BBA_1FME_ca.pdb --temperature 325 --contact-cutoff 0.8 --epsilon 4.25 "
-        "--out data/bba --runs 6 --ns 200 --frame-interval 5"
+        "--out data/bba --runs 6 --ns 100 --frame-interval 5"
     ),
 )
