@@ -31,6 +31,11 @@ def _native(system) -> np.ndarray:
     return mdtraj.load(system.structure).xyz[0].astype(np.float64)
 
 
+def _train_seconds(run_dir: Path) -> float | None:
+    info = run_dir / "run.json"
+    return json.loads(info.read_text()).get("train_seconds") if info.exists() else None
+
+
 def _reference_frame_ps(config, system) -> float:
     """ps between reference frames: ``data.frame_ps`` x stride for a user's trajectories, else the
     runs' recorded protocol, else the system's MD frame interval."""
@@ -101,6 +106,7 @@ def evaluate_protein(emulator, run_dir: str | Path, samples: np.ndarray, traject
         "floor_md": None,
         "fp_error": fp_error_vs_time(emulator, train),
         "train_steps": config.train.steps,
+        "train_seconds": _train_seconds(run_dir),
     }
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     sets = {"reference": scored, "training data": train, "i.i.d.": samples, "MD": md}
