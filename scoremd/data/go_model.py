@@ -72,15 +72,12 @@ class GoModel:
 
     def native_structure(self):
         """(OpenMM topology, native positions (n, 3) in nm, residue names) of the C-alpha PDB."""
-        from openmm import app, unit
+        from openmm import unit
+
+        from .structures import read_pdb
 
         path = Path(self.native)
-        if not path.is_file():
-            raise DataError(f"native structure {path} does not exist (C-alpha PDB files are in data/folded/)")
-        try:
-            pdb = app.PDBFile(str(path))
-        except Exception as err:  # OpenMM raises bare Exceptions on malformed PDBs
-            raise DataError(f"{path} is not a readable PDB file: {err}") from err
+        pdb = read_pdb(path, "does not exist (native C-alpha structures are in data/folded/)")
         atoms = list(pdb.topology.atoms())
         names = [a.residue.name for a in atoms]
         if any(a.name != "CA" for a in atoms) or len(atoms) < 4:

@@ -97,13 +97,9 @@ def load_structure(source, forcefield):
         from .structures import build_alanine_dipeptide
 
         return build_alanine_dipeptide(forcefield)
-    path = Path(source)
-    if not path.is_file():
-        raise DataError(f"structure {source!r} is neither a built-in name ('alanine_dipeptide') nor a PDB file")
-    try:
-        pdb = app.PDBFile(str(path))
-    except Exception as err:  # OpenMM raises bare Exceptions on malformed PDBs
-        raise DataError(f"{path} is not a readable PDB file: {err}") from err
+    from .structures import read_pdb
+
+    pdb = read_pdb(source, "is neither a built-in name ('alanine_dipeptide') nor a PDB file")
     return pdb.topology, pdb.positions
 
 

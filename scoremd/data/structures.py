@@ -17,6 +17,24 @@ import random
 
 import numpy as np
 
+def read_pdb(path, missing: str = "does not exist"):
+    """``openmm.app.PDBFile`` of ``path``; a missing or malformed file is a :class:`DataError`
+    (``missing`` completes the message for a missing file)."""
+    from pathlib import Path
+
+    from openmm import app
+
+    from .._errors import DataError
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path} {missing}")
+    try:
+        return app.PDBFile(str(path))
+    except Exception as err:  # OpenMM raises bare Exceptions on malformed PDBs
+        raise DataError(f"{path} is not a readable PDB file: {err}") from err
+
+
 # Bond lengths (A), angles and dihedrals (deg) of a trans peptide in the beta region.
 _BOND = {"C-N": 1.33, "N-CA": 1.46, "CA-C": 1.52, "C-O": 1.23, "CH3-C": 1.51, "CA-CB": 1.53, "N-CH3": 1.45}
 _ANGLE = {"CA-C-N": 116.2, "C-N-CA": 121.7, "N-CA-C": 111.2, "N-C-O": 123.0, "C-CA-CB": 110.1}

@@ -119,39 +119,23 @@ def _calpha_map(sequence: str) -> tuple[tuple[str, str], ...]:
     return tuple((three[c], "CA") for c in sequence)
 
 
-# Fast folders on the structure-based C-alpha surrogate (scoremd.data.go_model; docs/data/fast_folders.md).
-# Runs 00-01 train, 02-03 validation, 04-05 test. ``dihedrals`` (two C-alpha pseudo-dihedrals
-# across the turn) serve the generic molecular tools; the report is the protein report.
-CHIGNOLIN = MolecularSystem(
-    name="chignolin",
-    structure="data/folded/CLN025_ca.pdb",
-    cg_map=_calpha_map("YYDPETGTWY"),
-    dihedrals=((2, 3, 4, 5), (3, 4, 5, 6)),
-    temperature=340.0,
-    dt=0.01,
-    steps_per_frame=500,
-    test_runs=(4, 5),
-    residue_masses=True,
-    native_contact_cutoff=1.0,
-    generate_command=(
-        "scoremd data go data/folded/CLN025_ca.pdb --temperature 340 --epsilon 2.75 --out data/chignolin "
-        "--runs 6 --ns 200 --frame-interval 5"
-    ),
-)
+def _calpha_protein(name: str, sequence: str, native: str, temperature: float, contact_cutoff: float,
+                    epsilon: float, ns: int, dihedrals) -> MolecularSystem:
+    """A fast folder on the structure-based C-alpha surrogate (scoremd.data.go_model; docs/data/fast_folders.md):
+    one bead per residue with its residue mass, 10-fs MD, a frame per 5 ps; runs 00-01 train, 02-03
+    validation, 04-05 test. ``dihedrals`` (two C-alpha pseudo-dihedrals) serve the generic molecular
+    tools; the report is the protein report (TICA, Q)."""
+    cutoff = "" if contact_cutoff == 1.0 else f"--contact-cutoff {contact_cutoff:g} "
+    return MolecularSystem(
+        name=name, structure=native, cg_map=_calpha_map(sequence), dihedrals=dihedrals, temperature=temperature,
+        dt=0.01, steps_per_frame=500, test_runs=(4, 5), residue_masses=True, native_contact_cutoff=contact_cutoff,
+        generate_command=(f"scoremd data go {native} --temperature {temperature:g} {cutoff}--epsilon {epsilon:g} "
+                          f"--out data/{name} --runs 6 --ns {ns} --frame-interval 5"),
+    )
 
-BBA = MolecularSystem(
-    name="bba",
-    structure="data/folded/BBA_1FME_ca.pdb",
-    cg_map=_calpha_map("EQYTAKYKGRTFRNEKELRDFIEKFKGR"),
-    dihedrals=((5, 6, 7, 8), (6, 7, 8, 9)),
-    temperature=325.0,
-    dt=0.01,
-    steps_per_frame=500,
-    test_runs=(4, 5),
-    residue_masses=True,
-    native_contact_cutoff=0.8,  # the Go model's contacts: 0.8 nm gives BBA a more cooperative fold than 1.0
-    generate_command=(
-        "scoremd data go data/folded/BBA_1FME_ca.pdb --temperature 325 --contact-cutoff 0.8 --epsilon 4.25 "
-        "--out data/bba --runs 6 --ns 100 --frame-interval 5"
-    ),
-)
+
+CHIGNOLIN = _calpha_protein("chignolin", "YYDPETGTWY", "data/folded/CLN025_ca.pdb", 340.0, 1.0, 2.75, 200,
+                            ((2, 3, 4, 5), (3, 4, 5, 6)))
+# 0.8-nm contacts give BBA a more cooperative fold than 1.0 nm (docs/data/fast_folders.md).
+BBA = _calpha_protein("bba", "EQYTAKYKGRTFRNEKELRDFIEKFKGR", "data/folded/BBA_1FME_ca.pdb", 325.0, 0.8, 4.25, 100,
+                      ((5, 6, 7, 8), (6, 7, 8, 9)))

@@ -105,3 +105,20 @@ def test_validate_positions_errors():
 def test_unknown_system():
     with pytest.raises(ConfigError, match="unknown system 'argon'; known systems: alanine_dipeptide, bba, chignolin, double_well"):
         get_system("argon")
+
+
+@pytest.mark.parametrize("name", ["chignolin", "bba"])
+def test_fast_folders_match_their_shipped_data(name):
+    """The system's recorded command is the one that made the shipped runs; one C-alpha bead per residue."""
+    import json
+    from pathlib import Path
+
+    from scoremd.systems import get_system
+
+    system = get_system(name)
+    root = Path(__file__).parents[2]
+    for run in sorted((root / "data" / name).glob("run_*")):
+        assert json.loads((run / "metadata.json").read_text())["command"] == system.generate_command
+    native = (root / system.structure).read_text().splitlines()
+    assert sum(line.startswith("ATOM") for line in native) == system.n_beads
+    assert all(atom == "CA" for _, atom in system.cg_map) and system.is_protein
