@@ -37,7 +37,7 @@ def test_chignolin_run_writes_a_protein_report(data_dir, tmp_path):
     out = tmp_path / "cln"
     assert main(["--quiet", "run", str(CONFIG), "--out", str(out), *_sets([f"data.dir={data_dir}", *TINY])]) == 0
     m = json.loads((out / "report" / "metrics.json").read_text())
-    assert m["reference"]["tica_lag_ps"] == 1000 and m["reference"]["native_contacts"] == 9
+    assert m["reference"]["tica_lag_ps"] == 10 and m["reference"]["native_contacts"] == 9
     assert 0.2 < m["reference"]["folded"] < 0.8 and m["reference"]["transitions_per_us"] > 1000
     for key in ("iid", "md", "data", "floor_reference", "floor_iid"):
         assert 0 <= m[key]["js"] <= np.log(2) and 0 <= m[key]["distance_js"] <= np.log(2)
@@ -60,4 +60,4 @@ def test_the_same_config_runs_on_a_users_dcd_files(data_dir, tmp_path):
     assert main(["--quiet", "run", str(CONFIG), "--out", str(out), *_sets([*data, *TINY])]) == 0
     m = json.loads((out / "report" / "metrics.json").read_text())
     assert m["reference"]["n_train"] == 2 * 400 and m["reference"]["n"] == 2 * 400
-    assert m["reference"]["tica_lag_ps"] == 1000
+    assert m["reference"]["tica_lag_ps"] == 10
