@@ -8,6 +8,7 @@
     scoremd run CONFIG.toml --out RUN_DIR        (train -> sample -> simulate -> evaluate)
     scoremd data toy SYSTEM [--dir data]         (regenerate a toy system's training data)
     scoremd data generate STRUCTURE --out DIR --runs N --ns L   (OpenMM reference MD)
+    scoremd data generate dipeptides --peptides SET --ns L --out DIR [--scheduler ADDR]   (Dask campaign)
     scoremd data go NATIVE.pdb --temperature T --epsilon E --out DIR --runs N --ns L   (Go-model C-alpha reference)
 
 User errors print one line ``scoremd: error: ...`` and exit with status 2.
@@ -171,26 +172,6 @@ def cmd_data_splits(args) -> None:
         print(f"{name:<22}{sp['js']:<19.4f}{sp['pmf']:<9.3f}{sp['floor_js']:<10.4f}{sp['floor_pmf']:.3f}")
 
 
-def cmd_data_generate(args) -> None:
-    from ..data.openmm import MDProtocol, generate_runs
-
-    files.checked(check_output_path)(args.out, f"--out {args.out}", directory=True)
-    try:
-        protocol = MDProtocol(
-            forcefield=tuple(args.forcefield), temperature=args.temperature, friction=args.friction,
-            timestep=args.dt, constraints=args.constraints, frame_interval=args.frame_interval,
-            equilibration=args.equilibration, platform=args.platform, save_forces=args.forces,
-        )
-    except ValueError as err:
-        raise ScoremdError(str(err)) from None
-    n_frames = int(round(args.ns * 1000 / args.frame_interval))
-    metas = generate_runs(args.out, args.runs, n_frames, structure=args.structure, protocol=protocol,
-                          first_seed=args.first_seed, processes=args.processes, progress=not args.quiet,
-                          command=args.command_line)
-    total = sum(m["length_ns"] for m in metas)
-    print(f"{args.out}: {len(metas)} runs, {total:g} ns in total", file=sys.stderr)
-
-
 def _arg(check, *extra):
     """An argparse type from a check of :mod:`scoremd._checks` (the library's message and range)."""
     def parse(text: str):
@@ -317,27 +298,10 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("system")
     q.add_argument("--dir", default="data", help="data directory holding <system>/run_*")
     q.set_defaults(func=cmd_data_splits)
-    q = data_sub.add_parser(
-        "generate", help="OpenMM reference MD: independent runs in parallel processes, resumable and growable")
-    q.add_argument("structure", help='"alanine_dipeptide" (built from internal coordinates) or a PDB file with hydrogens')
-    q.add_argument("--out", required=True, help="folder of the runs (run_00, run_01, ...); existing runs are resumed/grown")
-    q.add_argument("--runs", type=_count, default=4, help="independent runs (seeds first_seed, first_seed + 1, ...)")
-    q.add_argument("--ns", type=_positive_float, required=True, help="length of each run in ns (a larger value grows existing runs)")
-    q.add_argument("--first-seed", type=_count, default=1)
-    q.add_argument("--processes", type=_count, default=None, help="parallel processes (default: min(runs, cores))")
-    q.add_argument("--forcefield", nargs="+", default=["amber99sbildn.xml", "amber99_obc.xml"])
-    q.add_argument("--temperature", type=_positive_float, default=300.0, help="K")
-    q.add_argument("--friction", type=_rate, default=1.0, help="1/ps")
-    q.add_argument("--dt", type=_time_step, default=0.001, help="time step in ps")
-    q.add_argument("--constraints", choices=["none", "hbonds"], default="none")
-    q.add_argument("--frame-interval", type=_time_step, default=1.0, help="ps between stored frames")
-    q.add_argument("--equilibration", type=_arg(non_negative_float, "ps"), default=100.0,
-                   help="ps before the first stored frame")
-    q.add_argument("--platform", default="Reference", help="OpenMM platform (Reference is fastest for small implicit-solvent systems)")
-    q.add_argument("--forces", action="store_true", help="also store forces")
-    q.set_defaults(func=cmd_data_generate)
-    from . import _cli_go
+    from . import _cli_generate, _cli_go
 
+    _cli_generate.add_parser(data_sub, count=_count, positive_float=_positive_float, time_step=_time_step,
+                             rate=_rate, non_negative=_arg(non_negative_float, "ps"))
     _cli_go.add_parsers(data_sub, count=_count, positive_float=_positive_float, time_step=_time_step, rate=_rate,
                         non_negative=_arg(non_negative_float, "ps"))
     return parser

@@ -3,7 +3,9 @@
 A *reference run* is a folder holding
 
     topology.pdb     the all-atom structure (after minimisation)
-    positions.npy    frames (n_frames, n_atoms, 3), float32, nm (lossless; streamed)
+    positions.npy    frames (n_frames, n_atoms, 3), float32, nm (lossless; streamed); for
+                     structures that store only some atoms (dipeptides: the beads),
+                     (n_frames, n_stored, 3) with the atom indices in metadata ``stored_atoms``
     energies.npy     potential energy per frame, kJ/mol (streamed)
     forces.npy       forces per frame, kJ/mol/nm (only with ``save_forces``)
     state.npz        OpenMM checkpoint + the number of frames it belongs to (atomic)
@@ -49,6 +51,8 @@ class MDProtocol:
       equilibration: ps simulated (after minimisation) before the first stored frame.
       platform: OpenMM platform name.
       save_forces: also store forces per frame.
+      cutoff: nonbonded cutoff in nm (``CutoffNonPeriodic``), or None for no cutoff
+        (``NoCutoff``, the default for these small implicit-solvent systems).
     """
 
     forcefield: tuple[str, ...] = ("amber99sbildn.xml", "amber99_obc.xml")
@@ -60,6 +64,7 @@ class MDProtocol:
     equilibration: float = 100.0
     platform: str = "Reference"
     save_forces: bool = False
+    cutoff: float | None = None
 
     def __post_init__(self):
         if self.constraints not in ("none", "hbonds"):
@@ -69,7 +74,20 @@ class MDProtocol:
         steps = self.frame_interval / self.timestep
         if abs(steps - round(steps)) > 1e-6:
             raise ValueError(f"frame_interval ({self.frame_interval} ps) must be a multiple of timestep ({self.timestep} ps)")
+        if self.cutoff is not None and not self.cutoff > 0:
+            raise ValueError(f"cutoff must be a positive distance in nm or None, got {self.cutoff!r}")
         object.__setattr__(self, "forcefield", tuple(self.forcefield))
+
+    def record(self) -> dict:
+        """The protocol as metadata.json stores it."""
+        out = dataclasses.asdict(self)
+        out["forcefield"] = list(self.forcefield)
+        return out
+
+    def matches(self, recorded: dict) -> bool:
+        """Whether a recorded protocol is this one (fields added since it was recorded take their defaults)."""
+        defaults = MDProtocol().record()
+        return {**defaults, **recorded} == self.record()
 
     @property
     def steps_per_frame(self) -> int:
@@ -84,7 +102,8 @@ def _openmm():
 
 
 def load_structure(source, forcefield):
-    """(topology, positions) of a named built-in structure, a PDB file, or a :class:`GoModel`'s native structure.
+    """(topology, positions) of a named built-in structure, a PDB file, a :class:`GoModel`'s native
+    structure, or a :class:`~scoremd.data.dipeptides.Dipeptide` built from its sequence.
 
     ``"alanine_dipeptide"`` builds ACE-ALA-NME from internal coordinates
     (:mod:`scoremd.data.structures`); any other string is read as a PDB file.
@@ -93,6 +112,8 @@ def load_structure(source, forcefield):
     if isinstance(source, GoModel):
         topology, x, _ = source.native_structure()
         return topology, x * unit.nanometer
+    if hasattr(source, "build"):  # a Dipeptide
+        return source.build()
     if source == "alanine_dipeptide":
         from .structures import build_alanine_dipeptide
 
@@ -108,6 +129,8 @@ def _structure_record(structure) -> str | dict:
     if isinstance(structure, GoModel):
         settings = {**dataclasses.asdict(structure), "native": Path(structure.native).name}  # the file, not its path
         return {"go_model": settings, "native_sha256": structure.native_sha256()}
+    if hasattr(structure, "sequence"):
+        return {"dipeptide": structure.sequence}
     return structure
 
 
@@ -122,11 +145,14 @@ def create_system(topology, protocol: MDProtocol):
       DataError: OpenMM's diagnosis (e.g. a residue without template because of a
         missing atom or hydrogen) and a hint.
     """
-    _, app, _ = _openmm()
+    _, app, unit = _openmm()
     forcefield = app.ForceField(*protocol.forcefield)
     constraints = None if protocol.constraints == "none" else app.HBonds
+    cutoff = {} if protocol.cutoff is None else {"nonbondedMethod": app.CutoffNonPeriodic,
+                                                 "nonbondedCutoff": protocol.cutoff * unit.nanometer}
     try:
-        return forcefield.createSystem(topology, nonbondedMethod=app.NoCutoff, constraints=constraints)
+        return forcefield.createSystem(topology, **({"nonbondedMethod": app.NoCutoff} | cutoff),
+                                       constraints=constraints)
     except ValueError as err:
         raise DataError(
             f"OpenMM cannot parameterise the structure with {', '.join(protocol.forcefield)}: {err} "
@@ -172,8 +198,10 @@ def run_reference_md(
     Args:
       out_dir: the run folder (created).
       n_frames: total frames wanted; a larger number later grows the same run.
-      structure: ``"alanine_dipeptide"``, a PDB file (all atoms, with hydrogens), or a
-        :class:`~scoremd.data.go_model.GoModel` (its own energy; ``protocol.forcefield`` unused).
+      structure: ``"alanine_dipeptide"``, a PDB file (all atoms, with hydrogens), a
+        :class:`~scoremd.data.go_model.GoModel` (its own energy; ``protocol.forcefield`` unused),
+        or a :class:`~scoremd.data.dipeptides.Dipeptide` (built from sequence; only its bead
+        atoms are stored, their indices in metadata ``stored_atoms``).
       protocol: simulation protocol; must equal the one of an existing run.
       seed: seed of velocities and Langevin noise (> 0).
       chunk_frames: frames between checkpoints.
@@ -185,11 +213,10 @@ def run_reference_md(
     openmm, app, unit = _openmm()
     out = Path(out_dir)
     meta_path, state_path = out / "metadata.json", out / "state.npz"
-    proto = dataclasses.asdict(protocol)
-    proto["forcefield"] = list(protocol.forcefield)
     if state_path.exists():
         meta = json.loads(meta_path.read_text())
-        if meta["protocol"] != proto or meta["seed"] != seed or meta["structure"] != _structure_record(structure):
+        if not protocol.matches(meta["protocol"]) or meta["seed"] != seed \
+                or meta["structure"] != _structure_record(structure):
             raise DataError(f"{out} holds a run with a different protocol, seed or structure; use another --out folder")
         pdb = app.PDBFile(str(out / "topology.pdb"))
         topology = pdb.topology
@@ -211,6 +238,8 @@ def run_reference_md(
         simulation.context.setVelocitiesToTemperature(protocol.temperature * unit.kelvin, seed)
         simulation.step(int(round(protocol.equilibration / protocol.timestep)))
         state = simulation.context.getState(getPositions=True)
+        if hasattr(structure, "check"):  # e.g. a dipeptide: still L-amino acids and trans bonds
+            structure.check(topology, state.getPositions(asNumpy=True).value_in_unit(unit.nanometer))
         buf = io.StringIO()
         app.PDBFile.writeFile(topology, state.getPositions(), buf)
         atomic_write_text(out / "topology.pdb", buf.getvalue())
@@ -218,11 +247,14 @@ def run_reference_md(
         meta = {
             "structure": _structure_record(structure),
             "n_atoms": topology.getNumAtoms(),
-            "protocol": proto,
+            "protocol": protocol.record(),
             "seed": seed,
+            **({"stored_atoms": [int(i) for i in structure.stored_atoms(topology)]}
+               if hasattr(structure, "stored_atoms") else {}),
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         }
-    n_atoms = topology.getNumAtoms()
+    stored = np.asarray(meta.get("stored_atoms", np.arange(topology.getNumAtoms())), dtype=int)
+    n_atoms = len(stored)
     resume = done if state_path.exists() else None
     writers = {
         "positions": NpyFrameWriter(out / "positions.npy", (n_atoms, 3), resume_at=resume),
@@ -242,16 +274,17 @@ def run_reference_md(
                 if not np.isfinite(x).all() or not np.isfinite(e):
                     raise DataError(f"{out}: the reference simulation produced NaN at frame {done + len(xs)}; "
                                     "lower the time step or check the structure")
-                xs.append(x), es.append(e), fs.append(f)
+                xs.append(x[stored]), es.append(e), fs.append(None if f is None else f[stored])
             writers["positions"].append(np.stack(xs))
             writers["energies"].append(np.array(es))
             if protocol.save_forces:
                 writers["forces"].append(np.stack(fs))
             done += k
+            ns_day = k * protocol.frame_interval * 1e-3 / (time.perf_counter() - start) * 86400
+            meta["ns_per_day"] = round(ns_day, 1)
             _save_state(state_path, simulation.context.createCheckpoint(), done)
             _write_metadata(out, meta, done, protocol, command, final=False)
             if progress:
-                ns_day = k * protocol.frame_interval * 1e-3 / (time.perf_counter() - start) * 86400
                 print(f"{out}: {done}/{n_frames} frames ({done * protocol.frame_interval / 1000:.2f} ns), "
                       f"{ns_day:.0f} ns/day", file=sys.stderr, flush=True)
     finally:
