@@ -27,7 +27,7 @@ from ..diffusion import training_loss
 from ..geometry import center
 from ..models import EnergyModel, MixtureEnergyModel, build_model, distance_statistics
 from ..storage import atomic_write_text, check_output_path
-from ..systems import MolecularSystem, System, get_system
+from ..systems import MolecularSystem, System, TransferableSystem, get_system
 from ..training import (
     Checkpoints,
     TrainConfig,
@@ -148,12 +148,17 @@ def train(config: RunConfig, run_dir: str | Path, *, progress: Progress = True) 
     intact checkpoint (with a longer schedule from there on when the steps grew).
 
     Returns:
-      The trained :class:`Emulator` (EMA parameters).
+      The trained :class:`Emulator` (EMA parameters); for the transferable dipeptide system a
+      :class:`~scoremd.app.transferable.TransferableEmulator` (``.peptide(seq)`` is an Emulator).
 
     Raises:
       ValueError: ``run_dir`` is a file or cannot be written (checked before the data load).
       ConfigError: ``run_dir`` holds a run whose config differs in more than the resumable keys.
     """
+    if isinstance(get_system(config.system), TransferableSystem):
+        from .transferable import train_transferable
+
+        return train_transferable(config, run_dir, progress=progress)
     run_dir = check_output_path(run_dir, f"run directory {run_dir}", directory=True)
     system = get_system(config.system)
     if (run_dir / CONFIG_FILE).exists():
@@ -229,6 +234,10 @@ def load(run_dir: str | Path, *, step: int | None = None) -> Emulator:
             "train one with `scoremd train CONFIG.toml --out RUN_DIR`"
         )
     config = load_config(run_dir / CONFIG_FILE)
+    if isinstance(get_system(config.system), TransferableSystem):
+        from .transferable import load_transferable
+
+        return load_transferable(run_dir, step=step)
     info = read_run_info(run_dir)
     system = get_system(config.system)
     if config.model.whiten_distances and "distance_stats" not in info:

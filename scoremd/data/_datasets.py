@@ -42,6 +42,9 @@ class DataConfig:
       stride: keep every stride-th frame of ``trajectories``.
       frame_ps: time between the frames of ``trajectories`` (ps, before ``stride``; e.g. 200 for
         the D. E. Shaw Research fast folders); None: the system's own frame interval.
+      peptides: transferable dipeptides: the training peptides (e.g. ``"train:100"`` or
+        ``"AK,GP"``; training pool only); None: the system's default.
+      max_ns: transferable dipeptides: use only the first ``max_ns`` ns of each training run.
     """
 
     dir: str = "data"
@@ -52,6 +55,8 @@ class DataConfig:
     topology: str | None = None
     stride: int = 1
     frame_ps: float | None = None
+    peptides: str | None = None
+    max_ns: float | None = None
 
     def __post_init__(self):
         if isinstance(self.scale, str):
@@ -59,6 +64,8 @@ class DataConfig:
                 raise ValueError(f'data.scale must be a positive number or "std", got {self.scale!r}')
         elif not self.scale > 0:
             raise ValueError(f"data.scale must be positive, got {self.scale}")
+        if self.max_ns is not None and not self.max_ns > 0:
+            raise ValueError(f"data.max_ns must be a positive number of ns, got {self.max_ns}")
         if self.held_out not in HELD_OUT_SPLITS:
             raise ValueError(f'data.held_out must be "runs" or "time", got {self.held_out!r}')
         if self.trajectories is not None:

@@ -134,28 +134,37 @@ def training_loss(
     t_range: tuple[float, float] | None = None,
     t_midpoint: float | None = None,
     fokker_planck: bool = True,
+    context=None,
 ) -> jax.Array:
     """DSM plus, if ``config.fp_weight > 0`` and ``fokker_planck``, the weighted FP term.
 
     The FP term uses t uniform on [max(t_min, lo), min(fp_t_max, hi)] (none if that
     is empty) and the first ``fp_batch_size`` samples of the batch. With
     ``config.random_rotations`` the batch (B, n, 3) is randomly rotated first.
+    ``context`` (a conditional model: one entry per sample, e.g. amino acids (B, 2)) binds
+    the model sample by sample (:meth:`~scoremd.models.AbstractEnergyModel.bind`).
     """
+    def bound(n=None):
+        if context is None:
+            return model
+        return model.bind(context if n is None else jax.tree.map(lambda c: c[:n], context))
+
     key_dsm, key_fp = jax.random.split(key)
     if config.random_rotations:
         key_dsm, key_rot = jax.random.split(key_dsm)
         if x0.ndim != 3 or x0.shape[-1] != 3:
             raise ValueError(f"loss.random_rotations needs molecular samples (B, n, 3), got {x0.shape}")
         x0 = rotate(key_rot, x0)
-    loss = dsm_loss(model, params, key_dsm, x0, config, t_range, t_midpoint)
+    loss = dsm_loss(bound(), params, key_dsm, x0, config, t_range, t_midpoint)
     sde = model.sde
     lo, hi = t_range or (sde.t_min, 1.0)
     fp_range = (max(lo, sde.t_min), min(config.fp_t_max, hi))
     if config.fp_weight > 0 and fokker_planck and fp_range[0] < fp_range[1]:
         xb = x0[: config.fp_batch_size] if config.fp_batch_size else x0
+        model_fp = bound(config.fp_batch_size or None)
 
         def energy_fn(x, t):
-            return model.energy(params, x, t)
+            return model_fp.energy(params, x, t)
 
         loss = loss + config.fp_weight * fp_loss(energy_fn, sde, key_fp, xb, fp_range, config.fp_estimator)
     return loss

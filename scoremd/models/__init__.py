@@ -1,5 +1,7 @@
 """Energy networks: the abstract energy model, its two final forms, and the architectures.
 
+A conditional model (the transferable dipeptide network) takes a context and is
+bound to one (``model.bind(types)``) to become an ordinary E(x, t).
 An :class:`AbstractEnergyModel` gives E_theta(x, t) in k_BT on normalised
 coordinates through a pure ``energy(params, x, t)``; the score is always
 -grad_x E (docs/design.md §2, §5).
@@ -10,16 +12,18 @@ from ._config import ModelConfig as ModelConfig
 from ._config import ModelKind as ModelKind
 from ._config import OutputScaling as OutputScaling
 from ._energy import AbstractEnergyModel as AbstractEnergyModel
+from ._energy import BoundEnergyModel as BoundEnergyModel
 from ._energy import EnergyModel as EnergyModel
 from ._energy import MixtureEnergyModel as MixtureEnergyModel
 from ._energy import Params as Params
 from ._energy import build_model as build_model
 from ._mlp import EnergyMLP as EnergyMLP
 from ._mlp import distance_statistics as distance_statistics
+from ._peptide import PeptideEnergyMLP as PeptideEnergyMLP
 from ._time import n_time_features as n_time_features
 from ._time import time_features as time_features
 from ._transformer import EnergyTransformer as EnergyTransformer
 
-__all__ = ["AbstractEnergyModel", "EnergyMLP", "EnergyModel", "EnergyTransformer", "Features", "MixtureEnergyModel",
-           "ModelConfig", "ModelKind", "OutputScaling", "Params", "build_model", "distance_statistics",
+__all__ = ["AbstractEnergyModel", "BoundEnergyModel", "EnergyMLP", "EnergyModel", "EnergyTransformer", "Features",
+           "MixtureEnergyModel", "ModelConfig", "ModelKind", "OutputScaling", "Params", "PeptideEnergyMLP", "build_model", "distance_statistics",
            "n_time_features", "time_features"]

@@ -9,10 +9,12 @@ __all__ = ["Features", "ModelConfig", "ModelKind", "OutputScaling"]
 
 
 class ModelKind(enum.StrEnum):
-    """Network architecture: an MLP (any event shape) or a graph transformer (molecules)."""
+    """Network architecture: an MLP (any event shape), a graph transformer (molecules), or the
+    transferable dipeptide MLP (ten slots, conditioned on the amino acids; docs/design.md D16)."""
 
     MLP = "mlp"
     TRANSFORMER = "transformer"
+    PEPTIDE = "peptide"
 
 
 class Features(enum.StrEnum):
@@ -57,6 +59,7 @@ class ModelConfig:
       expert_boundaries: interior boundaries of a mixture of experts over diffusion
         time, e.g. [0.1, 0.6] for experts on [0, 0.1], [0.1, 0.6], [0.6, 1]
         (empty: one network for all t).
+      embed_dim: width of the amino-acid embedding of each residue (``"peptide"``).
     """
 
     kind: ModelKind = ModelKind.MLP
@@ -68,6 +71,7 @@ class ModelConfig:
     n_frequencies: int = 2
     output_scaling: OutputScaling = OutputScaling.NONE
     expert_boundaries: tuple[float, ...] = ()
+    embed_dim: int = 16
 
     def __post_init__(self):
         object.__setattr__(self, "kind", _choice(ModelKind, self.kind, "model.kind"))
@@ -77,6 +81,8 @@ class ModelConfig:
             raise ValueError(f'model.features = "{self.features}" applies to kind = "mlp" only')
         if self.whiten_distances and self.features is not Features.INVARIANT:
             raise ValueError('model.whiten_distances needs model.features = "invariant"')
+        if self.embed_dim <= 0:
+            raise ValueError(f"model.embed_dim must be positive, got {self.embed_dim}")
         if self.heads <= 0 or self.head_dim <= 0:
             raise ValueError(f"model.heads and model.head_dim must be positive, got {self.heads}, {self.head_dim}")
         if not self.hidden or any(int(h) <= 0 for h in self.hidden):

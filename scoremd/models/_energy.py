@@ -37,9 +37,10 @@ from flax import nnx
 from ..sde import VPSDE
 from ._config import ModelConfig, ModelKind, OutputScaling
 from ._mlp import EnergyMLP
+from ._peptide import SLOTS, PeptideEnergyMLP
 from ._transformer import EnergyTransformer
 
-__all__ = ["AbstractEnergyModel", "EnergyModel", "MixtureEnergyModel", "Params", "build_model"]
+__all__ = ["AbstractEnergyModel", "BoundEnergyModel", "EnergyModel", "MixtureEnergyModel", "Params", "build_model"]
 
 Params = Any  # a pytree of arrays (nested dict)
 
@@ -70,6 +71,38 @@ class AbstractEnergyModel(abc.ABC):
         (g,) = pullback(jnp.ones_like(e))
         return e, -g
 
+    def bind(self, context) -> "BoundEnergyModel":
+        """This model with its conditioning fixed (a conditional model; e.g. a dipeptide's amino
+        acids, shape (2,) for every sample or (B, 2) per sample). Raises for unconditional models."""
+        raise TypeError(f"{type(self).__name__} takes no context; only conditional (peptide) models can be bound")
+
+
+@final
+@dataclasses.dataclass(frozen=True)
+class BoundEnergyModel(AbstractEnergyModel):
+    """A conditional model with its context fixed: an ordinary E(x, t) for losses, samplers and MD.
+
+    Attributes:
+      base: the conditional :class:`EnergyModel` or :class:`MixtureEnergyModel`.
+      context: its conditioning; a tuple (hashable, so the bound model can be a static
+        argument: one peptide) or an array (e.g. per-sample amino acids of a training batch).
+    """
+
+    base: AbstractEnergyModel
+    context: Any
+
+    @property
+    def sde(self) -> VPSDE:
+        return self.base.sde
+
+    @property
+    def event_shape(self) -> tuple[int, ...]:
+        return self.base.event_shape
+
+    def energy(self, params: Params, x: jax.Array, t) -> jax.Array:
+        """Energy (k_BT) of the base model with this context; x (B, *event), t (B,) or scalar -> (B,)."""
+        return self.base.energy(params, x, t, context=jnp.asarray(self.context))
+
 
 @final
 @dataclasses.dataclass(frozen=True)
@@ -87,23 +120,35 @@ class EnergyModel(AbstractEnergyModel):
     sde: VPSDE
     event_shape: tuple[int, ...]
     output_scaling: OutputScaling = OutputScaling.NONE
+    conditional: bool = False
 
-    def energy(self, params: Params, x: jax.Array, t: jax.Array) -> jax.Array:
+    def energy(self, params: Params, x: jax.Array, t: jax.Array, context=None) -> jax.Array:
         """Energy in units of k_BT.
 
         Args:
           params: network parameters.
           x: normalised coordinates, shape (B, *event_shape).
           t: diffusion times, shape (B,) (a scalar is broadcast).
+          context: the conditioning of a conditional network (peptides: amino-acid indices,
+            (2,) or (B, 2)); required by conditional models, refused by the others.
 
         Returns:
           E_theta(x, t), shape (B,).
         """
+        if (context is None) == self.conditional:
+            raise TypeError("a conditional model needs a context (use model.bind(types))" if self.conditional
+                            else "this model takes no context")
         t = jnp.broadcast_to(jnp.asarray(t, x.dtype), x.shape[:1])
-        f = nnx.merge(self.graphdef, params)(x, t)
+        net = nnx.merge(self.graphdef, params)
+        f = net(x, t) if context is None else net(x, t, context)
         if self.output_scaling is OutputScaling.INVERSE_STD:
             return f / self.sde.std(t).astype(x.dtype)
         return f
+
+    def bind(self, context) -> BoundEnergyModel:
+        if not self.conditional:
+            return super().bind(context)
+        return BoundEnergyModel(self, context)
 
 
 @final
@@ -142,7 +187,12 @@ class MixtureEnergyModel(AbstractEnergyModel):
             return bisect.bisect_right(self.boundaries, t)
         return jnp.searchsorted(jnp.asarray(self.boundaries, jnp.asarray(t).dtype), t, side="right")
 
-    def energy(self, params: Params, x: jax.Array, t) -> jax.Array:
+    def bind(self, context) -> BoundEnergyModel:
+        if not self.experts[0].conditional:
+            return super().bind(context)
+        return BoundEnergyModel(self, context)
+
+    def energy(self, params: Params, x: jax.Array, t, context=None) -> jax.Array:
         """Energy (k_BT) from the expert owning t; x (B, *event), t (B,) or a Python float.
 
         A Python-float time picks its expert statically (one network evaluated, as in
@@ -151,20 +201,21 @@ class MixtureEnergyModel(AbstractEnergyModel):
         """
         if isinstance(t, (int, float)):
             k = self.expert_index(t)
-            return self.experts[k].energy(params[f"expert_{k}"], x, t)
+            return self.experts[k].energy(params[f"expert_{k}"], x, t, context)
         t = jnp.broadcast_to(jnp.asarray(t, x.dtype), x.shape[:1])
         idx = self.expert_index(t)
 
         def every_expert():
             out = jnp.zeros(x.shape[:1], x.dtype)
             for k, expert in enumerate(self.experts):
-                out = jnp.where(idx == k, expert.energy(params[f"expert_{k}"], x, t), out)
+                out = jnp.where(idx == k, expert.energy(params[f"expert_{k}"], x, t, context), out)
             return out
 
         if x.shape[0] == 0:
             return every_expert()
         # Samplers step all samples at one time: then only the expert owning it runs.
-        branches = [lambda k=k: self.experts[k].energy(params[f"expert_{k}"], x, t) for k in range(len(self.experts))]
+        branches = [lambda k=k: self.experts[k].energy(params[f"expert_{k}"], x, t, context)
+                    for k in range(len(self.experts))]
         return jax.lax.cond(jnp.all(idx == idx[0]), lambda: jax.lax.switch(idx[0], branches), every_expert)
 
 
@@ -174,13 +225,18 @@ def _build_network(config: ModelConfig, event_shape, sde: VPSDE, t_range, key, d
     if config.kind is ModelKind.MLP:
         net = EnergyMLP(event_shape, config.hidden, config.n_frequencies, t_range, config.features,
                         distance_stats if config.whiten_distances else None, sde, rngs=rngs)
+    elif config.kind is ModelKind.PEPTIDE:
+        if tuple(event_shape) != (len(SLOTS), 3):
+            raise ValueError(f'kind = "peptide" needs dipeptides on {len(SLOTS)} slots, event (10, 3); got {event_shape}')
+        net = PeptideEnergyMLP(config.hidden, config.n_frequencies, t_range, config.embed_dim, rngs=rngs)
     else:
         if len(event_shape) != 2 or event_shape[1] != 3:
             raise ValueError(f"the transformer needs molecular events of shape (n_beads, 3), got {event_shape}")
         net = EnergyTransformer(event_shape[0], config.hidden[0], len(config.hidden), config.heads,
                                 config.head_dim, config.n_frequencies, t_range, rngs=rngs)
     graphdef, state = nnx.split(net)
-    return EnergyModel(graphdef, sde, event_shape, config.output_scaling), nnx.to_pure_dict(state)
+    model = EnergyModel(graphdef, sde, event_shape, config.output_scaling, conditional=config.kind is ModelKind.PEPTIDE)
+    return model, nnx.to_pure_dict(state)
 
 
 def build_model(config: ModelConfig, event_shape, sde: VPSDE, *, key: jax.Array, distance_stats=None):

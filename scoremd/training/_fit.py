@@ -50,7 +50,8 @@ def fit(
       loss_fn: ``loss_fn(params, key, x0)``.
       optimizer: optax transformation (must match ``state.opt_state``).
       state: starting state (fresh, or restored from a checkpoint to resume).
-      data: training samples in normalised units, shape (N, *event).
+      data: training samples in normalised units, shape (N, *event), or a pytree of arrays
+        with a common leading axis N (see :func:`make_train_step`).
       config: training settings.
       run_dir: if given, metrics are appended to ``run_dir/metrics.jsonl`` and
         checkpoints written to ``run_dir/checkpoints``.
@@ -79,7 +80,7 @@ def fit(
         devices = jax.devices() if jax.default_backend() != "cpu" else jax.devices()[:1]
     layout = batch_sharding(config.batch_size, devices)
     step_fn = jax.jit(make_train_step(loss_fn, optimizer, config, layout and layout.batch), donate_argnums=0)
-    data = jnp.asarray(data)
+    data = jax.tree.map(jnp.asarray, data)
     if layout is not None:
         data, state = jax.device_put((data, state), layout.replicated)
     ckpt = metrics_file = None

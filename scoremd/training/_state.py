@@ -166,13 +166,15 @@ def make_train_step(loss_fn: LossFn, optimizer: optax.GradientTransformation, co
         same as unsharded up to the order of floating-point sums.
 
     The returned function is not jitted; wrap it with ``jax.jit``.
-    ``data`` has shape (N, *event) and stays on the device between calls.
+    ``data`` has shape (N, *event) and stays on the device between calls; it may also be a
+    pytree of arrays with a common leading axis N (e.g. positions and the amino acids of
+    each frame), whose batch then reaches ``loss_fn`` as the same pytree.
     """
 
-    def step(state: TrainState, data: jax.Array):
+    def step(state: TrainState, data):
         key, key_batch, key_loss = jax.random.split(state.key, 3)
-        idx = jax.random.randint(key_batch, (config.batch_size,), 0, data.shape[0])
-        x0 = data[idx]
+        idx = jax.random.randint(key_batch, (config.batch_size,), 0, jax.tree.leaves(data)[0].shape[0])
+        x0 = jax.tree.map(lambda a: a[idx], data)
         if batch_sharding is not None:
             x0 = jax.lax.with_sharding_constraint(x0, batch_sharding)
         loss, grads = jax.value_and_grad(loss_fn)(state.params, key_loss, x0)

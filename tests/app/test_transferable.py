@@ -1,0 +1,81 @@
+"""The transferable dipeptide model end to end on tiny reference data made by the test: train on two
+training peptides, then sample and simulate a peptide it has never seen; the bad inputs."""
+
+import dataclasses
+import json
+import tomllib
+
+import jax
+import numpy as np
+import pytest
+
+from scoremd._errors import ConfigError, DataError
+from scoremd.app import load, train
+from scoremd.app.config import config_from_dict
+from scoremd.data.campaign import DIPEPTIDE_PROTOCOL
+from scoremd.data.dipeptides import Dipeptide, peptide_seed
+from scoremd.data.openmm import run_reference_md
+from scoremd.data.peptide_frames import load_peptide
+
+TRAIN = ("AQ", "LG")  # both from the training pool; LG has a glycine (9 beads)
+TINY = dataclasses.replace(DIPEPTIDE_PROTOCOL, frame_interval=0.02, equilibration=0.2)
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    for seq in TRAIN:
+        run_reference_md(root / "dipeptides" / seq / "run_00", 60, structure=Dipeptide(seq), protocol=TINY,
+                         seed=peptide_seed(seq), progress=False)
+    return root
+
+
+def _config(data_dir, **data):
+    d = tomllib.loads(open("examples/configs/dipeptides_both.toml").read())
+    d["data"].update({"dir": str(data_dir), "peptides": ",".join(TRAIN), **data})
+    d["model"].update(hidden=[16, 16])
+    d["loss"].update(fp_batch_size=8)
+    d["train"].update(steps=20, batch_size=16, checkpoint_every=20, log_every=10)
+    return config_from_dict(d)
+
+
+def test_frames_on_slots(data_dir):
+    frames = load_peptide(data_dir / "dipeptides", "LG")
+    assert frames.positions.shape == (60, 10, 3) and frames.present.tolist() == [True] * 7 + [False] + [True] * 2
+    assert np.all(frames.positions[:, 7] == 0) and frames.beads.shape == (60, 9, 3)
+    np.testing.assert_allclose(frames.beads.mean(axis=1), 0, atol=1e-6)  # centred on the beads
+    # N-CA bond of residue 2 (slots 5, 6), in nm
+    assert np.allclose(np.linalg.norm(frames.positions[:, 6] - frames.positions[:, 5], axis=-1), 0.147, atol=0.01)
+
+
+def test_train_then_sample_and_simulate_an_unseen_peptide(data_dir, tmp_path):
+    emulator = train(_config(data_dir), tmp_path / "run", progress=False)
+    assert emulator.peptides == TRAIN and json.loads((tmp_path / "run" / "run.json").read_text())["n_train"] == 120
+    loaded = load(tmp_path / "run")
+    gn = loaded.peptide("GN")  # a test peptide: never trained on
+    x = gn.sample(8, key=jax.random.PRNGKey(0), sampler=gn.sampler(steps=20))
+    assert x.shape == (8, 10, 3) and np.isfinite(x).all()
+    np.testing.assert_allclose(gn.energy(x), emulator.peptide("GN").energy(x), rtol=1e-5)
+    aq = loaded.peptide("AQ")
+    starts = aq.initial_positions(4, seed=0)
+    traj = aq.simulate(starts, 3, key=jax.random.PRNGKey(1), steps_per_frame=2, throw=False)
+    assert traj.frames.shape == (3, 4, 10, 3)
+    with pytest.raises(DataError, match="not a training peptide"):
+        gn.initial_positions(2, seed=0)
+
+
+def test_bad_inputs(data_dir, tmp_path):
+    with pytest.raises(ConfigError, match="held-out test/validation"):
+        train(_config(data_dir, peptides="AQ,GN"), tmp_path / "a", progress=False)  # GN is a test peptide
+    with pytest.raises(DataError, match="have no reference run.*AA"):
+        train(_config(data_dir, peptides="AQ,AA"), tmp_path / "b", progress=False)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    broken = tmp_path / "broken"
+    (broken / "dipeptides").mkdir(parents=True)
+    import shutil
+
+    shutil.copytree(data_dir / "dipeptides" / "AQ", broken / "dipeptides" / "AQ")
+    pos = broken / "dipeptides" / "AQ" / "run_00" / "positions.npy"
+    pos.write_bytes(pos.read_bytes()[:-12] + b"\0" * 12)
+    with pytest.raises(DataError, match="SHA-256"):
+        load_peptide(broken / "dipeptides", "AQ")
