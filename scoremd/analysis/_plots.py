@@ -18,7 +18,7 @@ from ..systems import MolecularSystem
 from .metrics import histogram
 
 __all__ = ["plot_bonds", "plot_densities", "plot_energies", "plot_fp_error", "plot_free_energy", "plot_loss",
-           "plot_ramachandran"]
+           "plot_ramachandran", "plot_ramachandran_grid"]
 
 
 def _subplots(nrows=1, ncols=1, *, figsize, **kwargs):
@@ -166,6 +166,32 @@ def plot_ramachandran(path, system: MolecularSystem, sets: dict[str, np.ndarray]
     np.atleast_1d(axes)[0].set_ylabel("psi (rad)")
     fig.colorbar(im, ax=axes, label="free energy (k_BT)", shrink=0.85)
     _save(fig, path, dpi=110, bbox_inches="tight")
+
+
+def plot_ramachandran_grid(path, systems: dict, sets: dict[str, dict[str, np.ndarray]], vmax: float = 8.0):
+    """One row per molecule (``systems[name]`` gives its dihedrals), one column per set of frames:
+    free energy -log p(phi, psi) in k_BT."""
+    names = list(sets)
+    columns = list(sets[names[0]])
+    fig, axes = _subplots(len(names), len(columns), figsize=(2.4 * len(columns), 2.3 * len(names)),
+                          sharex=True, sharey=True, squeeze=False)
+    im = None
+    for row, name in zip(axes, names):
+        system = systems[name]
+        for ax, col in zip(row, columns):
+            x = sets[name][col]
+            p = histogram(dihedral_angles(x, system.dihedrals), system.metric_bounds, system.js_bins)
+            with np.errstate(divide="ignore"):
+                f = -np.log(p)
+            f -= f[np.isfinite(f)].min()
+            im = ax.imshow(f.T, origin="lower", extent=[-np.pi, np.pi, -np.pi, np.pi], vmin=0, vmax=vmax,
+                           cmap="viridis", aspect="equal")
+            ax.set_title(f"{name} {col} (n={len(x)})", fontsize=7)
+        row[0].set_ylabel("psi (rad)", fontsize=7)
+    for ax in axes[-1]:
+        ax.set_xlabel("phi (rad)", fontsize=7)
+    fig.colorbar(im, ax=axes, label="free energy (k_BT)", shrink=0.6)
+    _save(fig, path, dpi=90, bbox_inches="tight")
 
 
 def plot_tica(path, projected: dict[str, np.ndarray], bounds, vmax: float = 8.0):

@@ -41,12 +41,38 @@ def cmd_train(args) -> None:
     print(f"trained {args.out} in {time.perf_counter() - start:.1f} s", file=sys.stderr)
 
 
-def cmd_sample(args) -> None:
+_TRANSFERABLE_EVALUATION = (
+    "transferable dipeptide models are evaluated per test peptide: run `python examples/dipeptides.py --config "
+    "CONFIG --out RUN_DIR` (scoremd.analysis.dipeptides.evaluate_dipeptides); `scoremd train` trains them and "
+    "`scoremd sample/simulate --peptide SEQ` use them")
+
+
+def _load_for(args, out: Path):
+    """The run's Emulator; a transferable run's for ``--peptide`` (which only such runs take)."""
     from .runs import load
 
-    out = files.out_path(args.out, args.overwrite)
     emulator = load(args.run_dir, step=args.step)
+    peptide = getattr(args, "peptide", None)
+    if hasattr(emulator, "peptide"):
+        if peptide is None:
+            raise ScoremdError(f"{args.run_dir} is a transferable dipeptide model: say which dipeptide with "
+                               "--peptide (e.g. --peptide GN)")
+        if out.suffix != ".npy":
+            raise ScoremdError("transferable dipeptide models write .npy (frames on the ten slots, nm)")
+        try:
+            emulator = emulator.peptide(peptide)
+        except DataError as err:
+            raise ScoremdError(str(err)) from None
+    elif peptide is not None:
+        raise ScoremdError(f"--peptide is for transferable dipeptide models; {args.run_dir} is a "
+                           f"{emulator.system.name} model")
     files.check_format(emulator, out)
+    return emulator
+
+
+def cmd_sample(args) -> None:
+    out = files.out_path(args.out, args.overwrite)
+    emulator = _load_for(args, out)
     files.sample_to(emulator, args.n, out, args)
 
 
@@ -55,11 +81,8 @@ def cmd_simulate(args) -> None:
 
     ``--out`` is replaced only once the whole run succeeded; the frames of a diverged run go
     to ``<name>.partial<ext>`` beside it (never over a good file)."""
-    from .runs import load
-
     out = files.out_path(args.out, args.overwrite)
-    emulator = load(args.run_dir, step=args.step)
-    files.check_format(emulator, out)
+    emulator = _load_for(args, out)
     if args.method == "langevin":
         if args.step_size is not None:
             raise ScoremdError("--step-size is for --method mala/hmc; Langevin MD takes --dt")
@@ -94,6 +117,8 @@ def cmd_evaluate(args, emulator=None) -> dict:
     _refuse_ignored_options(args, samples_path, traj_path)
     reference = getattr(args, "reference", "validation")
     emulator = emulator or load(run_dir, step=getattr(args, "step", None))
+    if hasattr(emulator, "peptide"):
+        raise ScoremdError(_TRANSFERABLE_EVALUATION)
     if reference == "test" and emulator.is_molecular:  # before any sampling or MD
         from ..data import load_molecular_data
 
@@ -133,6 +158,10 @@ def cmd_run(args) -> None:
 
     files.checked(check_output_path)(args.out, f"--out {args.out}", directory=True)
     config = load_config(args.config, args.set)
+    from ..systems import TransferableSystem, get_system
+
+    if isinstance(get_system(config.system), TransferableSystem):
+        raise ScoremdError(_TRANSFERABLE_EVALUATION)
     run_dir = Path(args.out)
     emulator = train(config, run_dir, progress=not args.quiet)
     # Regenerate the derived outputs so they match the (possibly extended) model.
@@ -236,6 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output file: .npy (shape (n, ...), nm) or, for molecules, .xtc/.dcd/.h5 with a CG topology .pdb beside it")
     p.add_argument("--seed", type=_seed, default=None)
     p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--peptide", default=None, help="transferable dipeptide models: the dipeptide, e.g. GN")
     _sampling_options(p)
     _step_option(p)
     p.set_defaults(func=cmd_sample)
@@ -249,6 +279,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "molecules, .xtc/.dcd/.h5 with a CG topology .pdb beside it")
     p.add_argument("--seed", type=_seed, default=None)
     p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--peptide", default=None,
+                   help="transferable dipeptide models: the dipeptide, e.g. GN (start with --start iid if unseen)")
     _md_options(p)
     p.add_argument("--method", choices=["langevin", "mala", "hmc"], default="langevin",
                    help="langevin: MD with the learned force (default); mala/hmc: Metropolis-adjusted chains "

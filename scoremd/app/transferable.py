@@ -138,7 +138,7 @@ class TransferableEmulator:
         def training_data():
             if seq not in self.peptides:
                 raise DataError(f"{seq} is not a training peptide of this model; start its MD from i.i.d. "
-                                "samples (emulator.sample) instead of training frames")
+                                "samples instead of training frames (`--start iid`; emulator.sample in Python)")
             return load_peptide(folder, seq, max_ns=self.config.data.max_ns).positions
 
         return Emulator(self.config, self.system.peptide(seq), self.model.bind(tuple(int(t) for t in types)),

@@ -49,6 +49,7 @@ class MolecularSystem:
       native_contact_cutoff: C-alpha proteins: the native-contact criterion (nm) of Q; set, it
         makes the report a protein report (TICA, Q; ``structure`` is then the native C-alpha PDB).
       tica_lag_ps: C-alpha proteins: the TICA lag time (ps).
+      bond_pairs: the CG bonds as bead pairs (None: consecutive beads along the chain).
     """
 
     name: str
@@ -68,6 +69,7 @@ class MolecularSystem:
     residue_masses: bool = False
     native_contact_cutoff: float | None = None
     tica_lag_ps: float = 1000.0
+    bond_pairs: tuple[tuple[int, int], ...] | None = None
 
     @property
     def is_protein(self) -> bool:
@@ -89,7 +91,9 @@ class MolecularSystem:
 
     @property
     def bonds(self) -> tuple[tuple[int, int], ...]:
-        """CG bonds: consecutive beads along the chain."""
+        """CG bonds: ``bond_pairs``, else consecutive beads along the chain."""
+        if self.bond_pairs is not None:
+            return self.bond_pairs
         return tuple((i, i + 1) for i in range(self.n_beads - 1))
 
     @property

@@ -16,6 +16,8 @@ from ..units import kbt as thermal_energy
 from ._molecular import MolecularSystem
 
 _SLOT_ATOMS = ("N", "CA", "CB", "C", "O")
+_BONDS = ((0, 1), (1, 2), (1, 3), (3, 4), (3, 5), (5, 6), (6, 7), (6, 8), (8, 9))
+"""Slot pairs of the CG bonds: N-CA, CA-CB, CA-C, C-O of residue 1, the peptide C-N, then residue 2."""
 _THREE = {"A": "ALA", "C": "CYS", "D": "ASP", "E": "GLU", "F": "PHE", "G": "GLY", "H": "HIS", "I": "ILE",
           "K": "LYS", "L": "LEU", "M": "MET", "N": "ASN", "P": "PRO", "Q": "GLN", "R": "ARG", "S": "SER",
           "T": "THR", "V": "VAL", "W": "TRP", "Y": "TYR"}
@@ -63,16 +65,19 @@ class TransferableSystem:
         return thermal_energy(self.temperature)
 
     def peptide(self, sequence: str) -> MolecularSystem:
-        """One dipeptide on the ten slots (phi = slots 3, 5, 6, 8; psi = 0, 1, 3, 5)."""
+        """One dipeptide on the ten slots (phi = slots 3, 5, 6, 8; psi = 0, 1, 3, 5; a glycine's
+        CB slot keeps the name CB in ``cg_map`` but is absent: no bond, no bead)."""
         seq = str(sequence).upper()
         if len(seq) != 2 or any(c not in _THREE for c in seq):
             raise ValueError(f"{sequence!r} is not a dipeptide (two one-letter amino-acid codes)")
         cg_map = tuple((_THREE[c], a) for c in seq for a in _SLOT_ATOMS)
+        absent = {5 * r + 2 for r, c in enumerate(seq) if c == "G"}
+        bonds = tuple(b for b in _BONDS if not absent & set(b))
         return MolecularSystem(
             name=f"{self.name}:{seq}", structure=seq, cg_map=cg_map, dihedrals=((3, 5, 6, 8), (0, 1, 3, 5)),
             temperature=self.temperature, friction=self.friction, dt=self.dt, steps_per_frame=self.steps_per_frame,
             js_bins=self.js_bins, pmf_bins=self.pmf_bins, position_limit=self.position_limit,
-            generate_command=self.generate_command,
+            generate_command=self.generate_command, bond_pairs=bonds,
         )
 
 

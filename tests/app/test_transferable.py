@@ -48,10 +48,16 @@ def test_frames_on_slots(data_dir):
     assert np.allclose(np.linalg.norm(frames.positions[:, 6] - frames.positions[:, 5], axis=-1), 0.147, atol=0.01)
 
 
-def test_train_then_sample_and_simulate_an_unseen_peptide(data_dir, tmp_path):
-    emulator = train(_config(data_dir), tmp_path / "run", progress=False)
-    assert emulator.peptides == TRAIN and json.loads((tmp_path / "run" / "run.json").read_text())["n_train"] == 120
-    loaded = load(tmp_path / "run")
+@pytest.fixture(scope="module")
+def trained(data_dir, tmp_path_factory):
+    run = tmp_path_factory.mktemp("run")
+    return run, train(_config(data_dir), run, progress=False)
+
+
+def test_train_then_sample_and_simulate_an_unseen_peptide(trained):
+    run, emulator = trained
+    assert emulator.peptides == TRAIN and json.loads((run / "run.json").read_text())["n_train"] == 120
+    loaded = load(run)
     gn = loaded.peptide("GN")  # a test peptide: never trained on
     x = gn.sample(8, key=jax.random.PRNGKey(0), sampler=gn.sampler(steps=20))
     assert x.shape == (8, 10, 3) and np.isfinite(x).all()
@@ -79,3 +85,48 @@ def test_bad_inputs(data_dir, tmp_path):
     pos.write_bytes(pos.read_bytes()[:-12] + b"\0" * 12)
     with pytest.raises(DataError, match="SHA-256"):
         load_peptide(broken / "dipeptides", "AQ")
+
+
+def test_like_with_like_comparison(data_dir):
+    """A model that reproduces the first half of the reference scores exactly the floor; its mirror
+    image (phi, psi -> -phi, -psi) lies in other bins, above the floor (this reference is tiny, so
+    its floor is high)."""
+    from scoremd.analysis.dipeptides import compare_like_with_like
+    from scoremd.systems import DIPEPTIDES
+
+    ref = load_peptide(data_dir / "dipeptides", "AQ").positions
+    system = DIPEPTIDES.peptide("AQ")
+    same = compare_like_with_like(system, ref[:30], ref, None)
+    assert same["n"] == 30 and same["js"] == same["floor_js"] and same["bond_w1"] == same["floor_bond_w1"]
+    mirror = compare_like_with_like(system, -ref[:30], ref, None)
+    assert mirror["js"] > same["floor_js"] and mirror["phi_positive"] != same["phi_positive"]
+    assert compare_like_with_like(system, ref[:30], ref, 10)["n"] == 10
+
+
+def test_evaluation_report(data_dir, trained, tmp_path):
+    from scoremd.analysis.dipeptides import evaluate_dipeptides, summarise
+
+    emulator = trained[1]
+    results = evaluate_dipeptides(emulator, ["LG"], data_dir=data_dir, n_iid=16, replicas=2, frames=3,
+                                  key=jax.random.PRNGKey(0), out_dir=tmp_path / "report", progress=False)
+    assert results[0].iid["paper"]["n"] == 16 and results[0].md["large"]["n"] == 6
+    assert results[0].reference_ns == pytest.approx(60 * 0.02 / 1000)
+    assert summarise(results, "paper")["iid_js"][1] == 0.0
+    for name in ("dipeptides.json", "dipeptides.md", "ramachandran.png"):
+        assert (tmp_path / "report" / name).stat().st_size > 0
+
+
+def test_cli(trained, tmp_path, capsys):
+    from scoremd.app.cli import main
+
+    run, _ = trained
+    assert main(["--quiet", "sample", str(run), "--n", "4", "--out", str(tmp_path / "s.npy"), "--peptide", "GN",
+                 "--steps", "10"]) == 0
+    assert np.load(tmp_path / "s.npy").shape == (4, 10, 3)
+    assert main(["--quiet", "sample", str(run), "--n", "4", "--out", str(tmp_path / "t.npy")]) == 2
+    assert main(["--quiet", "simulate", str(run), "--replicas", "2", "--frames", "2", "--peptide", "GN",
+                 "--out", str(tmp_path / "m.npy")]) == 2
+    assert main(["--quiet", "evaluate", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert "--peptide" in err and "--start iid" in err and "examples/dipeptides.py" in err
+    assert not (tmp_path / "t.npy").exists() and not (tmp_path / "m.npy").exists()

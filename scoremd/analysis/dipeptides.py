@@ -1,0 +1,163 @@
+"""Evaluation of the transferable dipeptide model on held-out test peptides (docs/metrics.md).
+
+For every test peptide the model draws i.i.d. samples and runs Langevin MD (from
+i.i.d. samples: the model has never seen the peptide), and both are compared with
+the peptide's reference MD: phi/psi JS and PMF error (64 x 64 bins), the share of
+frames at phi > 0, and the Wasserstein-1 distance of every CG bond length.
+
+Like with like: each comparison uses m model frames against m reference frames,
+and its floor is the same metric between the two halves (in time) of the
+reference, m frames each, so that a number and its floor have the same sample
+sizes. The paper's protocol caps m at 50 000; ``m = None`` uses as many as the
+reference's halves hold (large samples). Units: nm, radians; metrics as defined in
+docs/metrics.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from ._molecular_metrics import bond_w1, dihedral_metrics, phi_positive
+
+__all__ = ["PeptideResult", "compare_like_with_like", "evaluate_dipeptides", "summarise"]
+
+
+def _draw(x: np.ndarray, m: int, rng) -> np.ndarray:
+    return x if len(x) <= m else x[np.sort(rng.choice(len(x), m, replace=False))]
+
+
+def compare_like_with_like(system, model_frames: np.ndarray, reference: np.ndarray, m: int | None,
+                           *, seed: int = 0) -> dict:
+    """Metrics of model frames against the reference and their floor, at the same sizes.
+
+    The reference (N, 10, 3) is cut into its first and second half in time (A, B); with
+    m' = min(m, |A|, |B|, |model|), the model's m' frames are compared with m' frames of B,
+    and the floor is m' frames of A against the same m' frames of B.
+
+    Returns:
+      ``{"n": m', "js", "pmf", "phi_positive", "bond_w1" (nm, max over bonds), "floor_js",
+      "floor_pmf", "floor_bond_w1"}``.
+    """
+    rng = np.random.default_rng(seed)
+    half = len(reference) // 2
+    a, b = reference[:half], reference[half:2 * half]
+    n = min(len(a), len(model_frames), m or len(a))
+    a, b, x = _draw(a, n, rng), _draw(b, n, rng), _draw(model_frames, n, rng)
+    got, floor = dihedral_metrics(system, x, b), dihedral_metrics(system, a, b)
+    return {
+        "n": int(n), "js": got["js"], "pmf": got["pmf"], "phi_positive": phi_positive(system, x),
+        "bond_w1": max(bond_w1(system, x, b)), "floor_js": floor["js"], "floor_pmf": floor["pmf"],
+        "floor_bond_w1": max(bond_w1(system, a, b)),
+    }
+
+
+@dataclasses.dataclass(frozen=True)
+class PeptideResult:
+    """One test peptide's evaluation: ``iid`` and ``md`` each hold one :func:`compare_like_with_like`
+    dict per protocol (``"paper"``, ``"large"``); ``reference_ns`` and ``reference_phi_positive``
+    describe the reference."""
+
+    sequence: str
+    reference_ns: float
+    reference_phi_positive: float
+    iid: dict
+    md: dict
+
+
+def evaluate_dipeptides(emulator, peptides, *, data_dir: str | Path, n_iid: int, replicas: int, frames: int,
+                        burn_in_frames: int = 0, key: jax.Array, paper_m: int = 50_000,
+                        out_dir: str | Path | None = None, progress=True) -> list[PeptideResult]:
+    """Sample and simulate every peptide and compare with its reference (see the module docstring).
+
+    Args:
+      emulator: a :class:`~scoremd.app.transferable.TransferableEmulator`.
+      peptides: test peptides with reference runs in ``data_dir/dipeptides``.
+      n_iid: i.i.d. samples per peptide.
+      replicas, frames, burn_in_frames: MD per peptide (system's dt and frame interval), started
+        from i.i.d. samples; the first ``burn_in_frames`` of each replica are discarded.
+      key: PRNG key (split per peptide).
+      paper_m: the paper protocol's sample size (50 000).
+      out_dir: if given, writes ``dipeptides.json``, ``dipeptides.md`` and ``ramachandran.png`` there.
+    """
+    from .._progress import progress_bar
+    from ..data.peptide_frames import load_peptide
+
+    folder = Path(data_dir) / emulator.system.name
+    results, sets = [], {}
+    bar = progress_bar(progress, len(peptides), "evaluate dipeptides", unit="peptide")
+    for seq, k in zip(peptides, jax.random.split(key, len(peptides))):
+        ref = load_peptide(folder, seq)
+        em = emulator.peptide(seq)
+        system = em.system
+        k_iid, k_start, k_md = jax.random.split(k, 3)
+        iid = em.sample(n_iid, key=k_iid)
+        starts = em.sample(replicas, key=k_start)
+        traj = em.simulate(starts, frames, key=k_md, throw=False)
+        md = np.asarray(traj.frames[burn_in_frames:]).reshape(-1, 10, 3)
+        if traj.divergent_step is not None:
+            md = md[np.isfinite(md).all(axis=(1, 2))]
+        beads = {"reference": ref.positions, "i.i.d.": iid, "MD": md}
+        row = {}
+        for name in ("i.i.d.", "MD"):
+            row[name] = {p: compare_like_with_like(system, beads[name], ref.positions, m)
+                         for p, m in (("paper", paper_m), ("large", None))}
+        results.append(PeptideResult(seq, len(ref.positions) * ref.frame_ps / 1000,
+                                     phi_positive(system, ref.positions), row["i.i.d."], row["MD"]))
+        sets[seq] = beads
+        bar.update(1)
+    bar.close()
+    if out_dir is not None:
+        _write(Path(out_dir), emulator, results, sets)
+    return results
+
+
+def summarise(results: list[PeptideResult], protocol: str) -> dict:
+    """Mean and standard deviation over peptides of every metric of one protocol."""
+    out = {}
+    for kind in ("iid", "md"):
+        rows = [getattr(r, kind)[protocol] for r in results]
+        for metric in ("js", "pmf", "floor_js", "floor_pmf", "bond_w1"):
+            v = np.array([row[metric] for row in rows if row[metric] is not None], float)
+            out[f"{kind}_{metric}"] = (float(v.mean()), float(v.std())) if len(v) else (None, None)
+    return out
+
+
+def _write(out: Path, emulator, results, sets) -> None:
+    from ._plots import plot_ramachandran_grid
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "dipeptides.json").write_text(json.dumps([dataclasses.asdict(r) for r in results], indent=2) + "\n")
+    lines = ["# Transferable dipeptides: held-out test peptides", "",
+             "Each number is m model frames against m frames of the second half (in time) of the peptide's "
+             "reference; its floor (in brackets) is the first half against the same m frames (docs/metrics.md).", ""]
+    for protocol, title in (("paper", "paper protocol (m <= 50 000)"), ("large", "large samples (m = half the reference)")):
+        lines += [f"## {title}", "",
+                  "| peptide | ref. (ns) | m | i.i.d. JS [floor] | MD JS [floor] | i.i.d. PMF [floor] | MD PMF [floor] "
+                  "| phi>0 ref / i.i.d. / MD |", "|---|---|---|---|---|---|---|---|"]
+        for r in results:
+            i, m = r.iid[protocol], r.md[protocol]
+            lines.append(f"| {r.sequence} | {r.reference_ns:.1f} | {i['n']} | {i['js']:.4f} [{i['floor_js']:.4f}] | "
+                         f"{m['js']:.4f} [{m['floor_js']:.4f}] | {_f(i['pmf'])} [{_f(i['floor_pmf'])}] | "
+                         f"{_f(m['pmf'])} [{_f(m['floor_pmf'])}] | {r.reference_phi_positive:.3f} / "
+                         f"{i['phi_positive']:.3f} / {m['phi_positive']:.3f} |")
+        s = summarise(results, protocol)
+        lines += ["", f"Mean ± sd over {len(results)} peptides: i.i.d. JS {_ms(s['iid_js'])} (floor "
+                  f"{_ms(s['iid_floor_js'])}), MD JS {_ms(s['md_js'])} (floor {_ms(s['md_floor_js'])}); i.i.d. PMF "
+                  f"{_ms(s['iid_pmf'])}, MD PMF {_ms(s['md_pmf'])}.", ""]
+    lines += ["![Ramachandran plots](ramachandran.png)", ""]
+    (out / "dipeptides.md").write_text("\n".join(lines))
+    plot_ramachandran_grid(out / "ramachandran.png", {r.sequence: emulator.system.peptide(r.sequence) for r in results},
+                           sets)
+
+
+def _f(v) -> str:
+    return "n/a" if v is None else f"{v:.3f}"
+
+
+def _ms(pair) -> str:
+    return "n/a" if pair[0] is None else f"{pair[0]:.4f} ± {pair[1]:.4f}"
