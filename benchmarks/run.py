@@ -7,7 +7,7 @@ Rows (see benchmarks/RESULTS.md for measured numbers and the machine):
 a. Training-step cost of DSM + Fokker-Planck over plain DSM (same model, batch 1024), with the FP
    term on the whole batch and on 256 of the 1024 samples (the CPU presets), for the
    alanine-dipeptide MLP (invariant, 3 x 128) and the graph transformer (64 wide, 2 layers,
-   4 heads x 16), both FP estimators.
+   4 heads x 16), the three FP estimators (exact, taylor, fd).
 b. Learned-MD throughput (aggregate ns/day over 1, 10, 100, 1000 replicas; dt = 2 fs) against OpenMM
    simulating all-atom alanine dipeptide with the data's force field on the same cores (one
    single-threaded process per core, the fastest way to run OpenMM here), and the time of one MD
@@ -91,7 +91,7 @@ def row_a(quick: bool) -> dict:
         for label, lc in [("dsm", LossConfig())] + [
             (f"{est}{'' if fp_batch == 0 else '_256'}",
              LossConfig(fp_weight=5e-4, fp_estimator=FP_ESTIMATORS[est](), fp_t_max=0.1, fp_batch_size=fp_batch))
-            for fp_batch in (0, 256) for est in ("exact", "fd")
+            for fp_batch in (0, 256) for est in ("exact", "taylor", "fd")
         ]:
             step, state, data = _train_step(mc, lc)
             holder = [state]
@@ -107,7 +107,8 @@ def row_a(quick: bool) -> dict:
                      **{f"{k}_ratio": v / times["dsm"] for k, v in times.items() if k != "dsm"}}
         r = out[name]
         print(f"a. {name:12s} DSM {times['dsm'] * 1e3:7.1f} ms/step | FP on all 1024: exact {r['exact_ratio']:5.2f}x, "
-              f"fd {r['fd_ratio']:5.2f}x | FP on 256: exact {r['exact_256_ratio']:5.2f}x, fd {r['fd_256_ratio']:5.2f}x",
+              f"taylor {r['taylor_ratio']:5.2f}x, fd {r['fd_ratio']:5.2f}x | FP on 256: exact "
+              f"{r['exact_256_ratio']:5.2f}x, taylor {r['taylor_256_ratio']:5.2f}x, fd {r['fd_256_ratio']:5.2f}x",
               flush=True)
     return out
 

@@ -11,6 +11,7 @@ from ._fokker_planck import FP_ESTIMATORS as FP_ESTIMATORS
 from ._fokker_planck import AbstractFPEstimator as AbstractFPEstimator
 from ._fokker_planck import ExactFP as ExactFP
 from ._fokker_planck import FiniteDifferenceFP as FiniteDifferenceFP
+from ._fokker_planck import TaylorFP as TaylorFP
 from ._fokker_planck import fp_error_curve as fp_error_curve
 from ._fokker_planck import fp_error_curves as fp_error_curves
 from ._fokker_planck import fp_loss as fp_loss
@@ -29,7 +30,7 @@ from ._samplers import SamplerState as SamplerState
 from ._samplers import sample as sample
 from ._samplers import time_grid as time_grid
 
-__all__ = ["FP_ESTIMATORS", "SAMPLERS", "AbstractFPEstimator", "AbstractSampler", "ExactFP", "FiniteDifferenceFP",
+__all__ = ["FP_ESTIMATORS", "SAMPLERS", "AbstractFPEstimator", "AbstractSampler", "ExactFP", "FiniteDifferenceFP", "TaylorFP",
            "LossConfig", "ProbabilityFlowODE", "ReverseSDE", "SamplerInfo", "SamplerKernel", "SamplerState", "VPSDE",
            "dsm_loss", "fp_error_curve", "fp_error_curves", "fp_loss", "fp_residual", "sample", "sample_times",
            "time_grid", "training_loss"]

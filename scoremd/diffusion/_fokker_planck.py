@@ -14,11 +14,13 @@ an unnormalised model absorbs). The divergence is estimated with random probes
 v ~ N(0, I) (Hutchinson: E[v^T (grad s) v] = div s); two independent estimates
 r1, r2 give the unbiased square E[r1 r2] = r^2.
 
-Two estimators, final classes on :class:`AbstractFPEstimator`, share this interface:
+Three estimators, final classes on :class:`AbstractFPEstimator`, share this interface:
 
 * :class:`ExactFP` (D4, default): one reverse pass of sum_b E(x_b, t_b) gives
   the score and d/dt E together; one forward-mode ``jax.jvp`` of that pass per
   probe (vmapped, primal shared) gives v^T (grad s) v.
+* :class:`TaylorFP`: the same score and dE/dt pass; v^T (grad s) v from a second-order
+  forward Taylor pass per probe (``jax.experimental.jet``) instead of forward-over-reverse.
 * :class:`FiniteDifferenceFP`: finite differences as in the paper: central
   differences of the score along h v (h = 1e-4), and a one-sided 3-point
   stencil in t with steps 5e-4 and 1e-3, (-3 E(t) + 4 E(t + h_t) - E(t + 2 h_t)) / (2 h_t)
@@ -41,7 +43,7 @@ import numpy as np
 
 from ..sde import VPSDE
 
-__all__ = ["AbstractFPEstimator", "ExactFP", "FP_ESTIMATORS", "FiniteDifferenceFP", "fp_error_curve",
+__all__ = ["AbstractFPEstimator", "ExactFP", "FP_ESTIMATORS", "FiniteDifferenceFP", "TaylorFP", "fp_error_curve",
            "fp_error_curves", "fp_loss", "fp_residual"]
 
 EnergyFn = Callable[[jax.Array, jax.Array], jax.Array]
@@ -92,6 +94,32 @@ class ExactFP(AbstractFPEstimator):
 
 @final
 @dataclasses.dataclass(frozen=True)
+class TaylorFP(AbstractFPEstimator):
+    """Taylor mode: one reverse pass gives the score and dE/dt; v^T (grad^2 E) v per probe is the
+    second coefficient of a forward Taylor expansion of E along v (``jax.experimental.jet``), a
+    forward pass carrying two extra series instead of forward-over-reverse (no step sizes).
+
+    Equals :class:`ExactFP` to rounding (tested in float64). Needs every primitive of the
+    network to have a jet rule (the MLPs do; ``lax.cond`` of a mixture does not: train experts,
+    as the mixture recipes do, not the mixture as a whole).
+    """
+
+    name: ClassVar[str] = "taylor"
+
+    def terms(self, energy_fn, x, t, probes):
+        from jax.experimental import jet
+
+        g_x, g_t = jax.grad(lambda y, tt: jnp.sum(energy_fn(y, tt)), argnums=(0, 1))(x, t)
+
+        def quad_form(v):
+            _, (_, second) = jet.jet(lambda y: energy_fn(y, t), (x,), ((v, jnp.zeros_like(v)),))
+            return -second  # v^T (grad s) v = -v^T (grad^2 E) v
+
+        return -g_x, g_t, jax.vmap(quad_form)(probes)
+
+
+@final
+@dataclasses.dataclass(frozen=True)
 class FiniteDifferenceFP(AbstractFPEstimator):
     """Finite differences (the paper's estimator): steps in x and t, normalised units.
 
@@ -116,7 +144,7 @@ class FiniteDifferenceFP(AbstractFPEstimator):
         return score_fn(x), de_dt, jax.vmap(quad_form)(probes)
 
 
-FP_ESTIMATORS: dict[str, type[AbstractFPEstimator]] = {c.name: c for c in (ExactFP, FiniteDifferenceFP)}
+FP_ESTIMATORS: dict[str, type[AbstractFPEstimator]] = {c.name: c for c in (ExactFP, TaylorFP, FiniteDifferenceFP)}
 """The estimators by their configuration name."""
 
 

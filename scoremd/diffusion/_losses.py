@@ -41,7 +41,7 @@ class LossConfig:
       fp_weight: alpha of the Fokker-Planck term (0 switches it off).
       fp_estimator: :class:`~scoremd.diffusion.ExactFP` (autodiff, default) or
         :class:`~scoremd.diffusion.FiniteDifferenceFP` (the paper's finite differences);
-        ``"exact"`` / ``"fd"`` in a config file.
+        ``"exact"`` / ``"taylor"`` / ``"fd"`` in a config file (:class:`~scoremd.diffusion.TaylorFP`: Taylor mode).
       fp_t_max: the FP term samples t uniformly on [t_min, fp_t_max].
       fp_batch_size: samples of each batch that enter the FP term (0: all).
       random_rotations: rotate every clean sample by an independent uniform random
