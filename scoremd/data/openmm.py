@@ -148,11 +148,10 @@ def create_system(topology, protocol: MDProtocol):
     _, app, unit = _openmm()
     forcefield = app.ForceField(*protocol.forcefield)
     constraints = None if protocol.constraints == "none" else app.HBonds
-    cutoff = {} if protocol.cutoff is None else {"nonbondedMethod": app.CutoffNonPeriodic,
-                                                 "nonbondedCutoff": protocol.cutoff * unit.nanometer}
+    nonbonded = {"nonbondedMethod": app.NoCutoff} if protocol.cutoff is None else {
+        "nonbondedMethod": app.CutoffNonPeriodic, "nonbondedCutoff": protocol.cutoff * unit.nanometer}
     try:
-        return forcefield.createSystem(topology, **({"nonbondedMethod": app.NoCutoff} | cutoff),
-                                       constraints=constraints)
+        return forcefield.createSystem(topology, constraints=constraints, **nonbonded)
     except ValueError as err:
         raise DataError(
             f"OpenMM cannot parameterise the structure with {', '.join(protocol.forcefield)}: {err} "

@@ -101,3 +101,20 @@ def test_bead_errors_name_the_missing_atom():
         top.addAtom(name, element.carbon, res)
     with pytest.raises(DataError, match="CB, O"):
         dp.bead_indices(top)
+
+
+def test_published_protocol_is_amber14_obc1_with_a_2nm_cutoff():
+    from openmm import CustomGBForce, NonbondedForce
+
+    from scoremd.data.campaign import DIPEPTIDE_PROTOCOL, PUBLISHED_PROTOCOL
+    from scoremd.data.openmm import create_system
+
+    topology, _ = dp.Dipeptide("AK").build()
+    published = create_system(topology, PUBLISHED_PROTOCOL)
+    gb = [f for f in published.getForces() if isinstance(f, CustomGBForce)]
+    assert len(gb) == 1 and gb[0].getCutoffDistance()._value == pytest.approx(2.0)
+    assert published.getNumConstraints() == 0
+    ours = create_system(topology, DIPEPTIDE_PROTOCOL)
+    nb = next(f for f in ours.getForces() if isinstance(f, NonbondedForce))
+    assert nb.getNonbondedMethod() == NonbondedForce.NoCutoff and ours.getNumConstraints() > 0
+    assert not any(isinstance(f, CustomGBForce) for f in ours.getForces())  # native OBC
