@@ -26,7 +26,6 @@ import argparse
 import json
 from pathlib import Path
 
-import jax
 import matplotlib
 
 matplotlib.use("Agg")
@@ -36,7 +35,8 @@ import numpy as np  # noqa: E402
 import scoremd  # noqa: E402
 from scoremd.analysis import histogram  # noqa: E402
 from scoremd.analysis import held_out_text, md_frames  # noqa: E402
-from scoremd.analysis import evaluate, format_metric  # noqa: E402
+from scoremd.analysis import format_metric  # noqa: E402
+from scoremd.app import run  # noqa: E402
 from scoremd.storage import atomic_write_text  # noqa: E402
 from scoremd.data import load_molecular_data  # noqa: E402
 from scoremd.geometry import dihedral_angles  # noqa: E402
@@ -51,13 +51,7 @@ def run_one(recipe: str, out: Path, overrides: list[str], gpu: bool) -> dict:
     metrics_path = run_dir / "report" / "metrics.json"
     if metrics_path.exists() and scoremd.load_config(run_dir / "config.toml") == config:
         return json.loads(metrics_path.read_text())
-    emulator = scoremd.train(config, run_dir)
-    samples = emulator.sample(config.sample.n, key=jax.random.PRNGKey(config.sample.seed), progress=True)
-    np.save(run_dir / "samples.npy", samples)
-    start = emulator.initial_positions(config.simulate.replicas, seed=config.simulate.seed)
-    traj = emulator.simulate(start, config.simulate.frames, key=jax.random.PRNGKey(config.simulate.seed),
-                             out=run_dir / "trajectory.npy", progress=True).frames
-    return evaluate(emulator, run_dir, samples, traj)
+    return run(config, run_dir)
 
 
 def table(results: dict[str, dict]) -> str:

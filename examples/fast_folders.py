@@ -24,11 +24,11 @@ import argparse
 import json
 from pathlib import Path
 
-import jax
 import numpy as np
 
 import scoremd
-from scoremd.analysis import evaluate, format_metric
+from scoremd.analysis import format_metric
+from scoremd.app import run
 from scoremd.storage import atomic_write_text
 
 CONFIGS = Path(__file__).parent / "configs"
@@ -43,13 +43,7 @@ def run_one(protein: str, recipe: str, seed: int, out: Path, overrides: list[str
         metrics = json.loads(metrics_path.read_text())
         if metrics.get("reference", {}).get("against") == reference:
             return metrics
-    emulator = scoremd.train(config, run_dir)
-    samples = emulator.sample(config.sample.n, key=jax.random.PRNGKey(config.sample.seed), progress=True)
-    np.save(run_dir / "samples.npy", samples)
-    start = emulator.initial_positions(config.simulate.replicas, seed=config.simulate.seed)
-    traj = emulator.simulate(start, config.simulate.frames, key=jax.random.PRNGKey(config.simulate.seed),
-                             out=run_dir / "trajectory.npy", progress=True).frames
-    return evaluate(emulator, run_dir, samples, traj, reference=reference)
+    return run(config, run_dir, reference=reference)
 
 
 def _mean_sd(values) -> str:

@@ -42,7 +42,7 @@ from .config import RunConfig, config_from_dict, config_to_toml, load_config
 from .emulator import Emulator
 from .rundir import CONFIG_FILE, RUN_FILE, TOPOLOGY_FILE, check_resumable, read_run_info, write_run_info, write_topology
 
-__all__ = ["load", "load_training_data", "train"]
+__all__ = ["load", "load_training_data", "run", "train"]
 
 
 def load_training_data(config: RunConfig, *, progress: Progress = True) -> np.ndarray:
@@ -211,6 +211,30 @@ def train(config: RunConfig, run_dir: str | Path, *, progress: Progress = True) 
                 write_run_info(run_dir, info)
         states[stage.name] = state
     return _emulator(config, system, model, _assemble(stages, states), float(scale), info, run_dir)
+
+
+def run(config: RunConfig, run_dir: str | Path, *, reference: str = "validation", progress: Progress = True) -> dict:
+    """Train (or resume), draw ``config.sample.n`` i.i.d. samples, run the config's MD from training
+    frames, and evaluate: the whole job of a config, as ``scoremd run`` does it.
+
+    Writes ``samples.npy`` and ``trajectory.npy`` (nm; frames, replicas, beads, 3) to ``run_dir``
+    and the report to ``run_dir/report``. ``reference``: ``"validation"`` or ``"test"`` (molecules).
+
+    Returns:
+      The report's metrics (``run_dir/report/metrics.json``).
+    """
+    from ..analysis import evaluate
+
+    emulator = train(config, run_dir, progress=progress)
+    if not isinstance(emulator, Emulator):
+        raise ConfigError(f"{config.system} is evaluated per molecule: use examples/dipeptides.py")
+    run_dir = Path(run_dir)
+    samples = emulator.sample(config.sample.n, key=jax.random.PRNGKey(config.sample.seed), progress=progress)
+    np.save(run_dir / "samples.npy", samples)
+    start = emulator.initial_positions(config.simulate.replicas, seed=config.simulate.seed)
+    traj = emulator.simulate(start, config.simulate.frames, key=jax.random.PRNGKey(config.simulate.seed),
+                             out=run_dir / "trajectory.npy", progress=progress).frames
+    return evaluate(emulator, run_dir, samples, traj, reference=reference)
 
 
 def load(run_dir: str | Path, *, step: int | None = None) -> Emulator:
