@@ -171,17 +171,19 @@ def build_dipeptide(sequence: str):
     writer = PDBIO()
     writer.set_structure(structure)
     writer.save(buf)
-    fixer = PDBFixer(pdbfile=io.StringIO(buf.getvalue()))
+    # PDBFixer and Modeller relax the atoms they add with random starts, by default on the fastest
+    # platform, whose multithreaded sums differ from run to run under load. Fix the seeds and use the
+    # Reference platform, so that the same sequence always gives the same structure, bit for bit.
+    reference = Platform.getPlatformByName("Reference")
+    fixer = PDBFixer(pdbfile=io.StringIO(buf.getvalue()), platform=reference)
     fixer.missingResidues = {}  # never rebuild residues from SEQRES (that route made D-residues and cis bonds)
     fixer.findMissingAtoms()
-    # Hydrogens start at random positions and are relaxed on the fastest platform; fix both
-    # so that the same sequence always gives the same structure.
     saved = random.getstate()
     random.seed(20251125)
     try:
-        fixer.addMissingAtoms()  # the C-terminal OXT
+        fixer.addMissingAtoms(seed=20251125)  # the C-terminal OXT
         modeller = Modeller(fixer.topology, fixer.positions)
-        modeller.addHydrogens(pH=7.0, platform=Platform.getPlatformByName("Reference"))
+        modeller.addHydrogens(pH=7.0, platform=reference)
     finally:
         random.setstate(saved)
     return modeller.topology, modeller.positions
