@@ -151,16 +151,21 @@ def plot_fp_error(path, curve: dict):
     _save(fig, path, dpi=110, bbox_inches="tight")
 
 
+def _ramachandran_panel(ax, system: MolecularSystem, x: np.ndarray, bins: int, vmax: float):
+    """Draw -log p(phi, psi) (k_BT, minimum 0) of frames x (N, n_beads, 3) on ax; returns the image."""
+    p = histogram(dihedral_angles(x, system.dihedrals), system.metric_bounds, bins)
+    with np.errstate(divide="ignore"):
+        f = -np.log(p)
+    f -= f[np.isfinite(f)].min()
+    return ax.imshow(f.T, origin="lower", extent=[-np.pi, np.pi, -np.pi, np.pi], vmin=0, vmax=vmax,
+                     cmap="viridis", aspect="equal")
+
+
 def plot_ramachandran(path, system: MolecularSystem, sets: dict[str, np.ndarray], vmax: float = 8.0):
     bins = system.js_bins
     fig, axes = _subplots(1, len(sets), figsize=(3.5 * len(sets), 3.4), sharey=True)
     for ax, (name, x) in zip(np.atleast_1d(axes), sets.items()):
-        p = histogram(dihedral_angles(x, system.dihedrals), system.metric_bounds, bins)
-        with np.errstate(divide="ignore"):
-            f = -np.log(p)
-        f -= f[np.isfinite(f)].min()
-        im = ax.imshow(f.T, origin="lower", extent=[-np.pi, np.pi, -np.pi, np.pi], vmin=0, vmax=vmax,
-                       cmap="viridis", aspect="equal")
+        im = _ramachandran_panel(ax, system, x, bins, vmax)
         ax.set_title(f"{name} (n={len(x)})", fontsize=10)
         ax.set_xlabel("phi (rad)")
     np.atleast_1d(axes)[0].set_ylabel("psi (rad)")
@@ -180,12 +185,7 @@ def plot_ramachandran_grid(path, systems: dict, sets: dict[str, dict[str, np.nda
         system = systems[name]
         for ax, col in zip(row, columns):
             x = sets[name][col]
-            p = histogram(dihedral_angles(x, system.dihedrals), system.metric_bounds, system.js_bins)
-            with np.errstate(divide="ignore"):
-                f = -np.log(p)
-            f -= f[np.isfinite(f)].min()
-            im = ax.imshow(f.T, origin="lower", extent=[-np.pi, np.pi, -np.pi, np.pi], vmin=0, vmax=vmax,
-                           cmap="viridis", aspect="equal")
+            im = _ramachandran_panel(ax, system, x, system.js_bins, vmax)
             ax.set_title(f"{name} {col} (n={len(x)})", fontsize=7)
         row[0].set_ylabel("psi (rad)", fontsize=7)
     for ax in axes[-1]:

@@ -184,22 +184,30 @@ def train(config: RunConfig, run_dir: str | Path, *, progress: Progress = True) 
         write_topology(run_dir / TOPOLOGY_FILE, cg_topology(reference.topology_pdb, reference.atom_indices),
                        reference.positions[0])
     write_run_info(run_dir, info)
-    x = jnp.asarray(data / scale)
+    def loss_for(stage):
+        def loss_fn(p, k, x0):
+            return training_loss(stage.model, p, k, x0, config.loss, stage.t_range, stage.t_midpoint,
+                                 stage.fokker_planck)
+        return loss_fn
+
+    params = _fit_stages(stages, params, key, jnp.asarray(data / scale), loss_for, run_dir, info, progress)
+    return _emulator(config, system, model, params, float(scale), info, run_dir)
+
+
+def _fit_stages(stages: list[_Stage], params, key, data, loss_for, run_dir: Path, info: dict, progress: Progress):
+    """Train (or resume) every stage in order on ``data`` (normalised; an array or a pytree of
+    arrays), with ``loss_for(stage)`` its loss function; returns the whole model's EMA parameters.
+    Training time is added to ``info`` (written to run.json), also when interrupted."""
     states = {}
     for n, stage in enumerate(stages):
         optimizer = make_optimizer(stage.train)  # the schedule spans the stage's own steps
         state = _fresh_state(stage, params, optimizer, key)
         state = _restore_stage(run_dir, stage, state, fall_back=True) or state
         if int(state.step) < stage.train.steps:
-
-            def loss_fn(p, k, x0, stage=stage):
-                return training_loss(stage.model, p, k, x0, config.loss, stage.t_range, stage.t_midpoint,
-                                     stage.fokker_planck)
-
             label = "train" if len(stages) == 1 else f"train {stage.name} ({n + 1}/{len(stages)})"
             start = time.perf_counter()
             try:
-                state = fit(loss_fn, optimizer, state, x, stage.train, run_dir=run_dir,
+                state = fit(loss_for(stage), optimizer, state, data, stage.train, run_dir=run_dir,
                             checkpoint_dir=run_dir / "checkpoints" / stage.name, progress=progress,
                             description=label, metrics_tags={"stage": stage.name} if stage.name else None)
             finally:  # also when interrupted: the time was spent (the donated state is gone)
@@ -210,7 +218,7 @@ def train(config: RunConfig, run_dir: str | Path, *, progress: Progress = True) 
                     per[stage.name] = per.get(stage.name, 0.0) + seconds
                 write_run_info(run_dir, info)
         states[stage.name] = state
-    return _emulator(config, system, model, _assemble(stages, states), float(scale), info, run_dir)
+    return _assemble(stages, states)
 
 
 def run(config: RunConfig, run_dir: str | Path, *, reference: str = "validation", progress: Progress = True) -> dict:

@@ -13,7 +13,6 @@ ordinary :class:`~scoremd.app.Emulator` for any dipeptide, seen in training or n
 from __future__ import annotations
 
 import dataclasses
-import time
 from pathlib import Path
 
 import jax
@@ -28,7 +27,7 @@ from ..models import AbstractEnergyModel, ModelKind, Params
 from ..models._peptide import fill_absent
 from ..storage import atomic_write_text, check_output_path
 from ..systems import TransferableSystem, get_system
-from ..training import fit, make_optimizer
+from ..training import make_optimizer
 from .config import RunConfig, config_to_toml, load_config
 from .emulator import Emulator
 from .rundir import CONFIG_FILE, RUN_FILE, check_resumable, read_run_info, write_run_info
@@ -160,7 +159,7 @@ def _check_config(config: RunConfig) -> TransferableSystem:
 
 def train_transferable(config: RunConfig, run_dir: str | Path, *, progress: Progress = True) -> TransferableEmulator:
     """Train (or resume) the transferable model in ``run_dir`` (see :func:`scoremd.app.train`)."""
-    from .runs import _assemble, _build, _fresh_state, _restore_stage, _stages
+    from .runs import _build, _fit_stages, _stages
 
     run_dir = check_output_path(run_dir, f"run directory {run_dir}", directory=True)
     system = _check_config(config)
@@ -179,31 +178,17 @@ def train_transferable(config: RunConfig, run_dir: str | Path, *, progress: Prog
                 extent=info.get("extent") or float(np.max(np.abs(frames["x"]))))
     write_run_info(run_dir, info)
     data = {"x": jnp.asarray(frames["x"] / scale), "types": jnp.asarray(frames["types"])}
-    states = {}
-    for n, stage in enumerate(stages):
-        optimizer = make_optimizer(stage.train)
-        state = _fresh_state(stage, params, optimizer, key)
-        state = _restore_stage(run_dir, stage, state, fall_back=True) or state
-        if int(state.step) < stage.train.steps:
 
-            def loss_fn(p, k, batch, stage=stage):
-                k_fill, k_loss = jax.random.split(k)
-                x0 = fill_absent(k_fill, batch["x"], batch["types"])
-                return training_loss(stage.model, p, k_loss, x0, config.loss, stage.t_range, stage.t_midpoint,
-                                     stage.fokker_planck, context=batch["types"])
+    def loss_for(stage):
+        def loss_fn(p, k, batch):
+            k_fill, k_loss = jax.random.split(k)
+            x0 = fill_absent(k_fill, batch["x"], batch["types"])
+            return training_loss(stage.model, p, k_loss, x0, config.loss, stage.t_range, stage.t_midpoint,
+                                 stage.fokker_planck, context=batch["types"])
+        return loss_fn
 
-            label = "train" if len(stages) == 1 else f"train {stage.name} ({n + 1}/{len(stages)})"
-            start = time.perf_counter()
-            try:
-                state = fit(loss_fn, optimizer, state, data, stage.train, run_dir=run_dir,
-                            checkpoint_dir=run_dir / "checkpoints" / stage.name, progress=progress,
-                            description=label, metrics_tags={"stage": stage.name} if stage.name else None)
-            finally:
-                info["train_seconds"] = info.get("train_seconds", 0.0) + time.perf_counter() - start
-                write_run_info(run_dir, info)
-        states[stage.name] = state
-    return TransferableEmulator(config, system, model, _assemble(stages, states), float(scale), run_dir,
-                                float(info["extent"]), peptides)
+    params = _fit_stages(stages, params, key, data, loss_for, run_dir, info, progress)
+    return TransferableEmulator(config, system, model, params, float(scale), run_dir, float(info["extent"]), peptides)
 
 
 def load_transferable(run_dir: str | Path, *, step: int | None = None) -> TransferableEmulator:
