@@ -1,17 +1,13 @@
 """Train a run directory, and load one: :func:`train`, :func:`load`.
 
-A model is trained in *stages*: the whole network at once, or the experts of a
-mixture one after another from high to low diffusion time (earlier experts
-frozen, a fresh optimiser per stage; docs/design.md §3). Every stage resumes
-exactly from its newest checkpoint; the run directory's files are described in
+A model is trained in stages (:mod:`scoremd.app._stages`), each resuming exactly
+from its newest checkpoint; the run directory's files are described in
 :mod:`scoremd.app.rundir`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-import time
 import tomllib
 from pathlib import Path
 
@@ -25,22 +21,17 @@ from .._progress import Progress
 from ..data import cg_topology, load_molecular_data, load_positions_file, load_toy_dataset, normalisation_scale
 from ..diffusion import training_loss
 from ..geometry import center
-from ..models import EnergyModel, MixtureEnergyModel, build_model, distance_statistics
+from ..models import distance_statistics
 from ..storage import atomic_write_text, check_output_path
 from ..systems import MolecularSystem, System, TransferableSystem, get_system
 from ..training import (
     Checkpoints,
-    TrainConfig,
-    TrainState,
-    fit,
-    init_train_state,
     make_optimizer,
-    state_to_tree,
-    tree_to_state,
 )
 from .config import RunConfig, config_from_dict, config_to_toml, load_config
 from .emulator import Emulator
 from .rundir import CONFIG_FILE, RUN_FILE, TOPOLOGY_FILE, check_resumable, read_run_info, write_run_info, write_topology
+from ._stages import assemble, build_run_model, fit_stages, fresh_state, plan_stages, restore_stage
 
 __all__ = ["load", "load_training_data", "run", "train"]
 
@@ -66,78 +57,6 @@ def load_training_data(config: RunConfig, *, progress: Progress = True) -> np.nd
 def _training_data_cached(config_toml: str) -> np.ndarray:
     """Training data of the config whose resolved TOML text is ``config_toml`` (the cache key)."""
     return load_training_data(config_from_dict(tomllib.loads(config_toml)), progress=False)
-
-
-@dataclasses.dataclass(frozen=True)
-class _Stage:
-    """One optimisation problem: a whole model, or one expert of a mixture."""
-
-    name: str  # checkpoint sub-directory and params key of the expert ("" for a single model)
-    model: EnergyModel
-    index: int | None  # expert index (None for a single model)
-    t_range: tuple[float, float] | None
-    t_midpoint: float | None
-    fokker_planck: bool
-    train: TrainConfig  # the run's [train] with this stage's number of steps
-
-
-def _stages(config: RunConfig, model) -> list[_Stage]:
-    """Training stages in order: a single model, or the experts from high to low t.
-
-    Raises:
-      ConfigError: ``train.expert_step_ratios`` does not give one entry per expert.
-    """
-    if not isinstance(model, MixtureEnergyModel):
-        if config.train.expert_step_ratios:
-            raise ConfigError(f"train.expert_step_ratios is {list(config.train.expert_step_ratios)} but the model "
-                              "has no experts; set model.expert_boundaries or leave it empty")
-        return [_Stage("", model, None, None, None, True, config.train)]
-    n = len(model.experts)
-    try:
-        per_expert = config.train.expert_steps(n)
-    except ValueError as err:
-        raise ConfigError(f"{err} (model.expert_boundaries = {list(config.model.expert_boundaries)})") from None
-    stages = []
-    for k in reversed(range(n)):
-        lo, hi = model.t_ranges[k]
-        small = k == 0
-        midpoint = config.loss.expert_t_midpoint if small else config.loss.t_midpoint
-        train = dataclasses.replace(config.train, steps=per_expert[k], expert_step_ratios=())
-        stages.append(_Stage(f"expert_{k}", model.experts[k], k, (lo, hi), midpoint, small, train))
-    return stages
-
-
-def _build(config: RunConfig, event_shape, info: dict):
-    key_init, key_train = jax.random.split(jax.random.PRNGKey(config.train.seed))
-    stats = info.get("distance_stats")
-    model, params = build_model(config.model, event_shape, config.sde, key=key_init,
-                                distance_stats=(stats["mean"], stats["std"]) if stats else None)
-    return model, params, key_train
-
-
-def _fresh_state(stage: _Stage, params, optimizer, key) -> TrainState:
-    if stage.index is None:
-        return init_train_state(params, optimizer, key=key)
-    return init_train_state(params[stage.name], optimizer, key=jax.random.fold_in(key, stage.index))
-
-
-def _restore_stage(run_dir: Path, stage: _Stage, template: TrainState, *, step: int | None = None,
-                   fall_back: bool = False) -> TrainState | None:
-    """The stage's checkpointed state (verified; see :class:`~scoremd.training.Checkpoints`), or
-    None before its first checkpoint. ``step`` picks a checkpoint where the stage has one at it."""
-    with Checkpoints(run_dir / "checkpoints" / stage.name) as ckpt:
-        steps = ckpt.steps()
-        if not steps:
-            return None
-        return tree_to_state(ckpt.restore(state_to_tree(template), step if step in steps else None,
-                                          fall_back=fall_back))
-
-
-def _assemble(stages: list[_Stage], states: dict):
-    """EMA parameters of the whole model from the stages' states."""
-    if stages[0].index is None:
-        return states[stages[0].name].ema_params
-    return {s.name: states[s.name].ema_params for s in stages}
 
 
 def train(config: RunConfig, run_dir: str | Path, *, progress: Progress = True) -> Emulator:
@@ -169,8 +88,8 @@ def train(config: RunConfig, run_dir: str | Path, *, progress: Progress = True) 
     if config.model.whiten_distances and "distance_stats" not in info:
         mean, std = distance_statistics(data / scale)
         info["distance_stats"] = {"mean": list(mean), "std": list(std)}
-    model, params, key = _build(config, system.event_shape, info)
-    stages = _stages(config, model)  # checks train.expert_step_ratios before anything is written
+    model, params, key = build_run_model(config, system.event_shape, info)
+    stages = plan_stages(config, model)  # checks train.expert_step_ratios before anything is written
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / CONFIG_FILE, config_to_toml(config))
     info.update(
@@ -190,35 +109,8 @@ def train(config: RunConfig, run_dir: str | Path, *, progress: Progress = True) 
                                  stage.fokker_planck)
         return loss_fn
 
-    params = _fit_stages(stages, params, key, jnp.asarray(data / scale), loss_for, run_dir, info, progress)
+    params = fit_stages(stages, params, key, jnp.asarray(data / scale), loss_for, run_dir, info, progress)
     return _emulator(config, system, model, params, float(scale), info, run_dir)
-
-
-def _fit_stages(stages: list[_Stage], params, key, data, loss_for, run_dir: Path, info: dict, progress: Progress):
-    """Train (or resume) every stage in order on ``data`` (normalised; an array or a pytree of
-    arrays), with ``loss_for(stage)`` its loss function; returns the whole model's EMA parameters.
-    Training time is added to ``info`` (written to run.json), also when interrupted."""
-    states = {}
-    for n, stage in enumerate(stages):
-        optimizer = make_optimizer(stage.train)  # the schedule spans the stage's own steps
-        state = _fresh_state(stage, params, optimizer, key)
-        state = _restore_stage(run_dir, stage, state, fall_back=True) or state
-        if int(state.step) < stage.train.steps:
-            label = "train" if len(stages) == 1 else f"train {stage.name} ({n + 1}/{len(stages)})"
-            start = time.perf_counter()
-            try:
-                state = fit(loss_for(stage), optimizer, state, data, stage.train, run_dir=run_dir,
-                            checkpoint_dir=run_dir / "checkpoints" / stage.name, progress=progress,
-                            description=label, metrics_tags={"stage": stage.name} if stage.name else None)
-            finally:  # also when interrupted: the time was spent (the donated state is gone)
-                seconds = time.perf_counter() - start
-                info["train_seconds"] = info.get("train_seconds", 0.0) + seconds
-                if stage.name:
-                    per = info.setdefault("stage_seconds", {})
-                    per[stage.name] = per.get(stage.name, 0.0) + seconds
-                write_run_info(run_dir, info)
-        states[stage.name] = state
-    return _assemble(stages, states)
 
 
 def run(config: RunConfig, run_dir: str | Path, *, reference: str = "validation", progress: Progress = True) -> dict:
@@ -274,8 +166,8 @@ def load(run_dir: str | Path, *, step: int | None = None) -> Emulator:
     system = get_system(config.system)
     if config.model.whiten_distances and "distance_stats" not in info:
         raise CheckpointError(f"{run_dir / RUN_FILE} has no distance_stats for model.whiten_distances; retrain")
-    model, params, key = _build(config, system.event_shape, info)
-    stages = _stages(config, model)
+    model, params, key = build_run_model(config, system.event_shape, info)
+    stages = plan_stages(config, model)
     if step is not None:
         available = set()
         for stage in stages:
@@ -286,7 +178,7 @@ def load(run_dir: str | Path, *, step: int | None = None) -> Emulator:
                                   f"{', '.join(map(str, sorted(available, reverse=True))) or 'none'}")
     states = {}
     for stage in stages:
-        state = _restore_stage(run_dir, stage, _fresh_state(stage, params, make_optimizer(stage.train), key),
+        state = restore_stage(run_dir, stage, fresh_state(stage, params, make_optimizer(stage.train), key),
                                step=step)
         if state is None:
             what = f"expert {stage.name!r} of {run_dir}" if stage.name else str(run_dir)
@@ -298,7 +190,7 @@ def load(run_dir: str | Path, *, step: int | None = None) -> Emulator:
     if "scale" not in info:
         raise CheckpointError(f"{run_dir / RUN_FILE} is missing or has no normalisation scale; without it the "
                               "model's units are unknown. Restore the file or train again into a new directory.")
-    return _emulator(config, system, model, _assemble(stages, states), float(info["scale"]), info, run_dir)
+    return _emulator(config, system, model, assemble(stages, states), float(info["scale"]), info, run_dir)
 
 
 def _masses(system: System, info: dict):

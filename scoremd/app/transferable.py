@@ -30,6 +30,7 @@ from ..systems import TransferableSystem, get_system
 from ..training import make_optimizer
 from .config import RunConfig, config_to_toml, load_config
 from .emulator import Emulator
+from ._stages import assemble, build_run_model, fit_stages, fresh_state, plan_stages, restore_stage
 from .rundir import CONFIG_FILE, RUN_FILE, check_resumable, read_run_info, write_run_info
 
 __all__ = ["TransferableEmulator", "load_transferable", "training_peptides", "train_transferable"]
@@ -159,8 +160,6 @@ def _check_config(config: RunConfig) -> TransferableSystem:
 
 def train_transferable(config: RunConfig, run_dir: str | Path, *, progress: Progress = True) -> TransferableEmulator:
     """Train (or resume) the transferable model in ``run_dir`` (see :func:`scoremd.app.train`)."""
-    from .runs import _build, _fit_stages, _stages
-
     run_dir = check_output_path(run_dir, f"run directory {run_dir}", directory=True)
     system = _check_config(config)
     if (run_dir / CONFIG_FILE).exists():
@@ -168,8 +167,8 @@ def train_transferable(config: RunConfig, run_dir: str | Path, *, progress: Prog
     frames = load_training_frames(config, progress=progress)
     info = read_run_info(run_dir)
     scale = info.get("scale") or _scale(frames, config.data.scale)
-    model, params, key = _build(config, system.event_shape, info)
-    stages = _stages(config, model)
+    model, params, key = build_run_model(config, system.event_shape, info)
+    stages = plan_stages(config, model)
     peptides = training_peptides(config)
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / CONFIG_FILE, config_to_toml(config))
@@ -187,14 +186,12 @@ def train_transferable(config: RunConfig, run_dir: str | Path, *, progress: Prog
                                  stage.fokker_planck, context=batch["types"])
         return loss_fn
 
-    params = _fit_stages(stages, params, key, data, loss_for, run_dir, info, progress)
+    params = fit_stages(stages, params, key, data, loss_for, run_dir, info, progress)
     return TransferableEmulator(config, system, model, params, float(scale), run_dir, float(info["extent"]), peptides)
 
 
 def load_transferable(run_dir: str | Path, *, step: int | None = None) -> TransferableEmulator:
     """Load a transferable run (its EMA parameters at the newest checkpoint, or at ``step``)."""
-    from .runs import _assemble, _build, _fresh_state, _restore_stage, _stages
-
     run_dir = Path(run_dir)
     if not (run_dir / CONFIG_FILE).exists():
         raise CheckpointError(f"{run_dir} is not a scoremd run directory (no {CONFIG_FILE})")
@@ -203,15 +200,15 @@ def load_transferable(run_dir: str | Path, *, step: int | None = None) -> Transf
     info = read_run_info(run_dir)
     if "scale" not in info or "peptides" not in info:
         raise CheckpointError(f"{run_dir / RUN_FILE} is missing or incomplete; train again into a new directory")
-    model, params, key = _build(config, system.event_shape, info)
-    stages = _stages(config, model)
+    model, params, key = build_run_model(config, system.event_shape, info)
+    stages = plan_stages(config, model)
     states = {}
     for stage in stages:
-        state = _restore_stage(run_dir, stage, _fresh_state(stage, params, make_optimizer(stage.train), key),
+        state = restore_stage(run_dir, stage, fresh_state(stage, params, make_optimizer(stage.train), key),
                                step=step)
         if state is None:
             raise CheckpointError(f"{run_dir} has no checkpoint{' of ' + stage.name if stage.name else ''} yet; "
                                   f"run `scoremd train {run_dir / CONFIG_FILE} --out {run_dir}`")
         states[stage.name] = state
-    return TransferableEmulator(config, system, model, _assemble(stages, states), float(info["scale"]), run_dir,
+    return TransferableEmulator(config, system, model, assemble(stages, states), float(info["scale"]), run_dir,
                                 float(info["extent"]), tuple(info["peptides"]))

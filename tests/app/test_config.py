@@ -82,7 +82,7 @@ def test_vocabulary_becomes_objects(tmp_path):
 
 
 @pytest.mark.parametrize("override,match", [
-    ("loss.fp_estimator=hutchinson", "not one of 'exact', 'fd'"),
+    ("loss.fp_estimator=hutchinson", "not one of 'exact', 'taylor', 'fd'"),
     ("model.kind=cnn", "not one of 'mlp', 'transformer'"),
     ("sample.method=euler", "sample.method must be one of 'sde', 'ode'"),
     ("simulate.integrator=verlet", "simulate.integrator must be one of 'middle', 'leapfrog'"),
@@ -90,7 +90,7 @@ def test_vocabulary_becomes_objects(tmp_path):
     ("simulate.friction=-1", r"simulate.friction must be a finite number >= 0"),
     ("train.learning_rate=nan", "train.learning_rate must be a finite positive number"),
     ("sample.rho=0", "sample.rho must be a finite number > 0"),
-    ("loss.fp_estimator=[1]", "not one of 'exact', 'fd'"),
+    ("loss.fp_estimator=[1]", "not one of 'exact', 'taylor', 'fd'"),
     ("loss.fp_weight=nan", "loss.fp_weight must be a finite number >= 0"),
 ])
 def test_bad_values_are_named(override, match):

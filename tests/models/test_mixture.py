@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import scoremd.app._stages as stages_mod
 import scoremd.app.runs as runs
 from scoremd import ConfigError
 from scoremd.analysis._text import expert_steps, steps_text
@@ -77,7 +78,7 @@ def test_staged_training_freezes_experts_and_resumes_exactly(tmp_path, monkeypat
             np.testing.assert_array_equal(a, b)
 
     # Interrupt in the middle of the second stage (expert_1), then resume.
-    real_fit = runs.fit
+    real_fit = stages_mod.fit
 
     def interrupted_fit(*args, description="", **kw):
         if "expert_1" in description:
@@ -85,12 +86,12 @@ def test_staged_training_freezes_experts_and_resumes_exactly(tmp_path, monkeypat
             raise KeyboardInterrupt
         return real_fit(*args, description=description, **kw)
 
-    monkeypatch.setattr(runs, "fit", interrupted_fit)
+    monkeypatch.setattr(stages_mod, "fit", interrupted_fit)
     with pytest.raises(KeyboardInterrupt):
         runs.train(config, tmp_path / "b", progress=False)
     assert Checkpoints(tmp_path / "b" / "checkpoints" / "expert_1").latest_step() == 10
     assert Checkpoints(tmp_path / "b" / "checkpoints" / "expert_0").latest_step() is None
-    monkeypatch.setattr(runs, "fit", real_fit)
+    monkeypatch.setattr(stages_mod, "fit", real_fit)
     with pytest.raises(Exception, match="expert 'expert_0'.*no checkpoint"):
         runs.load(tmp_path / "b")
     resumed = runs.train(config, tmp_path / "b", progress=False)
@@ -100,8 +101,8 @@ def test_staged_training_freezes_experts_and_resumes_exactly(tmp_path, monkeypat
 
 def test_only_the_small_t_expert_carries_the_fp_term(tmp_path):
     config = _config(tmp_path)
-    model, _, _ = runs._build(config, (2,), {})
-    stages = runs._stages(config, model)
+    model, _, _ = stages_mod.build_run_model(config, (2,), {})
+    stages = stages_mod.plan_stages(config, model)
     assert [s.name for s in stages] == ["expert_2", "expert_1", "expert_0"]
     assert [s.fokker_planck for s in stages] == [False, False, True]
     assert stages[-1].t_range == (0.0, 0.1) and stages[-1].t_midpoint == 0.03
@@ -115,7 +116,7 @@ def test_expert_steps_give_each_expert_its_own_budget_and_schedule(tmp_path):
     for a, b in zip(_leaves(uniform.params), _leaves(runs.train(same, tmp_path / "b", progress=False).params)):
         np.testing.assert_array_equal(a, b)
     budgets = dataclasses.replace(config, train=dataclasses.replace(config.train, expert_step_ratios=(1.5, 1.0, 0.5)))
-    stages = runs._stages(budgets, runs._build(budgets, (2,), {})[0])
+    stages = stages_mod.plan_stages(budgets, stages_mod.build_run_model(budgets, (2,), {})[0])
     assert {s.name: s.train.steps for s in stages} == {"expert_0": 30, "expert_1": 20, "expert_2": 10}
     # The learning-rate schedule spans each stage's own steps: it ends at final_learning_rate there.
     for s in stages:

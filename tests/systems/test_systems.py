@@ -103,7 +103,7 @@ def test_validate_positions_errors():
 
 
 def test_unknown_system():
-    with pytest.raises(ConfigError, match="unknown system 'argon'; known systems: alanine_dipeptide, bba, chignolin, double_well"):
+    with pytest.raises(ConfigError, match="unknown system 'argon'; known systems: alanine_dipeptide, bba, chignolin, dipeptides, double_well"):
         get_system("argon")
 
 
