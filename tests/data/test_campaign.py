@@ -109,3 +109,17 @@ def test_killed_campaign_resumes_bit_identically(tmp_path):
     assert main([*args, "--out", str(tmp_path / "cut")]) == 0
     ref, cut = _frames(tmp_path / "ref" / "AK" / "run_00"), _frames(tmp_path / "cut" / "AK" / "run_00")
     assert ref.shape == cut.shape == (30, 10, 3) and np.array_equal(ref, cut)
+
+
+def test_runs_on_an_existing_cluster_by_address(straight, tmp_path):
+    """--scheduler: the same tasks on a cluster started elsewhere (here a LocalCluster of 2 workers
+    standing in for e.g. dask-jobqueue), with the same frames as the local default."""
+    from distributed import LocalCluster
+
+    root, _, _ = straight
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        report = generate_dipeptides(tmp_path, "AK", NS, protocol=TINY, chunk_ns=CHUNK,
+                                     scheduler=cluster.scheduler_address, progress=False)
+        assert len(cluster.workers) == 2  # the campaign left the cluster running
+    assert report.frames == {"AK": [40]}
+    assert np.array_equal(_frames(tmp_path / "AK" / "run_00"), _frames(root / "one" / "AK" / "run_00"))
