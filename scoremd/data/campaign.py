@@ -94,8 +94,18 @@ def _client(scheduler: str | None, workers: int | None):
             raise DataError(f"cannot reach the Dask scheduler at {scheduler}: {err}; check the address "
                             "(tcp://host:port) or leave --scheduler out for a local cluster") from None
     n = workers or os.cpu_count() or 1
-    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
-                           silence_logs=logging.ERROR)
+    # The worker processes configure their logging from the environment when they start: without
+    # this they print ~10 INFO lines each. Only the children see the variable.
+    saved = os.environ.get("DASK_LOGGING__DISTRIBUTED")
+    os.environ["DASK_LOGGING__DISTRIBUTED"] = "warning"
+    try:
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+                               silence_logs=logging.ERROR)
+    finally:
+        if saved is None:
+            del os.environ["DASK_LOGGING__DISTRIBUTED"]
+        else:
+            os.environ["DASK_LOGGING__DISTRIBUTED"] = saved
     return Client(cluster), cluster
 
 
