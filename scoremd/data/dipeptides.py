@@ -165,27 +165,23 @@ def build_dipeptide(sequence: str):
     from PeptideBuilder import Geometry
     from pdbfixer import PDBFixer
 
+    from .structures import add_hydrogens
+
     seq = check_sequence(sequence)
     structure = PeptideBuilder.make_structure_from_geos([Geometry.geometry(a) for a in seq])
     buf = io.StringIO()
     writer = PDBIO()
     writer.set_structure(structure)
     writer.save(buf)
-    # PDBFixer and Modeller relax the atoms they add with random starts, by default on the fastest
-    # platform, whose multithreaded sums differ from run to run under load. Fix the seeds and use the
-    # Reference platform, so that the same sequence always gives the same structure, bit for bit.
-    reference = Platform.getPlatformByName("Reference")
-    fixer = PDBFixer(pdbfile=io.StringIO(buf.getvalue()), platform=reference)
+    # PDBFixer relaxes the atoms it adds by default on the fastest platform, whose multithreaded
+    # sums differ from run to run under load: use the Reference platform and a fixed seed, so that
+    # the same sequence always gives the same structure, bit for bit (hydrogens: add_hydrogens).
+    fixer = PDBFixer(pdbfile=io.StringIO(buf.getvalue()), platform=Platform.getPlatformByName("Reference"))
     fixer.missingResidues = {}  # never rebuild residues from SEQRES (that route made D-residues and cis bonds)
     fixer.findMissingAtoms()
-    saved = random.getstate()
-    random.seed(20251125)
-    try:
-        fixer.addMissingAtoms(seed=20251125)  # the C-terminal OXT
-        modeller = Modeller(fixer.topology, fixer.positions)
-        modeller.addHydrogens(pH=7.0, platform=reference)
-    finally:
-        random.setstate(saved)
+    fixer.addMissingAtoms(seed=20251125)  # the C-terminal OXT
+    modeller = Modeller(fixer.topology, fixer.positions)
+    add_hydrogens(modeller, pH=7.0)
     return modeller.topology, modeller.positions
 
 

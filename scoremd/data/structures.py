@@ -92,21 +92,32 @@ def build_alanine_dipeptide(forcefield, phi: float = -70.0, psi: float = 140.0):
     Returns:
       (topology, positions) with positions an OpenMM Quantity in nm, 22 atoms.
     """
-    from openmm import Platform
     from openmm.app import Modeller, PDBFile
 
     pdb = PDBFile(io.StringIO(_pdb_text(alanine_dipeptide_heavy_atoms(phi, psi))))
     modeller = Modeller(pdb.topology, pdb.positions)
-    # Modeller starts new hydrogens at positions from Python's global `random` and relaxes them
-    # on the fastest platform (multithreaded sums differ run to run). Seed `random` (and restore
-    # it) and relax on the Reference platform, so the same call always gives the same structure.
-    saved = random.getstate()
-    random.seed(20251125)
-    try:
-        modeller.addHydrogens(forcefield, platform=Platform.getPlatformByName("Reference"))
-    finally:
-        random.setstate(saved)
+    add_hydrogens(modeller, forcefield)
     return modeller.topology, modeller.positions
+
+
+def add_hydrogens(modeller, forcefield=None, *, pH: float = 7.0, seed: int = 20251125) -> None:
+    """``modeller.addHydrogens``, bit-reproducible: the same input always gives the same positions.
+
+    OpenMM's Modeller starts new hydrogens at positions drawn from the module ``random`` and
+    relaxes them on the fastest platform, whose multithreaded sums differ from run to run.
+    Here the draws come from a private ``random.Random(seed)`` (the global generator is
+    untouched, and other threads using it, e.g. a Dask worker's, cannot shift the draws) and
+    the relaxation runs on the Reference platform. Not for two threads of one process at once.
+    """
+    from openmm import Platform
+    from openmm.app import modeller as modeller_module
+
+    shared = modeller_module.random
+    modeller_module.random = random.Random(seed)
+    try:
+        modeller.addHydrogens(forcefield, pH=pH, platform=Platform.getPlatformByName("Reference"))
+    finally:
+        modeller_module.random = shared
 
 
 def chirality_dihedral(topology, positions_nm: np.ndarray, residue_index: int) -> float:

@@ -125,3 +125,16 @@ def test_published_protocol_is_amber14_obc1_with_a_2nm_cutoff():
     nb = next(f for f in ours.getForces() if isinstance(f, NonbondedForce))
     assert nb.getNonbondedMethod() == NonbondedForce.NoCutoff and ours.getNumConstraints() > 0
     assert not any(isinstance(f, CustomGBForce) for f in ours.getForces())  # native OBC
+
+
+def test_hydrogens_do_not_depend_on_the_shared_random_generator():
+    """Another thread drawing from the global `random` (a Dask worker's event loop does) must not
+    change the structure: the hydrogens' random starts come from a private generator."""
+    import random
+
+    _, a = dp.build_dipeptide("KS")
+    random.seed(1)
+    state = random.getstate()
+    _, b = dp.build_dipeptide("KS")
+    assert random.getstate() == state  # the global generator was neither used nor reseeded
+    assert np.asarray(a._value).tobytes() == np.asarray(b._value).tobytes()
