@@ -128,13 +128,27 @@ def test_published_protocol_is_amber14_obc1_with_a_2nm_cutoff():
 
 
 def test_hydrogens_do_not_depend_on_the_shared_random_generator():
-    """Another thread drawing from the global `random` (a Dask worker's event loop does) must not
-    change the structure: the hydrogens' random starts come from a private generator."""
+    """Another thread drawing from the global `random` all the while (a Dask worker's threads do)
+    must not change the structure: the hydrogens' random starts come from a private generator."""
     import random
+    import sys
+    import threading
 
-    _, a = dp.build_dipeptide("KS")
-    random.seed(1)
-    state = random.getstate()
-    _, b = dp.build_dipeptide("KS")
-    assert random.getstate() == state  # the global generator was neither used nor reseeded
-    assert np.asarray(a._value).tobytes() == np.asarray(b._value).tobytes()
+    _, quiet = dp.build_dipeptide("KS")
+    stop = threading.Event()
+
+    def draw():
+        while not stop.is_set():
+            random.random()
+
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # interleave the threads often
+    thread = threading.Thread(target=draw)
+    thread.start()
+    try:
+        _, busy = dp.build_dipeptide("KS")
+    finally:
+        stop.set()
+        thread.join()
+        sys.setswitchinterval(switch)
+    assert np.asarray(quiet._value).tobytes() == np.asarray(busy._value).tobytes()
