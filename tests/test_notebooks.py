@@ -25,3 +25,8 @@ def test_notebook_executes(path, monkeypatch):
         assert "fp" in text
     if path.stem == "alanine_dipeptide":
         assert "phi/psi from mdtraj agree: True" in text
+    if path.stem == "dipeptides":  # an unseen peptide was sampled and shown in 3-D
+        assert "beads each, written to" in text
+        html = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.get("outputs", [])
+                if "text/html" in o.get("data", {})]
+        assert any("3Dmol" in o["data"]["text/html"] for o in html)

@@ -59,7 +59,9 @@ def check_format(emulator, out: Path) -> None:
 
 
 def write(emulator, out: Path, x: np.ndarray) -> None:
-    topology = emulator.topology() if out.suffix != ".npy" else None
+    topology = None
+    if out.suffix != ".npy":
+        topology, x = emulator.topology(), emulator.beads(x)
     files = write_positions(out, x, topology)
     print(f"wrote {' and '.join(map(str, files))}", file=sys.stderr)
 

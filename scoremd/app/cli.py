@@ -57,8 +57,6 @@ def _load_for(args, out: Path):
         if peptide is None:
             raise ScoremdError(f"{args.run_dir} is a transferable dipeptide model: say which dipeptide with "
                                "--peptide (e.g. --peptide GN)")
-        if out.suffix != ".npy":
-            raise ScoremdError("transferable dipeptide models write .npy (frames on the ten slots, nm)")
         try:
             emulator = emulator.peptide(peptide)
         except DataError as err:

@@ -47,6 +47,10 @@ class Emulator:
         (loaded on first use; molecules centred).
       extent: largest |coordinate| of the (centred) training data (nm); MD replicas farther
         than ``DIVERGENCE_FACTOR`` times this count as diverged. None: the system's limit.
+      cg_topology: callable returning the mdtraj topology of the written beads (None: the run
+        directory's ``topology.pdb``).
+      bead_mask: (n_beads,) bool, the event's beads that are particles and are written to PDB/XTC
+        files (a glycine's absent CB slot is not); None: all.
     """
 
     config: RunConfig
@@ -58,6 +62,8 @@ class Emulator:
     run_dir: Path | None = None
     training_data: Any = None
     extent: float | None = None
+    cg_topology: Any = None
+    bead_mask: Any = None
 
     DIVERGENCE_FACTOR = 10.0
 
@@ -71,14 +77,21 @@ class Emulator:
         return isinstance(self.system, MolecularSystem)
 
     def topology(self):
-        """The coarse-grained mdtraj topology of a molecular run (``RUN_DIR/topology.pdb``)."""
+        """The coarse-grained mdtraj topology of a molecular run (``RUN_DIR/topology.pdb``), for the
+        beads that :meth:`beads` keeps."""
         import mdtraj
 
         if not self.is_molecular:
             raise ValueError(f"{self.system.name} is not a molecule and has no topology")
+        if self.cg_topology is not None:
+            return self.cg_topology()
         if self.run_dir is None or not (Path(self.run_dir) / TOPOLOGY_FILE).exists():
             raise CheckpointError(f"no {TOPOLOGY_FILE} in the run directory {self.run_dir}; retrain to write it")
         return mdtraj.load_topology(str(Path(self.run_dir) / TOPOLOGY_FILE))
+
+    def beads(self, x: np.ndarray) -> np.ndarray:
+        """Positions (..., n_beads, 3) -> the particles among them (``bead_mask``), matching :meth:`topology`."""
+        return np.asarray(x) if self.bead_mask is None else np.asarray(x)[..., np.asarray(self.bead_mask), :]
 
     @property
     def kbt(self) -> float:

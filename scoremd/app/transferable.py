@@ -13,6 +13,7 @@ ordinary :class:`~scoremd.app.Emulator` for any dipeptide, seen in training or n
 from __future__ import annotations
 
 import dataclasses
+import functools
 from pathlib import Path
 
 import jax
@@ -124,15 +125,16 @@ class TransferableEmulator:
         """An :class:`~scoremd.app.Emulator` of one dipeptide (trained on or not) on the ten slots.
 
         Its samples and MD frames have shape (..., 10, 3) in nm; a glycine's CB slot is
-        meaningless (drop it with ``scoremd.data.peptide_frames.slot_layout(seq)[1]``). Its
+        meaningless (``emulator.beads(x)`` drops it; ``emulator.topology()`` is the mdtraj
+        topology of the remaining beads, for PDB/XTC files and viewers). Its
         ``training_data`` are the peptide's own training frames (a training peptide only; start MD
         of an unseen peptide from i.i.d. samples).
         """
         from ..data.dipeptides import check_sequence
-        from ..data.peptide_frames import load_peptide, slot_layout
+        from ..data.peptide_frames import bead_topology, load_peptide, slot_layout
 
         seq = check_sequence(sequence)
-        types, _, masses = slot_layout(seq)
+        types, present, masses = slot_layout(seq)
         folder = Path(self.config.data.dir) / self.system.name
 
         def training_data():
@@ -143,7 +145,7 @@ class TransferableEmulator:
 
         return Emulator(self.config, self.system.peptide(seq), self.model.bind(tuple(int(t) for t in types)),
                         self.params, self.scale, masses.astype(np.float32), self.run_dir, training_data,
-                        self.extent)
+                        self.extent, cg_topology=functools.partial(bead_topology, seq), bead_mask=present)
 
 
 def _check_config(config: RunConfig) -> TransferableSystem:

@@ -79,6 +79,41 @@ def to_slots(beads: np.ndarray, present: np.ndarray) -> np.ndarray:
     return out
 
 
+def to_beads(slots: np.ndarray, sequence: str) -> np.ndarray:
+    """Slots (..., 10, 3) -> the dipeptide's present beads (..., 9 or 10, 3) (drops a glycine's CB slot)."""
+    present = slot_layout(sequence)[1]
+    slots = np.asarray(slots)
+    if slots.shape[-2:] != (N_SLOTS, 3):
+        raise ValueError(f"expected positions on the {N_SLOTS} slots, shape (..., {N_SLOTS}, 3), got {slots.shape}")
+    return slots[..., present, :]
+
+
+def bead_topology(sequence: str):
+    """The mdtraj ``Topology`` of a dipeptide's present beads, in the order of :func:`to_beads`.
+
+    Two residues (three-letter names), atoms N, CA, CB, C, O of each (glycine without CB) with
+    their elements, and the bonds N-CA, CA-CB, CA-C, C-O and the peptide bond C1-N2. Use it to
+    write model samples as PDB/XTC (:func:`scoremd.storage.write_positions`) or to view them.
+    """
+    import mdtraj
+
+    seq = check_sequence(sequence)
+    top = mdtraj.Topology()
+    chain = top.add_chain()
+    slot_atom = {}
+    for r, c in enumerate(seq):
+        residue = top.add_residue(THREE_LETTER[c], chain, resSeq=r + 1)
+        for k, name in enumerate(SLOT_ATOMS):
+            if c == "G" and name == "CB":
+                continue
+            slot_atom[5 * r + k] = top.add_atom(name, mdtraj.element.get_by_symbol(name[0]), residue)
+    from ..systems import DIPEPTIDES
+
+    for i, j in DIPEPTIDES.peptide(seq).bond_pairs:  # slot pairs, the absent slot's bonds left out
+        top.add_bond(slot_atom[i], slot_atom[j])
+    return top
+
+
 def _runs(folder: Path, runs):
     if runs is None:
         paths = sorted(p for p in folder.glob("run_*") if (p / "metadata.json").exists())
@@ -144,4 +179,4 @@ def available_peptides(folder: str | Path) -> tuple[str, ...]:
 
 
 __all__ = ["ABSENT_MASS", "N_SLOTS", "PHI", "PSI", "PeptideFrames", "SLOT_ATOMS", "available_peptides",
-           "load_peptide", "slot_layout", "to_slots"]
+           "bead_topology", "load_peptide", "slot_layout", "to_beads", "to_slots"]

@@ -123,6 +123,14 @@ def test_cli(trained, tmp_path, capsys):
     assert main(["--quiet", "sample", str(run), "--n", "4", "--out", str(tmp_path / "s.npy"), "--peptide", "GN",
                  "--steps", "10"]) == 0
     assert np.load(tmp_path / "s.npy").shape == (4, 10, 3)
+    # PDB/XTC hold the peptide's own beads: GN has no CB in its glycine, so 9 atoms named as in the topology
+    assert main(["--quiet", "sample", str(run), "--n", "4", "--out", str(tmp_path / "s.xtc"), "--peptide", "GN",
+                 "--steps", "10", "--seed", "0"]) == 0
+    import mdtraj
+
+    traj = mdtraj.load(str(tmp_path / "s.xtc"), top=str(tmp_path / "s.pdb"))
+    assert traj.n_atoms == 9 and [a.name for a in traj.topology.residue(0).atoms] == ["N", "CA", "C", "O"]
+    assert traj.topology.n_bonds == 8 and [r.name for r in traj.topology.residues] == ["GLY", "ASN"]
     assert main(["--quiet", "sample", str(run), "--n", "4", "--out", str(tmp_path / "t.npy")]) == 2
     assert main(["--quiet", "simulate", str(run), "--replicas", "2", "--frames", "2", "--peptide", "GN",
                  "--out", str(tmp_path / "m.npy")]) == 2

@@ -5,6 +5,7 @@ import pytest
 
 from scoremd._errors import DataError
 from scoremd.data import dipeptides as dp
+from scoremd.data.peptide_frames import bead_topology
 
 
 def test_sets_are_the_benchmark_split():
@@ -33,6 +34,15 @@ def test_seeds_are_distinct_and_fixed():
     assert dp.peptide_seed("AA") == 1
 
 
+def _bonds_between(topology, beads):
+    """Pairs (i, j), i < j, of bead numbers whose atoms share a covalent bond in the all-atom topology."""
+    number = {int(a): k for k, a in enumerate(beads)}
+    for bond in topology.bonds():
+        i, j = number.get(bond[0].index), number.get(bond[1].index)
+        if i is not None and j is not None:
+            yield min(i, j), max(i, j)
+
+
 def _charge(topology):
     from openmm import NonbondedForce, app
 
@@ -52,6 +62,11 @@ def test_every_amino_acid_builds_as_a_checked_zwitterion(aa):
         assert _charge(topology) == pytest.approx(expected, abs=1e-4)
         labels = dp.bead_labels(topology)
         assert len(labels) == (9 if aa == "G" else 10)
+        cg = bead_topology(seq)  # the beads' own topology (files, viewers) names the same atoms in order
+        assert [(a.residue.index, a.residue.name, a.name) for a in cg.atoms] == labels
+        bonded = {(a.index, b.index) for a, b in cg.bonds}
+        aa_bonds = {(i, j) for i, j in _bonds_between(topology, dp.bead_indices(topology))}
+        assert bonded == aa_bonds  # every bead bond is a covalent bond of the all-atom structure
         assert [name for _, _, name in labels][:3] == (["N", "CA", "C"] if seq[0] == "G" else ["N", "CA", "CB"])
         x = np.asarray(positions.value_in_unit(positions.unit))
         for k in range(2):
