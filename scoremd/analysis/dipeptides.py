@@ -96,7 +96,8 @@ def evaluate_dipeptides(emulator, peptides, *, data_dir: str | Path, n_iid: int,
         system = em.system
         k_iid, k_start, k_md = jax.random.split(k, 3)
         iid = em.sample(n_iid, key=k_iid)
-        starts = em.sample(replicas, key=k_start)
+        # MD starts from i.i.d. samples: the first ones already drawn (no second compilation of the sampler)
+        starts = iid[:replicas] if n_iid >= replicas else em.sample(replicas, key=k_start)
         traj = em.simulate(starts, frames, key=k_md, throw=False)
         md = np.asarray(traj.frames[burn_in_frames:]).reshape(-1, 10, 3)
         if traj.divergent_step is not None:

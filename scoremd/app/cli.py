@@ -36,6 +36,13 @@ def cmd_train(args) -> None:
 
     files.checked(check_output_path)(args.out, f"--out {args.out}", directory=True)
     config = load_config(args.config, args.set)
+    if args.distributed or args.coordinator is not None:
+        from ..parallel import initialize_distributed
+
+        if args.coordinator is not None and (args.num_processes is None or args.process_id is None):
+            raise ScoremdError("--coordinator needs --num-processes and --process-id (or use --distributed alone "
+                               "under SLURM/Open MPI, where they are detected)")
+        initialize_distributed(args.coordinator, args.num_processes, args.process_id)
     start = time.perf_counter()
     train(config, args.out, progress=not args.quiet)
     print(f"trained {args.out} in {time.perf_counter() - start:.1f} s", file=sys.stderr)
@@ -254,6 +261,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", help="TOML config, e.g. examples/configs/mueller_brown.toml")
     p.add_argument("--out", required=True, help="run directory (resumed if it exists)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override, e.g. train.steps=1000")
+    p.add_argument("--distributed", action="store_true",
+                   help="one of several processes training together (jax.distributed; the cluster is detected "
+                        "under SLURM/Open MPI); start the same command in every process, --out on a shared disk")
+    p.add_argument("--coordinator", default=None, metavar="HOST:PORT",
+                   help="without a detected cluster: process 0's address (implies --distributed)")
+    p.add_argument("--num-processes", type=_count, default=None, help="with --coordinator")
+    p.add_argument("--process-id", type=_seed, default=None, help="with --coordinator")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("sample", help="draw i.i.d. samples from a trained model")

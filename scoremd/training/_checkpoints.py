@@ -43,6 +43,15 @@ def _quiet_orbax():
         logger.setLevel(level)
 
 
+def _host_copy(a):
+    """A replicated array of a multi-process job as this process's full numpy copy."""
+    if not isinstance(a, jax.Array):
+        return a
+    if not a.is_fully_replicated:
+        raise ValueError("only replicated arrays are checkpointed across processes (training state is replicated)")
+    return np.asarray(a.addressable_data(0))
+
+
 class Checkpoints:
     """A directory of numbered checkpoints of one pytree.
 
@@ -80,11 +89,18 @@ class Checkpoints:
 
     def save(self, step: int, tree: Any) -> None:
         """Write ``tree`` as checkpoint ``step`` (blocking, atomic), then its checksum manifest."""
+        if jax.process_count() > 1:  # host copies: a checkpoint of several processes loads in one
+            tree = jax.tree.map(_host_copy, tree)
         with _quiet_orbax():
             self._manager.save(int(step), args=ocp.args.StandardSave(tree), force=True)
             self._manager.wait_until_finished()
-        manifest = {"step": int(step), "sha256": self._files(int(step))}
-        atomic_write_text(self._step_dir(int(step)) / MANIFEST, json.dumps(manifest, indent=1) + "\n")
+        if jax.process_index() == 0:  # several processes (jax.distributed): one writes the manifest
+            manifest = {"step": int(step), "sha256": self._files(int(step))}
+            atomic_write_text(self._step_dir(int(step)) / MANIFEST, json.dumps(manifest, indent=1) + "\n")
+        if jax.process_count() > 1:
+            from jax.experimental import multihost_utils
+
+            multihost_utils.sync_global_devices(f"scoremd checkpoint {int(step)}")  # no one reads it half written
 
     def damage(self, step: int) -> str | None:
         """Why checkpoint ``step`` cannot be trusted, or None if every file matches its manifest."""

@@ -64,10 +64,16 @@ def fit(
       devices: devices to train on, data-parallel: each batch is split over them,
         parameters and data are replicated (docs/design.md D11). One device, or a count that
         does not divide the batch size, trains unsplit. Default: every accelerator
-        (GPU/TPU); on a CPU one device, because XLA's all-reduce between forced host
-        devices (``--xla_force_host_platform_device_count``) can deadlock when the
+        (GPU/TPU), and every process's devices after ``jax.distributed.initialize()``
+        (several hosts); on a single CPU process one device, because XLA's all-reduce between
+        forced host devices (``--xla_force_host_platform_device_count``) can deadlock when the
         cores are few (seen on 2 cores with the Mueller-Brown preset); pass
         ``jax.devices()`` to use them anyway.
+
+    With several processes (``jax.distributed``) every process runs this same call on the same
+    data and state; process 0 alone writes the metrics and shows the progress bar, and the
+    checkpoints are written together (orbax) into ``run_dir``, which must be the same shared
+    directory for all of them.
 
     Returns:
       The final state.
@@ -77,7 +83,9 @@ def fit(
         row; the newest checkpoint on disk is the last good one.
     """
     if devices is None:
-        devices = jax.devices() if jax.default_backend() != "cpu" else jax.devices()[:1]
+        several = jax.default_backend() != "cpu" or jax.process_count() > 1
+        devices = jax.devices() if several else jax.devices()[:1]
+    primary = jax.process_index() == 0
     layout = batch_sharding(config.batch_size, devices)
     step_fn = jax.jit(make_train_step(loss_fn, optimizer, config, layout and layout.batch), donate_argnums=0)
     data = jax.tree.map(jnp.asarray, data)
@@ -88,11 +96,11 @@ def fit(
         run_dir = Path(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         ckpt = Checkpoints(checkpoint_dir or run_dir / "checkpoints")
-        metrics_file = open(run_dir / "metrics.jsonl", "a")
+        metrics_file = open(run_dir / "metrics.jsonl", "a") if primary else None
     schedule = learning_rate_schedule(config)
     start = int(state.step)
     stop = config.steps if until is None else min(until, config.steps)
-    bar = progress_bar(progress, config.steps, description, initial=start)
+    bar = progress_bar(progress if primary else False, config.steps, description, initial=start)
     shown = start
     last_time, last_step = time.perf_counter(), start
     pending = None  # (step, info) of the step before: read while the next one runs, so no pipeline stall
