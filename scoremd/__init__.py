@@ -11,8 +11,15 @@ Layers, data flowing one way (docs/design.md §8)::
 
 Start with :class:`Emulator` (:func:`train`, :func:`load`); the command line is
 ``scoremd`` (:mod:`scoremd.app.cli`). Units (D1): nm, ps, kJ/mol, amu, 1/ps, K.
-Importing scoremd changes no global state (no plotting backend, no logging).
+Importing scoremd sets no plotting backend and no logging. It makes one choice for JAX, only
+if JAX has not started and nobody chose otherwise: one CPU device per core (at most 8), so
+that MD replicas and i.i.d. samples run in parallel on a CPU (:func:`scoremd.parallel.split_cpu_cores`;
+``JAX_NUM_CPU_DEVICES=1`` keeps one device).
 """
+
+from .parallel import split_cpu_cores as _split_cpu_cores
+
+_split_cpu_cores()
 
 from ._version import __version__ as __version__
 from ._errors import CheckpointError as CheckpointError

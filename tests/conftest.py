@@ -11,6 +11,10 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=true")
+# One CPU device, as JAX's own default: results do not depend on the machine's core count. The
+# default split into one device per core (scoremd.parallel.split_cpu_cores) and two-device runs
+# are tested in subprocesses (tests/test_parallel.py).
+os.environ.setdefault("JAX_NUM_CPU_DEVICES", "1")
 
 import jax  # noqa: E402
 import pytest  # noqa: E402

@@ -55,7 +55,8 @@ SCRIPT = textwrap.dedent(
 
 
 def test_two_devices_train_and_simulate_like_one():
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
+    env = {k: v for k, v in os.environ.items() if k != "JAX_NUM_CPU_DEVICES"}
+    env.update(XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
     res = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
     out = json.loads(res.stdout.strip().splitlines()[-1])
@@ -100,3 +101,22 @@ def test_unroll_does_not_change_the_trajectory():
     a = simulate(cfg, force, x0, 1.0, 4, 7, key=jax.random.PRNGKey(5), unroll=1).frames
     b = simulate(cfg, force, x0, 1.0, 4, 7, key=jax.random.PRNGKey(5), unroll=3).frames
     np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
+
+
+def _devices_after(code: str, **env) -> int:
+    clean = {k: v for k, v in os.environ.items() if k not in ("JAX_NUM_CPU_DEVICES", "XLA_FLAGS")}
+    res = subprocess.run([sys.executable, "-c", code + "\nimport jax; print(len(jax.devices()))"],
+                         env={**clean, "JAX_PLATFORMS": "cpu", **env}, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    return int(res.stdout.split()[-1])
+
+
+def test_import_splits_the_cpu_into_one_device_per_core_unless_told_otherwise():
+    from scoremd.parallel import MAX_CPU_DEVICES
+
+    cores = min(len(os.sched_getaffinity(0)), MAX_CPU_DEVICES)
+    assert _devices_after("import scoremd") == (cores if cores > 1 else 1)
+    assert _devices_after("import scoremd", JAX_NUM_CPU_DEVICES="1") == 1
+    assert _devices_after("import scoremd", XLA_FLAGS="--xla_force_host_platform_device_count=3") == 3
+    # JAX already running: its device count is kept, nothing fails.
+    assert _devices_after("import jax; jax.numpy.zeros(1)\nimport scoremd") == 1

@@ -157,7 +157,7 @@ def _lead(a, ndim: int):
 
 
 def _mixture_potential(means, weights, kbt):
-    # numpy constants: importing scoremd starts no JAX backend, so XLA_FLAGS set after the import still apply
+    # numpy constants: importing scoremd starts no JAX backend, so device settings made after the import apply
     means = np.asarray(means, np.float32)
     log_w = np.log(np.asarray(weights, np.float32))
 
