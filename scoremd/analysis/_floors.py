@@ -3,6 +3,8 @@
 * :func:`iid_sample_floor`: n training frames drawn at random, against the held-out frames.
 * :func:`md_protocol_floor`: the reference MD cut into replica-sized windows.
 * :func:`reference_splits`: every way of holding out runs, and their half-vs-half floors.
+* :func:`protocol_floor`: whether frames made with another MD protocol (e.g. hydrogen mass
+  repartitioning) are as close to the reference as pieces of the reference itself.
 
 JS in nats (squared Jensen-Shannon distance), PMF error in k_BT^2, on the system's
 phi/psi bins.
@@ -22,7 +24,7 @@ from ..systems import MolecularSystem
 from ._molecular_metrics import dihedral_metrics, phi_positive
 from .metrics import compare_to_reference, histogram, js_divergence
 
-__all__ = ["iid_sample_floor", "md_protocol_floor", "reference_splits"]
+__all__ = ["iid_sample_floor", "md_protocol_floor", "protocol_floor", "reference_splits"]
 
 
 def _angles_and_held_out(system: MolecularSystem, data):
@@ -166,3 +168,50 @@ def reference_splits(system: MolecularSystem, data_dir: str | Path) -> dict:
             splits.append(entry(split, [int(r) for r in held]))
     splits.append(entry(load_molecular_data(system, data_dir, "time"), "time"))
     return {"runs": per_run, "splits": splits}
+
+
+def protocol_floor(system: MolecularSystem, candidate: np.ndarray, reference_runs: list[np.ndarray]) -> dict:
+    """Frames of another MD protocol against the reference, beside the reference's own pieces.
+
+    Every reference run is cut into consecutive chunks as long as the candidate (frames left
+    over at a run's end are dropped). For each chunk c, the chunk and the candidate are both
+    compared with all reference frames outside c (phi/psi JS and PMF error): the chunk's
+    numbers are the floor, an independent run of the reference protocol as long as the
+    candidate; the candidate's are the same metric in the same comparison. A candidate
+    protocol that samples the reference's distribution scores within the spread of the chunks.
+
+    Args:
+      system: the molecule (dihedrals and metric bins).
+      candidate: (N, n_beads, 3) frames of the candidate protocol, nm (one run, equilibrated).
+      reference_runs: the reference runs, each (N_r, n_beads, 3), nm, at least one as long as
+        the candidate.
+
+    Returns:
+      ``{"n_chunks", "chunk_frames", "js", "pmf" (candidate, mean over chunks), "floor_js",
+      "floor_pmf" (means over chunks), "floor_js_sd", "floor_pmf_sd", "floor_js_max",
+      "floor_pmf_max", "phi_positive" (candidate), "floor_phi_positive" (chunk values)}``;
+      JS in nats, PMF error in k_BT^2.
+
+    Raises:
+      ValueError: no reference run is as long as the candidate.
+    """
+    n = len(candidate)
+    chunks = [(r, k) for r, run in enumerate(reference_runs) for k in range(len(run) // n)]
+    if len(chunks) < 2:
+        lengths = ", ".join(str(len(r)) for r in reference_runs)
+        raise ValueError(f"the candidate has {n} frames; the reference runs ({lengths} frames) must hold at least "
+                         "two chunks that long: compare a shorter candidate")
+    got, floor = [], []
+    for r, k in chunks:
+        piece = reference_runs[r][k * n:(k + 1) * n]
+        rest = np.concatenate([run if q != r else np.concatenate([run[:k * n], run[(k + 1) * n:]])
+                               for q, run in enumerate(reference_runs)])
+        got.append(dihedral_metrics(system, candidate, rest))
+        floor.append(dihedral_metrics(system, piece, rest))
+    out = {"n_chunks": len(chunks), "chunk_frames": n, "phi_positive": phi_positive(system, candidate),
+           "floor_phi_positive": [phi_positive(system, reference_runs[r][k * n:(k + 1) * n]) for r, k in chunks]}
+    for name in ("js", "pmf"):
+        values = np.array([f[name] for f in floor])
+        out.update({name: float(np.mean([g[name] for g in got])), f"floor_{name}": float(values.mean()),
+                    f"floor_{name}_sd": float(values.std(ddof=1)), f"floor_{name}_max": float(values.max())})
+    return out

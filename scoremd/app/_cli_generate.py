@@ -20,7 +20,7 @@ from . import _cli_io as files
 
 _PROTOCOL_OPTIONS = {"forcefield": "forcefield", "temperature": "temperature", "friction": "friction",
                      "timestep": "dt", "constraints": "constraints", "frame_interval": "frame_interval",
-                     "equilibration": "equilibration", "platform": "platform"}
+                     "equilibration": "equilibration", "platform": "platform", "hydrogen_mass": "hydrogen_mass"}
 
 
 def _protocol(args, base):
@@ -105,6 +105,8 @@ def add_parser(data_sub, *, count, positive_float, time_step, rate, non_negative
                    help="ps before the first stored frame (default 100)")
     q.add_argument("--platform", default=None,
                    help="OpenMM platform (default Reference, the fastest for small native-OBC systems)")
+    q.add_argument("--hydrogen-mass", type=positive_float, default=None, metavar="AMU",
+                   help="hydrogen mass repartitioning (e.g. 3 with --dt 0.004 --constraints hbonds); default none")
     q.add_argument("--forces", action="store_true", help="also store forces")
     d = q.add_argument_group("dipeptides (Dask campaign)")
     d.add_argument("--peptides", default=None,

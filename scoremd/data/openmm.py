@@ -53,6 +53,10 @@ class MDProtocol:
       save_forces: also store forces per frame.
       cutoff: nonbonded cutoff in nm (``CutoffNonPeriodic``), or None for no cutoff
         (``NoCutoff``, the default for these small implicit-solvent systems).
+      hydrogen_mass: hydrogen mass repartitioning: each hydrogen gets this mass (amu), taken
+        from the heavy atom it is bonded to (total mass unchanged; the configurational
+        equilibrium does not depend on masses), which allows 4-fs steps with H-bond
+        constraints. None: natural masses.
     """
 
     forcefield: tuple[str, ...] = ("amber99sbildn.xml", "amber99_obc.xml")
@@ -65,6 +69,7 @@ class MDProtocol:
     platform: str = "Reference"
     save_forces: bool = False
     cutoff: float | None = None
+    hydrogen_mass: float | None = None
 
     def __post_init__(self):
         if self.constraints not in ("none", "hbonds"):
@@ -76,6 +81,9 @@ class MDProtocol:
             raise ValueError(f"frame_interval ({self.frame_interval} ps) must be a multiple of timestep ({self.timestep} ps)")
         if self.cutoff is not None and not self.cutoff > 0:
             raise ValueError(f"cutoff must be a positive distance in nm or None, got {self.cutoff!r}")
+        if self.hydrogen_mass is not None and not 1.0 <= self.hydrogen_mass <= 5.0:
+            raise ValueError(f"hydrogen_mass must be between 1 and 5 amu (3 is usual with 4-fs steps) or None, "
+                             f"got {self.hydrogen_mass!r}")
         object.__setattr__(self, "forcefield", tuple(self.forcefield))
 
     def record(self) -> dict:
@@ -151,7 +159,8 @@ def create_system(topology, protocol: MDProtocol):
     nonbonded = {"nonbondedMethod": app.NoCutoff} if protocol.cutoff is None else {
         "nonbondedMethod": app.CutoffNonPeriodic, "nonbondedCutoff": protocol.cutoff * unit.nanometer}
     try:
-        return forcefield.createSystem(topology, constraints=constraints, **nonbonded)
+        hmr = {} if protocol.hydrogen_mass is None else {"hydrogenMass": protocol.hydrogen_mass * unit.amu}
+        return forcefield.createSystem(topology, constraints=constraints, **nonbonded, **hmr)
     except ValueError as err:
         raise DataError(
             f"OpenMM cannot parameterise the structure with {', '.join(protocol.forcefield)}: {err} "

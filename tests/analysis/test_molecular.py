@@ -346,3 +346,20 @@ def test_evaluate_against_test_runs_needs_them(run_dir, capsys):
     assert main(["--quiet", "evaluate", str(run_dir), "--reference", "test"]) == 2
     err = capsys.readouterr().err
     assert "reference run(s)" in err and "run_04" in err and "do not exist" in err
+
+
+def test_protocol_floor_accepts_the_reference_protocol_and_refuses_its_mirror_image():
+    """A piece of another reference run scores like the reference's own chunks; the mirror image
+    (phi, psi -> -phi, -psi: the same MD of D-alanine) is far above them. Shipped training runs."""
+    from scoremd.analysis import protocol_floor
+
+    data = load_molecular_data(ALANINE_DIPEPTIDE, ROOT / "data", runs=(0, 1, 2))
+    runs = [data.positions[data.run_index == r] for r in (0, 1, 2)]
+    reference, candidate = [runs[0][:150_000], runs[1][:150_000]], runs[2][:50_000]
+    same = protocol_floor(ALANINE_DIPEPTIDE, candidate, reference)
+    assert same["n_chunks"] == 6 and same["chunk_frames"] == 50_000 and len(same["floor_phi_positive"]) == 6
+    assert same["js"] < same["floor_js"] + 4 * same["floor_js_sd"]
+    mirror = protocol_floor(ALANINE_DIPEPTIDE, -candidate, reference)
+    assert mirror["js"] > 5 * same["floor_js_max"]
+    with pytest.raises(ValueError, match="two chunks"):
+        protocol_floor(ALANINE_DIPEPTIDE, runs[2][:160_000], reference)

@@ -110,3 +110,22 @@ def test_protocol_validation():
     with pytest.raises(ValueError, match="constraints"):
         MDProtocol(constraints="all")
     json.dumps(MDProtocol().__dict__, default=list)  # serialisable
+
+
+def test_hydrogen_mass_repartitioning_moves_mass_not_total():
+    from scoremd.data.openmm import create_system
+
+    top, _ = build_alanine_dipeptide(app.ForceField("amber99sbildn.xml", "amber99_obc.xml"))
+    plain = create_system(top, MDProtocol(constraints="hbonds", timestep=0.002))
+    hmr = create_system(top, MDProtocol(constraints="hbonds", timestep=0.004, hydrogen_mass=3.0))
+
+    def masses(system):
+        return np.array([system.getParticleMass(i).value_in_unit(unit.amu) for i in range(system.getNumParticles())])
+
+    hydrogens = np.array([a.element.symbol == "H" for a in top.atoms()])
+    assert np.allclose(masses(hmr)[hydrogens], 3.0) and np.allclose(masses(plain)[hydrogens], 1.008, atol=1e-3)
+    assert masses(hmr).sum() == pytest.approx(masses(plain).sum(), rel=1e-9)
+    assert MDProtocol(hydrogen_mass=3.0).record()["hydrogen_mass"] == 3.0
+    assert MDProtocol().matches({k: v for k, v in MDProtocol().record().items() if k != "hydrogen_mass"})
+    with pytest.raises(ValueError, match="hydrogen_mass"):
+        MDProtocol(hydrogen_mass=0.5)
