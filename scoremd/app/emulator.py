@@ -151,14 +151,19 @@ class Emulator:
           chunk_size: samples integrated at once (default ``config.sample.chunk_size``).
           progress: ``True`` for a progress bar, or a callable.
 
-        Molecules come out centred (the energy does not define the centre of mass).
+        Molecules come out centred on their particles (the energy does not define the centre of
+        mass; ``bead_mask`` slots that are not particles do not count).
         """
         x = sample(
             sampler or self.sampler(), self._normalised_score, self.model.sde, n, self.event_shape, key=key,
             chunk_size=chunk_size or self.config.sample.chunk_size, progress=progress,
         )
         x = x * self.scale
-        return center(x) if self.is_molecular else x
+        if not self.is_molecular:
+            return x
+        if self.bead_mask is None:
+            return center(x)
+        return x - x[..., np.asarray(self.bead_mask), :].mean(axis=-2, keepdims=True)
 
     def integrator(self, *, integrator: str | None = None, dt: float | None = None,
                    friction: float | None = None) -> AbstractLangevin:

@@ -61,6 +61,7 @@ def test_train_then_sample_and_simulate_an_unseen_peptide(trained):
     gn = loaded.peptide("GN")  # a test peptide: never trained on
     x = gn.sample(8, key=jax.random.PRNGKey(0), sampler=gn.sampler(steps=20))
     assert x.shape == (8, 10, 3) and np.isfinite(x).all()
+    np.testing.assert_allclose(gn.beads(x).mean(axis=1), 0, atol=1e-5)  # centred on its 9 beads, as the data
     np.testing.assert_allclose(gn.energy(x), emulator.peptide("GN").energy(x), rtol=1e-5)
     aq = loaded.peptide("AQ")
     starts = aq.initial_positions(4, seed=0)
