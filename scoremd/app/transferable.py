@@ -24,7 +24,7 @@ from .._errors import CheckpointError, ConfigError, DataError
 from .._progress import Progress
 from .._version import __version__
 from ..diffusion import training_loss
-from ..models import AbstractEnergyModel, ModelKind, Params
+from ..models import AbstractEnergyModel, Params
 from ..models._peptide import fill_absent
 from ..storage import atomic_write_text, check_output_path
 from ..systems import TransferableSystem, get_system
@@ -152,8 +152,9 @@ def _check_config(config: RunConfig) -> TransferableSystem:
     system = get_system(config.system)
     if not isinstance(system, TransferableSystem):
         raise ConfigError(f"{config.system} is not a transferable system; use scoremd.train")
-    if config.model.kind is not ModelKind.PEPTIDE:
-        raise ConfigError(f'the transferable dipeptide system needs model.kind = "peptide", got "{config.model.kind}"')
+    if not config.model.kind.conditional:
+        raise ConfigError('the transferable dipeptide system needs model.kind = "peptide" or "peptide_transformer", '
+                          f'got "{config.model.kind}"')
     if config.data.path is not None or config.data.trajectories is not None:
         raise ConfigError("data.path and data.trajectories do not apply to dipeptides; use data.dir (the campaign "
                           "folder's parent) and data.peptides")

@@ -20,10 +20,11 @@ from ._energy import build_model as build_model
 from ._mlp import EnergyMLP as EnergyMLP
 from ._mlp import distance_statistics as distance_statistics
 from ._peptide import PeptideEnergyMLP as PeptideEnergyMLP
+from ._peptide import PeptideEnergyTransformer as PeptideEnergyTransformer
 from ._time import n_time_features as n_time_features
 from ._time import time_features as time_features
 from ._transformer import EnergyTransformer as EnergyTransformer
 
 __all__ = ["AbstractEnergyModel", "BoundEnergyModel", "EnergyMLP", "EnergyModel", "EnergyTransformer", "Features",
-           "MixtureEnergyModel", "ModelConfig", "ModelKind", "OutputScaling", "Params", "PeptideEnergyMLP", "build_model", "distance_statistics",
-           "n_time_features", "time_features"]
+           "MixtureEnergyModel", "ModelConfig", "ModelKind", "OutputScaling", "Params", "PeptideEnergyMLP",
+           "PeptideEnergyTransformer", "build_model", "distance_statistics", "n_time_features", "time_features"]

@@ -10,11 +10,18 @@ __all__ = ["Features", "ModelConfig", "ModelKind", "OutputScaling"]
 
 class ModelKind(enum.StrEnum):
     """Network architecture: an MLP (any event shape), a graph transformer (molecules), or the
-    transferable dipeptide MLP (ten slots, conditioned on the amino acids; docs/design.md D16)."""
+    transferable dipeptide networks on ten slots, conditioned on the amino acids (docs/design.md
+    D16): the MLP (``"peptide"``, CPU presets) or the graph transformer (``"peptide_transformer"``)."""
 
     MLP = "mlp"
     TRANSFORMER = "transformer"
     PEPTIDE = "peptide"
+    PEPTIDE_TRANSFORMER = "peptide_transformer"
+
+    @property
+    def conditional(self) -> bool:
+        """Whether the network is conditioned on a context (the amino acids of a dipeptide)."""
+        return self in (ModelKind.PEPTIDE, ModelKind.PEPTIDE_TRANSFORMER)
 
 
 class Features(enum.StrEnum):
@@ -43,15 +50,16 @@ class ModelConfig:
     """Architecture of the energy network.
 
     Attributes:
-      kind: ``"mlp"`` (any event shape) or ``"transformer"`` (molecules, event (n, 3)).
+      kind: ``"mlp"`` (any event shape), ``"transformer"`` (molecules, event (n, 3)), or the
+        transferable dipeptide networks ``"peptide"`` (MLP) and ``"peptide_transformer"``.
       features: MLP input, ``"cartesian"`` (coordinates; centred for molecules) or
         ``"invariant"`` (molecules: pair distances + chirality-sensitive signed volumes).
       whiten_distances: with ``"invariant"``, also feed every pair distance whitened by
         its mean and spread under the diffused training data at time t (stiff bonds
         become O(1) inputs); the statistics are measured on the training data and stored
         with the run.
-      hidden: hidden-layer widths (MLP); the transformer uses ``hidden[0]`` as node width
-        and ``len(hidden)`` as its number of attention layers.
+      hidden: hidden-layer widths (MLP); the transformers use ``hidden[0]`` as node width
+        and ``len(hidden)`` as their number of attention layers.
       heads: attention heads (transformer).
       head_dim: width of each attention head (transformer).
       n_frequencies: Fourier frequencies of the time embedding.

@@ -37,7 +37,7 @@ from flax import nnx
 from ..sde import VPSDE
 from ._config import ModelConfig, ModelKind, OutputScaling
 from ._mlp import EnergyMLP
-from ._peptide import SLOTS, PeptideEnergyMLP
+from ._peptide import SLOTS, PeptideEnergyMLP, PeptideEnergyTransformer
 from ._transformer import EnergyTransformer
 
 __all__ = ["AbstractEnergyModel", "BoundEnergyModel", "EnergyModel", "MixtureEnergyModel", "Params", "build_model"]
@@ -229,13 +229,19 @@ def _build_network(config: ModelConfig, event_shape, sde: VPSDE, t_range, key, d
         if tuple(event_shape) != (len(SLOTS), 3):
             raise ValueError(f'kind = "peptide" needs dipeptides on {len(SLOTS)} slots, event (10, 3); got {event_shape}')
         net = PeptideEnergyMLP(config.hidden, config.n_frequencies, t_range, config.embed_dim, rngs=rngs)
+    elif config.kind is ModelKind.PEPTIDE_TRANSFORMER:
+        if tuple(event_shape) != (len(SLOTS), 3):
+            raise ValueError(f'kind = "peptide_transformer" needs dipeptides on {len(SLOTS)} slots, event (10, 3); '
+                             f"got {event_shape}")
+        net = PeptideEnergyTransformer(config.hidden[0], len(config.hidden), config.heads, config.head_dim,
+                                       config.n_frequencies, t_range, rngs=rngs)
     else:
         if len(event_shape) != 2 or event_shape[1] != 3:
             raise ValueError(f"the transformer needs molecular events of shape (n_beads, 3), got {event_shape}")
         net = EnergyTransformer(event_shape[0], config.hidden[0], len(config.hidden), config.heads,
                                 config.head_dim, config.n_frequencies, t_range, rngs=rngs)
     graphdef, state = nnx.split(net)
-    model = EnergyModel(graphdef, sde, event_shape, config.output_scaling, conditional=config.kind is ModelKind.PEPTIDE)
+    model = EnergyModel(graphdef, sde, event_shape, config.output_scaling, conditional=config.kind.conditional)
     return model, nnx.to_pure_dict(state)
 
 

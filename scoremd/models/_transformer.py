@@ -22,7 +22,7 @@ from flax import nnx
 from ._time import n_time_features, time_features
 
 
-class _Layer(nnx.Module):
+class AttentionLayer(nnx.Module):
     def __init__(self, hidden: int, heads: int, head_dim: int, edge_dim: int, *, rngs: nnx.Rngs):
         self.heads, self.head_dim = heads, head_dim
         width = heads * head_dim
@@ -36,13 +36,16 @@ class _Layer(nnx.Module):
         self.ffn = nnx.Sequential(nnx.Linear(hidden, 2 * hidden, rngs=rngs), nnx.swish,
                                   nnx.Linear(2 * hidden, hidden, rngs=rngs))
 
-    def __call__(self, h, e):
-        """h: (B, n, hidden) node states; e: (B, n, n, edge_dim) edge features."""
+    def __call__(self, h, e, mask=None):
+        """h: (B, n, hidden) node states; e: (B, n, n, edge_dim) edge features; mask: (B, n), 0 for
+        nodes that no node attends to (absent atoms), or None."""
         b, n, _ = h.shape
         q, k, v = jnp.split(self.qkv(self.norm(h)), 3, axis=-1)
         q, k, v = (a.reshape(b, n, self.heads, self.head_dim) for a in (q, k, v))
         logits = jnp.einsum("bihd,bjhd->bhij", q, k) / jnp.sqrt(self.head_dim)
         logits = logits + jnp.moveaxis(self.edge_bias(e), -1, 1)
+        if mask is not None:
+            logits = jnp.where(mask[:, None, None, :] > 0, logits, jnp.asarray(-1e9, logits.dtype))
         attn = nnx.softmax(logits, axis=-1)
         ev = self.edge_value(e).reshape(b, n, n, self.heads, self.head_dim)
         msg = jnp.einsum("bhij,bjhd->bihd", attn, v) + jnp.einsum("bhij,bijhd->bihd", attn, ev)
@@ -72,7 +75,7 @@ class EnergyTransformer(nnx.Module):
         self.time = nnx.Linear(n_time_features(n_frequencies), hidden, rngs=rngs)
         self.edge = nnx.Sequential(nnx.Linear(4 + hidden, edge_dim, rngs=rngs), nnx.swish,
                                    nnx.Linear(edge_dim, edge_dim, rngs=rngs))
-        self.layers = nnx.List([_Layer(hidden, heads, head_dim, edge_dim, rngs=rngs) for _ in range(layers)])
+        self.layers = nnx.List([AttentionLayer(hidden, heads, head_dim, edge_dim, rngs=rngs) for _ in range(layers)])
         self.head = nnx.Sequential(nnx.LayerNorm(hidden, rngs=rngs), nnx.Linear(hidden, hidden, rngs=rngs),
                                    nnx.swish, nnx.Linear(hidden, 1, rngs=rngs))
 

@@ -5,7 +5,7 @@ import pytest
 from scoremd import ConfigError
 from scoremd.app.config import apply_overrides, config_to_toml, load_config
 
-CONFIGS = sorted((Path(__file__).parents[2] / "examples" / "configs").glob("*.toml"))
+CONFIGS = sorted((Path(__file__).parents[2] / "examples" / "configs").glob("**/*.toml"))  # gpu/ too
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)

@@ -1,4 +1,5 @@
-"""The transferable dipeptide network: invariance, chirality, the exact absent slot, conditioning."""
+"""The transferable dipeptide networks (MLP and graph transformer): invariance, chirality, the exact
+absent slot, conditioning."""
 
 import jax
 import jax.numpy as jnp
@@ -14,9 +15,9 @@ from scoremd.sde import VPSDE
 ALA, LYS = 0, 8
 
 
-@pytest.fixture(scope="module")
-def mixture():
-    config = ModelConfig(kind="peptide", hidden=(32, 32), expert_boundaries=(0.1,))
+@pytest.fixture(scope="module", params=["peptide", "peptide_transformer"])
+def mixture(request):
+    config = ModelConfig(kind=request.param, hidden=(32, 32), heads=2, head_dim=8, expert_boundaries=(0.1,))
     return build_model(config, (10, 3), VPSDE(), key=jax.random.PRNGKey(0))
 
 
@@ -24,11 +25,14 @@ def _x(key, b=6):
     return jax.random.normal(key, (b, 10, 3))
 
 
-def test_invariant_to_rotations_and_translations_of_the_beads(mixture):
+def test_invariant_to_rotations_and_translations_of_the_beads(mixture, request):
+    """Both are exactly translation invariant; the MLP's features also rotation invariant (the
+    transformer learns rotations from augmentation)."""
     model, params = mixture
     bound = model.bind((ALA, LYS))
     x = _x(jax.random.PRNGKey(1))
-    rot = random_rotations(jax.random.PRNGKey(2), x.shape[0])
+    rotate = request.node.callspec.params["mixture"] == "peptide"
+    rot = random_rotations(jax.random.PRNGKey(2), x.shape[0]) if rotate else jnp.eye(3)[None]
     moved = jnp.einsum("bij,bnj->bni", rot, x) + jnp.array([[[0.3, -1.0, 2.0]]])
     for t in (1e-3, 0.05, 0.5):
         e, e2 = bound.energy(params, x, t), bound.energy(params, moved, t)
