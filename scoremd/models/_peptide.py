@@ -33,7 +33,7 @@ from flax import nnx
 
 from ._mlp import pair_distances
 from ._time import n_time_features, time_features
-from ._transformer import AttentionLayer
+from ._transformer import GraphEnergyTrunk
 
 SLOTS = ("N", "CA", "CB", "C", "O") * 2
 """Atom name of each of the ten slots; slots 0-4 are residue 1, 5-9 residue 2."""
@@ -139,7 +139,7 @@ class PeptideEnergyMLP(nnx.Module):
         return self.out(h)[:, 0] + baseline + absent
 
 
-class PeptideEnergyTransformer(nnx.Module):
+class PeptideEnergyTransformer(GraphEnergyTrunk):
     """Graph transformer of a dipeptide on ten slots, conditioned on its amino acids (GPU presets).
 
     Each slot is a node whose embedding is the sum of its slot's (atom name and residue index),
@@ -162,16 +162,9 @@ class PeptideEnergyTransformer(nnx.Module):
 
     def __init__(self, hidden: int = 96, layers: int = 2, heads: int = 8, head_dim: int = 64, n_frequencies: int = 2,
                  t_range: tuple[float, float] = (0.0, 1.0), *, rngs: nnx.Rngs):
-        self.n_frequencies, self.t_range = n_frequencies, tuple(t_range)
-        edge_dim = 32
         self.slot = nnx.Embed(len(SLOTS), hidden, rngs=rngs)
         self.amino = nnx.Embed(N_AMINO_ACIDS, hidden, rngs=rngs)
-        self.time = nnx.Linear(n_time_features(n_frequencies), hidden, rngs=rngs)
-        self.edge = nnx.Sequential(nnx.Linear(4 + hidden, edge_dim, rngs=rngs), nnx.swish,
-                                   nnx.Linear(edge_dim, edge_dim, rngs=rngs))
-        self.layers = nnx.List([AttentionLayer(hidden, heads, head_dim, edge_dim, rngs=rngs) for _ in range(layers)])
-        self.head = nnx.Sequential(nnx.LayerNorm(hidden, rngs=rngs), nnx.Linear(hidden, hidden, rngs=rngs),
-                                   nnx.swish, nnx.Linear(hidden, 1, rngs=rngs))
+        super().__init__(hidden, layers, heads, head_dim, n_frequencies, t_range, rngs=rngs)
 
     def __call__(self, x, t, types):
         """x (B, 10, 3) normalised, t (B,), types (B, 2) or (2,) amino-acid indices -> (B,)."""
@@ -179,16 +172,10 @@ class PeptideEnergyTransformer(nnx.Module):
         types = jnp.broadcast_to(jnp.asarray(types, jnp.int32), (b, 2))
         present = slot_mask(types).astype(x.dtype)
         safe = jnp.where(present[..., None] > 0, x, x[:, 1:2])  # no gradient reaches an absent slot
-        tf = self.time(time_features(t, self.n_frequencies, self.t_range).astype(x.dtype))
+        tf = self.time_embedding(t, x.dtype)
         residue = np.repeat(np.arange(2), len(SLOTS) // 2)  # the residue of each slot
         h = (self.slot(jnp.arange(n))[None] + self.amino(types)[:, residue] + tf[:, None, :]).astype(x.dtype)
-        rel = safe[:, None, :, :] - safe[:, :, None, :]
-        dist = jnp.sqrt(jnp.sum(rel**2, axis=-1, keepdims=True) + 1e-8)
-        e = self.edge(jnp.concatenate([rel, dist, jnp.broadcast_to(tf[:, None, None, :], (b, n, n, tf.shape[-1]))],
-                                      -1))
-        for layer in self.layers:
-            h = layer(h, e, present)
-        learned = jnp.sum(self.head(h)[..., 0] * present, axis=-1)
+        learned = jnp.sum(self.node_energies(h, safe, tf, present) * present, axis=-1)
         centre = jnp.sum(present[..., None] * x, axis=1, keepdims=True) / jnp.sum(present, axis=1)[:, None, None]
         baseline = 0.5 * jnp.sum(present[..., None] * (x - centre) ** 2, axis=(-2, -1))
         absent = 0.5 * jnp.sum((1.0 - present[..., None]) * x**2, axis=(-2, -1))

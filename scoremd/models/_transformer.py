@@ -53,7 +53,39 @@ class AttentionLayer(nnx.Module):
         return h + self.ffn(self.ffn_norm(h))
 
 
-class EnergyTransformer(nnx.Module):
+class GraphEnergyTrunk(nnx.Module):
+    """What the graph transformers share: time embedding, edge features of all pairs from the
+    relative vectors x_j - x_i and distances, attention layers and a per-node energy head.
+    Subclasses add the node embeddings and call :meth:`node_energies`."""
+
+    def __init__(self, hidden: int, layers: int, heads: int, head_dim: int, n_frequencies: int,
+                 t_range: tuple[float, float], *, rngs: nnx.Rngs):
+        self.n_frequencies, self.t_range = n_frequencies, tuple(t_range)
+        edge_dim = 32
+        self.time = nnx.Linear(n_time_features(n_frequencies), hidden, rngs=rngs)
+        self.edge = nnx.Sequential(nnx.Linear(4 + hidden, edge_dim, rngs=rngs), nnx.swish,
+                                   nnx.Linear(edge_dim, edge_dim, rngs=rngs))
+        self.layers = nnx.List([AttentionLayer(hidden, heads, head_dim, edge_dim, rngs=rngs) for _ in range(layers)])
+        self.head = nnx.Sequential(nnx.LayerNorm(hidden, rngs=rngs), nnx.Linear(hidden, hidden, rngs=rngs),
+                                   nnx.swish, nnx.Linear(hidden, 1, rngs=rngs))
+
+    def time_embedding(self, t, dtype):
+        """t (B,) -> (B, hidden)."""
+        return self.time(time_features(t, self.n_frequencies, self.t_range).astype(dtype))
+
+    def node_energies(self, h, x, tf, mask=None):
+        """h (B, n, hidden) node embeddings (time included), x (B, n, 3) positions, tf (B, hidden)
+        time embedding, mask (B, n) or None (see :class:`AttentionLayer`) -> (B, n) energies."""
+        b, n, _ = x.shape
+        rel = x[:, None, :, :] - x[:, :, None, :]  # (B, n, n, 3): x_j - x_i
+        dist = jnp.sqrt(jnp.sum(rel**2, axis=-1, keepdims=True) + 1e-8)
+        e = self.edge(jnp.concatenate([rel, dist, jnp.broadcast_to(tf[:, None, None, :], (b, n, n, tf.shape[-1]))], -1))
+        for layer in self.layers:
+            h = layer(h, e, mask)
+        return self.head(h)[..., 0]
+
+
+class EnergyTransformer(GraphEnergyTrunk):
     """Scalar energy network f(x, t) for a molecule of ``n_beads`` beads.
 
     Args:
@@ -69,24 +101,11 @@ class EnergyTransformer(nnx.Module):
 
     def __init__(self, n_beads: int, hidden: int = 64, layers: int = 2, heads: int = 4, head_dim: int = 16,
                  n_frequencies: int = 2, t_range: tuple[float, float] = (0.0, 1.0), *, rngs: nnx.Rngs):
-        self.n_frequencies, self.t_range = n_frequencies, tuple(t_range)
-        edge_dim = 32
-        self.embed = nnx.Embed(n_beads, hidden, rngs=rngs)
-        self.time = nnx.Linear(n_time_features(n_frequencies), hidden, rngs=rngs)
-        self.edge = nnx.Sequential(nnx.Linear(4 + hidden, edge_dim, rngs=rngs), nnx.swish,
-                                   nnx.Linear(edge_dim, edge_dim, rngs=rngs))
-        self.layers = nnx.List([AttentionLayer(hidden, heads, head_dim, edge_dim, rngs=rngs) for _ in range(layers)])
-        self.head = nnx.Sequential(nnx.LayerNorm(hidden, rngs=rngs), nnx.Linear(hidden, hidden, rngs=rngs),
-                                   nnx.swish, nnx.Linear(hidden, 1, rngs=rngs))
+        self.embed = nnx.Embed(n_beads, hidden, rngs=rngs)  # first: the same initial parameters as before
+        super().__init__(hidden, layers, heads, head_dim, n_frequencies, t_range, rngs=rngs)
 
     def __call__(self, x, t):
         """x: (B, n, 3) normalised positions; t: (B,). Returns (B,)."""
-        b, n, _ = x.shape
-        tf = self.time(time_features(t, self.n_frequencies, self.t_range).astype(x.dtype))  # (B, hidden)
-        h = self.embed(jnp.arange(n))[None].astype(x.dtype) + tf[:, None, :]
-        rel = x[:, None, :, :] - x[:, :, None, :]  # (B, n, n, 3): x_j - x_i
-        dist = jnp.sqrt(jnp.sum(rel**2, axis=-1, keepdims=True) + 1e-8)
-        e = self.edge(jnp.concatenate([rel, dist, jnp.broadcast_to(tf[:, None, None, :], (b, n, n, tf.shape[-1]))], -1))
-        for layer in self.layers:
-            h = layer(h, e)
-        return jnp.sum(self.head(h)[..., 0], axis=-1)
+        tf = self.time_embedding(t, x.dtype)  # (B, hidden)
+        h = self.embed(jnp.arange(x.shape[1]))[None].astype(x.dtype) + tf[:, None, :]
+        return jnp.sum(self.node_energies(h, x, tf), axis=-1)
