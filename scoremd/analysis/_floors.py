@@ -183,8 +183,8 @@ def protocol_floor(system: MolecularSystem, candidate: np.ndarray, reference_run
     Args:
       system: the molecule (dihedrals and metric bins).
       candidate: (N, n_beads, 3) frames of the candidate protocol, nm (one run, equilibrated).
-      reference_runs: the reference runs, each (N_r, n_beads, 3), nm, at least one as long as
-        the candidate.
+      reference_runs: the reference runs, each (N_r, n_beads, 3), nm, together at least two
+        chunks as long as the candidate.
 
     Returns:
       ``{"n_chunks", "chunk_frames", "js", "pmf" (candidate, mean over chunks), "floor_js",
@@ -193,7 +193,7 @@ def protocol_floor(system: MolecularSystem, candidate: np.ndarray, reference_run
       JS in nats, PMF error in k_BT^2.
 
     Raises:
-      ValueError: no reference run is as long as the candidate.
+      ValueError: the reference runs hold fewer than two chunks as long as the candidate.
     """
     n = len(candidate)
     chunks = [(r, k) for r, run in enumerate(reference_runs) for k in range(len(run) // n)]

@@ -5,7 +5,7 @@ import pytest
 
 from scoremd._errors import DataError
 from scoremd.data import dipeptides as dp
-from scoremd.data.peptide_frames import bead_topology
+from scoremd.data.peptide_frames import bead_topology, to_beads
 
 
 def test_sets_are_the_benchmark_split():
@@ -63,6 +63,7 @@ def test_every_amino_acid_builds_as_a_checked_zwitterion(aa):
         labels = dp.bead_labels(topology)
         assert len(labels) == (9 if aa == "G" else 10)
         cg = bead_topology(seq)  # the beads' own topology (files, viewers) names the same atoms in order
+        assert to_beads(np.zeros((3, 10, 3)), seq).shape == (3, cg.n_atoms, 3)
         assert [(a.residue.index, a.residue.name, a.name) for a in cg.atoms] == labels
         bonded = {(a.index, b.index) for a, b in cg.bonds}
         aa_bonds = {(i, j) for i, j in _bonds_between(topology, dp.bead_indices(topology))}
