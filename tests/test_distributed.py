@@ -66,14 +66,14 @@ def test_two_processes_train_like_one(tmp_path):
     port, run = _free_port(), tmp_path / "run"
     procs = [subprocess.Popen([sys.executable, "-c", WORKER, str(port), str(i), str(run)], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
+    try:
+        results = [p.communicate(timeout=600) for p in procs]  # both finish (the second may end after the first)
+    except BaseException:
+        for q in procs:  # a hung or failed job leaves no process behind
+            q.kill()
+        raise
     outs = []
-    for p in procs:
-        try:
-            stdout, stderr = p.communicate(timeout=600)
-        finally:
-            for q in procs:
-                if q.poll() is None:
-                    q.kill()
+    for p, (stdout, stderr) in zip(procs, results):
         assert p.returncode == 0, stderr[-3000:]
         outs.append(json.loads(stdout.strip().splitlines()[-1]))
 
