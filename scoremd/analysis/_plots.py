@@ -211,6 +211,29 @@ def plot_tica(path, projected: dict[str, np.ndarray], bounds, vmax: float = 8.0)
     _save(fig, path, dpi=110, bbox_inches="tight")
 
 
+def plot_protein_structure(path, sets: dict[str, tuple], q_bounds, q_bins: int, rmsd_bounds):
+    """Distributions of Q and of the RMSD to the native structure (nm), and contact maps.
+
+    ``sets`` maps a name to (Q (N,), RMSD (N,), contact map (n, n)); the first set is the reference.
+    """
+    names = list(sets)
+    fig, axes = _subplots(1, 2 + len(names), figsize=(3.3 * (2 + len(names)), 3.2))
+    for name in names:
+        q, rmsd, _ = sets[name]
+        axes[0].hist(q, bins=q_bins, range=q_bounds, density=True, histtype="step", label=name)
+        axes[1].hist(rmsd, bins=100, range=rmsd_bounds, density=True, histtype="step", label=name)
+    axes[0].set_xlabel("Q (fraction of native contacts)")
+    axes[1].set_xlabel("C-alpha RMSD to native (nm)")
+    axes[0].set_ylabel("density")
+    axes[1].legend(fontsize=7)
+    for ax, name in zip(axes[2:], names):
+        im = ax.imshow(sets[name][2], vmin=0, vmax=1, cmap="magma_r", origin="lower")
+        ax.set_title(f"contacts: {name}", fontsize=9)
+        ax.set_xlabel("residue")
+    fig.colorbar(im, ax=list(axes[2:]), label="contact probability", shrink=0.85)
+    _save(fig, path, dpi=100, bbox_inches="tight")
+
+
 def plot_go_calibration(path, rows: list[dict], title: str = ""):
     """Folding equilibrium of a Go model against epsilon/k_BT: <Q>, folded and unfolded shares, C_v."""
     x = [r["epsilon_over_kbt"] for r in rows]

@@ -20,7 +20,8 @@ from . import _plots
 from ._consistency import fp_error_vs_time
 from ._molecular_metrics import md_frames
 from ._text import consistency_lines, format_metric, sampler_text, steps_text
-from .protein import distance_js, fit_tica, folding_transitions_per_us
+from .protein import (BondRange, contact_map, distance_js, fit_tica, folding_transitions_per_us, histogram_js,
+                      rmsd_to_native)
 
 __all__ = ["evaluate_protein"]
 
@@ -78,12 +79,26 @@ def evaluate_protein(emulator, run_dir: str | Path, samples: np.ndarray, traject
     ref_frame_ps = _reference_frame_ps(config, system)
     lag = max(1, int(round(system.tica_lag_ps / ref_frame_ps)))
     tica = fit_tica([data.positions[data.run_index == r] for r in np.unique(data.run_index[data.train])], lag)
-    pairs, r0 = native_contacts(_native(system), system.native_contact_cutoff)
+    native = _native(system)
+    pairs, r0 = native_contacts(native, system.native_contact_cutoff)
+    bond_range = BondRange(train)
+    k = len(r0)
+    q_bounds = (-0.5 / k, 1 + 0.5 / k)  # one bin per value k/K of Q
+    rmsd_bounds = (0.0, float(rmsd_to_native(scored, native).max()) + 0.1)
+
+    def structure(x):
+        return fraction_native_contacts(x, pairs, r0), rmsd_to_native(x, native), contact_map(x, system.native_contact_cutoff)
+
+    scored_structure = structure(scored)
 
     def row(x, ref=scored):
-        q = fraction_native_contacts(x, pairs, r0)
+        q, rmsd, cmap = structure(x)
+        q_ref, rmsd_ref, cmap_ref = scored_structure if ref is scored else structure(ref)
         return {**tica.metrics(x, ref), "distance_js": distance_js(x, ref), "folded": float(np.mean(q > 0.8)),
-                "mean_q": float(np.mean(q)), "n": int(len(x))}
+                "mean_q": float(np.mean(q)), "q_js": histogram_js(q, q_ref, q_bounds, k + 1),
+                "rmsd_median": float(np.median(rmsd)), "rmsd_js": histogram_js(rmsd, rmsd_ref, rmsd_bounds),
+                "contact_mae": float(np.nanmean(np.abs(cmap - cmap_ref)) if k else 0.0),
+                "broken": float(np.mean(bond_range.broken(x))), "n": int(len(x))}
 
     q_md = fraction_native_contacts(trajectory.reshape(-1, *trajectory.shape[2:]), pairs, r0).reshape(
         trajectory.shape[:2])
@@ -95,9 +110,11 @@ def evaluate_protein(emulator, run_dir: str | Path, samples: np.ndarray, traject
         "system": system.name,
         "reference": {"against": reference, "n": int(len(scored)), "n_train": int(len(train)),
                       "tica_lag_frames": lag, "tica_lag_ps": lag * ref_frame_ps, "native_contacts": int(len(r0)),
+                      "bond_range_nm": [bond_range.lo, bond_range.hi],
                       "folded": float(np.mean(np.concatenate(q_ref) > 0.8)), "transitions_per_us": ref_rate},
         "iid": row(samples),
         "md": {**row(md), "replicas": int(trajectory.shape[1]), "frames_per_replica": int(trajectory.shape[0]),
+               "broken_replicas": float(np.mean(np.any(bond_range.broken(trajectory), axis=0))),
                "burn_in_frames": int(burn), "transitions_per_us": folding_transitions_per_us(q_md, frame_ps)},
         "data": row(train),
         "floor_reference": row(half_a, half_b),
@@ -112,6 +129,9 @@ def evaluate_protein(emulator, run_dir: str | Path, samples: np.ndarray, traject
     sets = {"reference": scored, "training data": train, "i.i.d.": samples, "MD": md}
     _plots.plot_tica(out / "tica.png", {k: tica(v[:: max(1, len(v) // 200_000)]) for k, v in sets.items()},
                      tica.bounds)
+    _plots.plot_protein_structure(
+        out / "structure.png", {k: structure(v[:: max(1, len(v) // 200_000)]) for k, v in sets.items()},
+        q_bounds, k + 1, rmsd_bounds)
     _plots.plot_fp_error(out / "fp_error.png", metrics["fp_error"])
     has_loss = (run_dir / "metrics.jsonl").exists() and _plots.plot_loss(out / "loss.png", run_dir / "metrics.jsonl")
     f = format_metric
@@ -133,6 +153,22 @@ def evaluate_protein(emulator, run_dir: str | Path, samples: np.ndarray, traject
         lines.append(f"| {name} | {r['n']} | {f(r['js'])} | {f(r['pmf'])} | {f(r['distance_js'])} | "
                      f"{r['folded']:.1%} | {r['mean_q']:.3f} |")
     lines += [
+        "", f"Structure: Q and RMSD to the native structure (C-alpha, after superposition) as JS of 1-D "
+        f"histograms; contact map = probability that a pair |i - j| >= 3 lies within "
+        f"{system.native_contact_cutoff:g} nm, compared by the mean absolute difference over pairs; broken = "
+        f"share of frames with a consecutive C-alpha distance outside the training data's range widened by "
+        f"0.05 nm ({bond_range.lo:.3f}-{bond_range.hi:.3f} nm).", "",
+        "| samples | Q JS | RMSD median (nm) | RMSD JS | contact map MAE | broken frames |", "|---|---|---|---|---|---|",
+    ]
+    for name, key in [("i.i.d.", "iid"), ("MD", "md"), ("floor (half vs half)", "floor_reference"),
+                      ("i.i.d. floor (training frames)", "floor_iid")]:
+        r = metrics[key]
+        lines.append(f"| {name} | {f(r['q_js'])} | {r['rmsd_median']:.3f} | {f(r['rmsd_js'])} | {f(r['contact_mae'])} | "
+                     f"{r['broken']:.2%} |")
+    lines += [
+        "", f"MD replicas with at least one broken frame: {metrics['md']['broken_replicas']:.1%} of "
+        f"{trajectory.shape[1]} (a hole in the learned force field: such a replica leaves the data and often "
+        "stays away; its frames are kept in every metric).", "", "![structure](structure.png)", "",
         "", f"Reference folded share {metrics['reference']['folded']:.1%}. Folding + unfolding transitions "
         f"(Q > 0.8 <-> Q < 0.3) per microsecond: reference {metrics['reference']['transitions_per_us']:.0f}, "
         f"MD {metrics['md']['transitions_per_us']:.0f} (model time; coarse-grained dynamics need not keep the "

@@ -10,6 +10,13 @@ native contacts, folding transitions.
 * Native contacts (:func:`scoremd.geometry.native_contacts`, a C-alpha criterion) give Q, the
   share within 1.2 r_0; from it the folded share (Q > 0.8) and folding + unfolding
   transitions (Q > 0.8 <-> Q < 0.3) per microsecond of MD.
+* Structure: C-alpha RMSD to the native structure after optimal superposition (Kabsch, no
+  mirror images), contact maps (the probability that each pair |i - j| >= 3 lies within a
+  cutoff) and their mean absolute difference, and JS of the 1-D Q and RMSD histograms.
+* Chain integrity: a frame is *broken* when a consecutive C-alpha distance leaves the
+  reference's own range widened by ``BOND_MARGIN`` (nm): a stretched-apart or collapsed
+  virtual bond that no reference frame shows. A learned force field with a hole can carry a
+  replica there and keep it there; such frames are counted, never dropped.
 
 Units: nm, ps; JS natural log; PMF in k_BT^2.
 """
@@ -21,11 +28,13 @@ import numpy as np
 from ..geometry import dihedral_angles
 from .metrics import histogram, js_divergence, pmf_error
 
-__all__ = ["TicaProjection", "distance_js", "fit_tica", "folding_transitions_per_us", "pair_distances",
-           "tica_features"]
+__all__ = ["BondRange", "TicaProjection", "contact_map", "distance_js", "fit_tica", "folding_transitions_per_us",
+           "histogram_js", "pair_distances", "rmsd_to_native", "tica_features"]
 
 TICA_BINS = 100
 DISTANCE_BINS = 100
+BOND_MARGIN = 0.05
+"""nm added on both sides of the reference's range of consecutive C-alpha distances."""
 
 
 def pair_distances(x: np.ndarray, min_separation: int = 1) -> np.ndarray:
@@ -101,3 +110,66 @@ def folding_transitions_per_us(q: np.ndarray, frame_ps: float, folded: float = 0
     q = q[:, None] if q.ndim == 1 else q
     events = sum(count_transitions(q[:, r], folded, unfolded) for r in range(q.shape[1]))
     return events / (q.size * frame_ps * 1e-6)
+
+
+def histogram_js(x: np.ndarray, reference: np.ndarray, bounds: tuple[float, float], bins: int = DISTANCE_BINS) -> float:
+    """JS of the 1-D histograms of values x and reference (``bins`` bins on ``bounds``; x clipped into it)."""
+    lo, hi = bounds
+    px = np.histogram(np.clip(np.asarray(x, np.float64), lo, hi), bins=bins, range=(lo, hi))[0]
+    pr = np.histogram(np.clip(np.asarray(reference, np.float64), lo, hi), bins=bins, range=(lo, hi))[0]
+    return js_divergence(px, pr)
+
+
+def rmsd_to_native(x: np.ndarray, native: np.ndarray, chunk: int = 100_000) -> np.ndarray:
+    """C-alpha RMSD (nm) of frames x (N, n, 3) to the native structure (n, 3) after the optimal
+    rotation and translation (Kabsch; proper rotations only, so a mirror image is not a match), (N,)."""
+    native = np.asarray(native, np.float64)
+    x = np.asarray(x)
+    if x.ndim != 3 or x.shape[1:] != native.shape:
+        raise ValueError(f"frames of shape (N, {native.shape[0]}, 3) expected, got {x.shape}")
+    ref = native - native.mean(axis=0)
+    out = np.empty(len(x))
+    for a in range(0, len(x), chunk):
+        y = np.asarray(x[a:a + chunk], np.float64)
+        y = y - y.mean(axis=1, keepdims=True)
+        h = np.einsum("bni,nj->bij", y, ref)
+        u, sv, vt = np.linalg.svd(h)
+        d = np.sign(np.linalg.det(u @ vt))
+        trace = sv[:, 0] + sv[:, 1] + d * sv[:, 2]
+        msd = (np.sum(y**2, axis=(1, 2)) + np.sum(ref**2) - 2 * trace) / len(ref)
+        out[a:a + chunk] = np.sqrt(np.maximum(msd, 0.0))
+    return out
+
+
+def contact_map(x: np.ndarray, cutoff: float, min_separation: int = 3) -> np.ndarray:
+    """Probability (n, n) that C-alpha pairs |i - j| >= min_separation of frames x (N, n, 3) lie
+    closer than ``cutoff`` (nm); symmetric, NaN for the pairs closer in sequence."""
+    n = np.asarray(x).shape[1]
+    i, j = np.triu_indices(n, min_separation)
+    p = np.mean(pair_distances(x, min_separation) < cutoff, axis=0)
+    out = np.full((n, n), np.nan)
+    out[i, j] = out[j, i] = p
+    return out
+
+
+class BondRange:
+    """The reference's range of consecutive C-alpha distances (nm), widened by ``margin``.
+
+    Args:
+      reference: reference frames (N, n, 3) nm.
+      margin: nm added below the smallest and above the largest reference distance.
+    """
+
+    def __init__(self, reference: np.ndarray, margin: float = BOND_MARGIN):
+        b = self.bonds(reference)
+        self.lo, self.hi = float(b.min()) - margin, float(b.max()) + margin
+
+    @staticmethod
+    def bonds(x: np.ndarray) -> np.ndarray:
+        """Consecutive C-alpha distances (nm) of frames (..., n, 3), shape (..., n - 1)."""
+        return np.linalg.norm(np.diff(np.asarray(x, np.float64), axis=-2), axis=-1)
+
+    def broken(self, x: np.ndarray) -> np.ndarray:
+        """True for each frame of x (..., n, 3) with a consecutive distance outside the range, (...)."""
+        b = self.bonds(x)
+        return np.any((b < self.lo) | (b > self.hi), axis=-1)

@@ -59,3 +59,58 @@ def test_native_contacts_q_and_transitions(runs):
     series = np.array([[0.9, 0.1, 0.9, 0.1, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5],
                        [0.9, 0.9, 0.1, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2]]).T
     assert folding_transitions_per_us(series, 5.0) == pytest.approx(4 / 1e-4)
+
+
+def _random_rotation(seed):
+    q, r = np.linalg.qr(np.random.default_rng(seed).normal(size=(3, 3)))
+    q = q * np.sign(np.diag(r))
+    return q if np.linalg.det(q) > 0 else -q
+
+
+def test_rmsd_to_native_is_zero_for_moved_copies_and_sees_mirror_images(runs):
+    from scoremd.analysis.protein import rmsd_to_native
+    from scoremd.analysis._protein_report import _native
+
+    native = _native(type("S", (), {"structure": NATIVE})())
+    moved = np.stack([native @ _random_rotation(s).T + s for s in range(4)])
+    np.testing.assert_allclose(rmsd_to_native(moved, native), 0.0, atol=1e-6)
+    # a uniform 0.1-nm shift of one bead: RMSD = 0.1 / sqrt(n) before the (small) re-fit, at most
+    shifted = native.copy()
+    shifted[0] += [0.1, 0.0, 0.0]
+    assert 0.0 < rmsd_to_native(shifted[None], native)[0] <= 0.1 / np.sqrt(len(native)) + 1e-9
+    mirror = native * np.array([1.0, 1.0, -1.0])  # chiral: no rotation maps it onto the native fold
+    assert rmsd_to_native(mirror[None], native)[0] > 0.1
+    # the folded frames of a Go run lie closer to native than the unfolded ones
+    (a, _), model = runs
+    q, rmsd = model.fraction_native_contacts(a), rmsd_to_native(a, native)
+    assert np.median(rmsd[q > 0.8]) < np.median(rmsd[q < 0.5])
+    with pytest.raises(ValueError, match="expected"):
+        rmsd_to_native(a[:, :5], native)
+
+
+def test_contact_map_and_histogram_js(runs):
+    from scoremd.analysis.protein import contact_map, histogram_js
+
+    (a, b), _ = runs
+    m = contact_map(a, 1.0)
+    assert m.shape == (10, 10) and np.isnan(m[0, 1]) and np.isnan(m[0, 2]) and np.allclose(m, m.T, equal_nan=True)
+    i, j = np.triu_indices(10, 3)
+    expected = np.mean(np.linalg.norm(a[:, i] - a[:, j], axis=-1) < 1.0, axis=0)
+    np.testing.assert_allclose(m[i, j], expected)
+    assert histogram_js(a[:, 0, 0], a[:, 0, 0], (-3.0, 3.0)) == 0.0
+    u = np.random.default_rng(0).uniform(size=1000)
+    assert histogram_js(u, u + 2.0, (0.0, 3.0)) == pytest.approx(np.log(2))  # disjoint supports
+    assert histogram_js(u, u + 5.0, (0.0, 3.0)) == pytest.approx(np.log(2))  # clipped into the last bin
+
+
+def test_bond_range_flags_broken_and_collapsed_bonds(runs):
+    from scoremd.analysis.protein import BondRange
+
+    (a, b), _ = runs
+    bonds = BondRange(a)
+    assert not bonds.broken(b).any()  # an independent run stays inside the first one's range
+    broken = b[:4].copy()
+    broken[0, 5:] += [1.0, 0.0, 0.0]  # bond 4-5 stretched by about 1 nm
+    broken[1, 3] = broken[1, 2] + 0.1 * (broken[1, 3] - broken[1, 2])  # bond 2-3 collapsed to ~0.04 nm
+    assert bonds.broken(broken).tolist() == [True, True, False, False]
+    assert bonds.broken(np.stack([broken, b[:4]])).shape == (2, 4)

@@ -42,8 +42,15 @@ def test_chignolin_run_writes_a_protein_report(data_dir, tmp_path):
     for key in ("iid", "md", "data", "floor_reference", "floor_iid"):
         assert 0 <= m[key]["js"] <= np.log(2) and 0 <= m[key]["distance_js"] <= np.log(2)
         assert 0 <= m[key]["folded"] <= 1
-    assert m["md"]["n"] == 4 * 240 and m["md"]["transitions_per_us"] >= 0
-    assert (out / "report" / "tica.png").stat().st_size > 1000
+        assert 0 <= m[key]["q_js"] <= np.log(2) and 0 <= m[key]["rmsd_js"] <= np.log(2)
+        assert 0 <= m[key]["contact_mae"] <= 1 and 0 <= m[key]["broken"] <= 1 and m[key]["rmsd_median"] > 0
+    assert m["data"]["broken"] == 0.0  # the range is the training data's own
+    assert m["md"]["n"] == 4 * 240 and m["md"]["transitions_per_us"] >= 0 and 0 <= m["md"]["broken_replicas"] <= 1
+    lo, hi = m["reference"]["bond_range_nm"]
+    assert 0.25 < lo < 0.38 < hi < 0.5  # C-alpha virtual bonds of about 0.38 nm, widened by 0.05 nm
+    for png in ("tica.png", "structure.png"):
+        assert (out / "report" / png).stat().st_size > 1000
+    assert "MD replicas with at least one broken frame" in (out / "report" / "report.md").read_text()
     assert "| i.i.d. | 400 |" in (out / "report" / "report.md").read_text()
 
 
