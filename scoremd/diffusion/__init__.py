@@ -16,9 +16,11 @@ from ._fokker_planck import fp_error_curve as fp_error_curve
 from ._fokker_planck import fp_error_curves as fp_error_curves
 from ._fokker_planck import fp_loss as fp_loss
 from ._fokker_planck import fp_residual as fp_residual
+from ._losses import FP_TIMES as FP_TIMES
 from ._losses import LossConfig as LossConfig
 from ._losses import dsm_loss as dsm_loss
 from ._losses import sample_times as sample_times
+from ._losses import time_weights as time_weights
 from ._losses import training_loss as training_loss
 from ._samplers import SAMPLERS as SAMPLERS
 from ._samplers import AbstractSampler as AbstractSampler
@@ -30,7 +32,7 @@ from ._samplers import SamplerState as SamplerState
 from ._samplers import sample as sample
 from ._samplers import time_grid as time_grid
 
-__all__ = ["FP_ESTIMATORS", "SAMPLERS", "AbstractFPEstimator", "AbstractSampler", "ExactFP", "FiniteDifferenceFP", "TaylorFP",
+__all__ = ["FP_ESTIMATORS", "FP_TIMES", "SAMPLERS", "AbstractFPEstimator", "AbstractSampler", "ExactFP", "FiniteDifferenceFP", "TaylorFP",
            "LossConfig", "ProbabilityFlowODE", "ReverseSDE", "SamplerInfo", "SamplerKernel", "SamplerState", "VPSDE",
            "dsm_loss", "fp_error_curve", "fp_error_curves", "fp_loss", "fp_residual", "sample", "sample_times",
-           "time_grid", "training_loss"]
+           "time_grid", "time_weights", "training_loss"]

@@ -9,8 +9,12 @@ midpoint with importance weights; we sample t from that two-piece uniform
 density directly, which has the same expectation and lower variance (D3).
 
 With ``fp_weight = alpha > 0`` the Fokker-Planck regulariser
-alpha * E_t r1 r2 / D^2 (:mod:`scoremd.diffusion`) is added, with t uniform
-on [t_min, fp_t_max] intersected with the model's time range.
+alpha * E_t r1 r2 / D^2 (:mod:`scoremd.diffusion`) is added. ``fp_times = "own"`` (default)
+draws its own t uniform on [t_min, fp_t_max] intersected with the model's time range, on a
+fresh diffusion of the batch; ``fp_times = "dsm"`` evaluates it at the score-matching samples
+x_t and times t, weighted by w(t) = u(t) / p(t) (u: the uniform density on the time range,
+p: the two-piece density t was drawn from), so it too averages over uniform t, and only
+where t <= fp_t_max (the reference code's choice; docs/design.md §3).
 """
 
 from __future__ import annotations
@@ -24,9 +28,12 @@ import jax.numpy as jnp
 from ..geometry import rotate
 from ..models import AbstractEnergyModel, Params
 from ..sde import VPSDE
-from ._fokker_planck import AbstractFPEstimator, ExactFP, fp_loss
+from ._fokker_planck import AbstractFPEstimator, ExactFP, fp_loss, fp_residual
 
-__all__ = ["LossConfig", "dsm_loss", "sample_times", "training_loss"]
+__all__ = ["FP_TIMES", "LossConfig", "dsm_loss", "sample_times", "time_weights", "training_loss"]
+
+FP_TIMES = ("own", "dsm")
+"""Where the FP term is evaluated: its own uniform times, or the score-matching samples with weights."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,8 +49,11 @@ class LossConfig:
       fp_estimator: :class:`~scoremd.diffusion.ExactFP` (autodiff, default) or
         :class:`~scoremd.diffusion.FiniteDifferenceFP` (the paper's finite differences);
         ``"exact"`` / ``"taylor"`` / ``"fd"`` in a config file (:class:`~scoremd.diffusion.TaylorFP`: Taylor mode).
-      fp_t_max: the FP term samples t uniformly on [t_min, fp_t_max].
+      fp_t_max: the FP term samples t uniformly on [t_min, fp_t_max] (with ``fp_times = "dsm"``:
+        applies only where the score-matching time t <= fp_t_max).
       fp_batch_size: samples of each batch that enter the FP term (0: all).
+      fp_times: ``"own"``: the FP term draws its own times and noise; ``"dsm"``: it reuses the
+        score-matching x_t and t with importance weights u(t) / p(t) (the reference code's way).
       random_rotations: rotate every clean sample by an independent uniform random
         rotation before noising (molecules; teaches a non-invariant network the
         rotational symmetry of the Boltzmann density, docs/design.md §5).
@@ -55,6 +65,7 @@ class LossConfig:
     fp_estimator: AbstractFPEstimator = ExactFP()
     fp_t_max: float = 0.1
     fp_batch_size: int = 0
+    fp_times: str = "own"
     random_rotations: bool = False
 
     def __post_init__(self):
@@ -70,6 +81,8 @@ class LossConfig:
             raise ValueError(f"loss.fp_t_max must lie in (0, 1], got {self.fp_t_max}")
         if self.fp_batch_size < 0:
             raise ValueError(f"loss.fp_batch_size must be >= 0, got {self.fp_batch_size}")
+        if self.fp_times not in FP_TIMES:
+            raise ValueError(f"loss.fp_times must be one of {', '.join(map(repr, FP_TIMES))}, got {self.fp_times!r}")
 
 
 def sample_times(key: jax.Array, n: int, t_lo: float, t_midpoint: float, t_hi: float = 1.0, dtype=jnp.float32):
@@ -87,6 +100,30 @@ def sample_times(key: jax.Array, n: int, t_lo: float, t_midpoint: float, t_hi: f
     low = t_lo + 2.0 * u * (t_midpoint - t_lo)
     high = t_midpoint + (2.0 * u - 1.0) * (t_hi - t_midpoint)
     return jnp.where(u < 0.5, low, high)
+
+
+def time_weights(t: jax.Array, t_lo: float, t_midpoint: float, t_hi: float = 1.0) -> jax.Array:
+    """Importance weights u(t) / p(t) of times t (any shape) drawn by :func:`sample_times`: u is
+    the uniform density on [t_lo, t_hi], p the two-piece density (ones if the midpoint lies outside).
+    Their mean over many draws is 1."""
+    if not t_lo < t_midpoint < t_hi:
+        return jnp.ones_like(t)
+    low = 2.0 * (t_midpoint - t_lo) / (t_hi - t_lo)
+    high = 2.0 * (t_hi - t_midpoint) / (t_hi - t_lo)
+    return jnp.where(t < t_midpoint, low, high).astype(t.dtype)
+
+
+def _dsm(model, params, key, x0, t_lo, t_midpoint, t_hi):
+    """Per-sample DSM residual norms / D, and the noisy samples and times they used."""
+    sde: VPSDE = model.sde
+    key_t, key_eps = jax.random.split(key)
+    t = sample_times(key_t, x0.shape[0], t_lo, t_midpoint, t_hi, x0.dtype)
+    xt, eps = sde.marginal(key_eps, x0, t)
+    score = model.score(params, xt, t)
+    sigma = sde.std(t).reshape((-1,) + (1,) * (x0.ndim - 1)).astype(x0.dtype)
+    dim = math.prod(x0.shape[1:])
+    residual = (eps + sigma * score).reshape(x0.shape[0], -1)
+    return jnp.sum(residual**2, axis=-1) / dim, xt, t
 
 
 def dsm_loss(
@@ -115,14 +152,8 @@ def dsm_loss(
     sde: VPSDE = model.sde
     lo, hi = t_range or (sde.t_min, 1.0)
     midpoint = config.t_midpoint if t_midpoint is None else t_midpoint
-    key_t, key_eps = jax.random.split(key)
-    t = sample_times(key_t, x0.shape[0], max(lo, sde.t_min), midpoint, hi, x0.dtype)
-    xt, eps = sde.marginal(key_eps, x0, t)
-    score = model.score(params, xt, t)
-    sigma = sde.std(t).reshape((-1,) + (1,) * (x0.ndim - 1)).astype(x0.dtype)
-    dim = math.prod(x0.shape[1:])
-    residual = (eps + sigma * score).reshape(x0.shape[0], -1)
-    return jnp.mean(jnp.sum(residual**2, axis=-1)) / dim
+    per_sample, _, _ = _dsm(model, params, key, x0, max(lo, sde.t_min), midpoint, hi)
+    return jnp.mean(per_sample)
 
 
 def training_loss(
@@ -155,16 +186,27 @@ def training_loss(
         if x0.ndim != 3 or x0.shape[-1] != 3:
             raise ValueError(f"loss.random_rotations needs molecular samples (B, n, 3), got {x0.shape}")
         x0 = rotate(key_rot, x0)
-    loss = dsm_loss(bound(), params, key_dsm, x0, config, t_range, t_midpoint)
     sde = model.sde
     lo, hi = t_range or (sde.t_min, 1.0)
-    fp_range = (max(lo, sde.t_min), min(config.fp_t_max, hi))
-    if config.fp_weight > 0 and fokker_planck and fp_range[0] < fp_range[1]:
-        xb = x0[: config.fp_batch_size] if config.fp_batch_size else x0
-        model_fp = bound(config.fp_batch_size or None)
+    lo = max(lo, sde.t_min)
+    midpoint = config.t_midpoint if t_midpoint is None else t_midpoint
+    per_sample, xt, t = _dsm(bound(), params, key_dsm, x0, lo, midpoint, hi)
+    loss = jnp.mean(per_sample)
+    fp_range = (lo, min(config.fp_t_max, hi))
+    if not (config.fp_weight > 0 and fokker_planck and fp_range[0] < fp_range[1]):
+        return loss
+    n = config.fp_batch_size or x0.shape[0]
+    model_fp = bound(config.fp_batch_size or None)
 
-        def energy_fn(x, t):
-            return model_fp.energy(params, x, t)
+    def energy_fn(x, t):
+        return model_fp.energy(params, x, t)
 
-        loss = loss + config.fp_weight * fp_loss(energy_fn, sde, key_fp, xb, fp_range, config.fp_estimator)
-    return loss
+    if config.fp_times == "own":
+        fp = fp_loss(energy_fn, sde, key_fp, x0[:n], fp_range, config.fp_estimator)
+    else:
+        tb = t[:n]
+        weights = jnp.where(tb <= config.fp_t_max, time_weights(tb, lo, midpoint, hi), 0.0)
+        probes = jax.random.normal(key_fp, (2, *xt[:n].shape), xt.dtype)
+        r = fp_residual(energy_fn, sde, xt[:n], tb, probes, config.fp_estimator)
+        fp = jnp.mean(weights * r[0] * r[1]) / math.prod(x0.shape[1:]) ** 2
+    return loss + config.fp_weight * fp
