@@ -56,27 +56,30 @@ def table(results: dict[str, list[dict]]) -> str:
     floor, ref = first["floor_reference"], first["reference"]
     lines = [
         "| recipe | seeds | iid TIC JS | MD TIC JS | iid TIC PMF | MD TIC PMF | iid distance JS | MD distance JS | "
-        "iid folded | MD folded | MD transitions/µs | training (min) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "iid folded | MD folded | iid RMSD JS | MD RMSD JS | MD broken replicas | MD transitions/µs | training (min) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for recipe, runs in results.items():
         def col(key, field):
-            return _mean_sd([m[key][field] for m in runs])
+            return _mean_sd([m[key].get(field, np.nan) for m in runs])
 
         minutes = [m["train_seconds"] / 60 for m in runs if m.get("train_seconds")]
         lines.append(
             f"| {recipe} | {len(runs)} | {col('iid', 'js')} | {col('md', 'js')} | {col('iid', 'pmf')} | "
             f"{col('md', 'pmf')} | {col('iid', 'distance_js')} | {col('md', 'distance_js')} | "
             f"{_mean_sd([m['iid']['folded'] for m in runs])} | {_mean_sd([m['md']['folded'] for m in runs])} | "
+            f"{col('iid', 'rmsd_js')} | {col('md', 'rmsd_js')} | {col('md', 'broken_replicas')} | "
             f"{_mean_sd([m['md']['transitions_per_us'] for m in runs])} | "
             + (f"{np.mean(minutes):.1f} |" if minutes else "– |"))
     lines += [
         f"| floor (reference half vs half) | | {format_metric(floor['js'])} | | {format_metric(floor['pmf'])} | | "
-        f"{format_metric(floor['distance_js'])} | | {floor['folded']:.3f} | | | |",
+        f"{format_metric(floor['distance_js'])} | | {floor['folded']:.3f} | | "
+        f"{format_metric(floor.get('rmsd_js', np.nan))} | | | | |",
         "",
         f"Reference ({ref['against']}, {ref['n']} frames): folded share {ref['folded']:.3f}, "
         f"{ref['transitions_per_us']:.0f} transitions per µs; TICA lag {ref['tica_lag_ps']:g} ps. "
-        "Mean ± sd (ddof = 0) over seeds.",
+        "Mean ± sd (ddof = 0) over seeds. MD broken replicas: the share of replicas that reached a "
+        "C-alpha chain outside the training data's bond range (docs/metrics.md).",
     ]
     return "\n".join(lines) + "\n"
 
