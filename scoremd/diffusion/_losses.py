@@ -114,16 +114,15 @@ def time_weights(t: jax.Array, t_lo: float, t_midpoint: float, t_hi: float = 1.0
 
 
 def _dsm(model, params, key, x0, t_lo, t_midpoint, t_hi):
-    """Per-sample DSM residual norms / D, and the noisy samples and times they used."""
+    """Per-sample squared DSM residual norms (B,), and the noisy samples and times they used."""
     sde: VPSDE = model.sde
     key_t, key_eps = jax.random.split(key)
     t = sample_times(key_t, x0.shape[0], t_lo, t_midpoint, t_hi, x0.dtype)
     xt, eps = sde.marginal(key_eps, x0, t)
     score = model.score(params, xt, t)
     sigma = sde.std(t).reshape((-1,) + (1,) * (x0.ndim - 1)).astype(x0.dtype)
-    dim = math.prod(x0.shape[1:])
     residual = (eps + sigma * score).reshape(x0.shape[0], -1)
-    return jnp.sum(residual**2, axis=-1) / dim, xt, t
+    return jnp.sum(residual**2, axis=-1), xt, t
 
 
 def dsm_loss(
@@ -152,8 +151,8 @@ def dsm_loss(
     sde: VPSDE = model.sde
     lo, hi = t_range or (sde.t_min, 1.0)
     midpoint = config.t_midpoint if t_midpoint is None else t_midpoint
-    per_sample, _, _ = _dsm(model, params, key, x0, max(lo, sde.t_min), midpoint, hi)
-    return jnp.mean(per_sample)
+    squares, _, _ = _dsm(model, params, key, x0, max(lo, sde.t_min), midpoint, hi)
+    return jnp.mean(squares) / math.prod(x0.shape[1:])
 
 
 def training_loss(
@@ -190,8 +189,8 @@ def training_loss(
     lo, hi = t_range or (sde.t_min, 1.0)
     lo = max(lo, sde.t_min)
     midpoint = config.t_midpoint if t_midpoint is None else t_midpoint
-    per_sample, xt, t = _dsm(bound(), params, key_dsm, x0, lo, midpoint, hi)
-    loss = jnp.mean(per_sample)
+    squares, xt, t = _dsm(bound(), params, key_dsm, x0, lo, midpoint, hi)
+    loss = jnp.mean(squares) / math.prod(x0.shape[1:])
     fp_range = (lo, min(config.fp_t_max, hi))
     if not (config.fp_weight > 0 and fokker_planck and fp_range[0] < fp_range[1]):
         return loss
