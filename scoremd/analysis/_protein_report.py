@@ -20,7 +20,7 @@ from . import _plots
 from ._consistency import fp_error_vs_time
 from ._molecular_metrics import md_frames
 from ._text import consistency_lines, format_metric, sampler_text, steps_text
-from .protein import (BondRange, contact_map, distance_js, fit_tica, folding_transitions_per_us, histogram_js,
+from .protein import (BOND_MARGIN, BondRange, contact_map, distance_js, fit_tica, folding_transitions_per_us, histogram_js,
                       rmsd_to_native)
 
 __all__ = ["evaluate_protein"]
@@ -35,6 +35,11 @@ def _native(system) -> np.ndarray:
 def _train_seconds(run_dir: Path) -> float | None:
     info = run_dir / "run.json"
     return json.loads(info.read_text()).get("train_seconds") if info.exists() else None
+
+
+def _rows(metrics: dict, sets: list[tuple[str, str]], cells) -> list[str]:
+    """Markdown table rows: one per (name, metrics key), its cells from ``cells(metrics[key])``."""
+    return [f"| {name} | " + " | ".join(cells(metrics[key])) + " |" for name, key in sets]
 
 
 def _reference_frame_ps(config, system) -> float:
@@ -147,28 +152,26 @@ def evaluate_protein(emulator, run_dir: str | Path, samples: np.ndarray, traject
         "the i.i.d. floor, as many training frames as i.i.d. samples.", "",
         "| samples | n | TIC JS | TIC PMF | distance JS | folded | mean Q |", "|---|---|---|---|---|---|---|",
     ]
-    for name, key in [("training data", "data"), ("i.i.d.", "iid"), ("MD", "md"), ("floor (half vs half)",
-                      "floor_reference"), ("i.i.d. floor (training frames)", "floor_iid")]:
-        r = metrics[key]
-        lines.append(f"| {name} | {r['n']} | {f(r['js'])} | {f(r['pmf'])} | {f(r['distance_js'])} | "
-                     f"{r['folded']:.1%} | {r['mean_q']:.3f} |")
+    scored_sets = [("i.i.d.", "iid"), ("MD", "md"), ("floor (half vs half)", "floor_reference"),
+                   ("i.i.d. floor (training frames)", "floor_iid")]
+    lines += _rows(metrics, [("training data", "data"), *scored_sets],
+                   lambda r: [str(r["n"]), f(r["js"]), f(r["pmf"]), f(r["distance_js"]), f"{r['folded']:.1%}",
+                              f"{r['mean_q']:.3f}"])
     lines += [
         "", f"Structure: Q and RMSD to the native structure (C-alpha, after superposition) as JS of 1-D "
         f"histograms; contact map = probability that a pair |i - j| >= 3 lies within "
         f"{system.native_contact_cutoff:g} nm, compared by the mean absolute difference over pairs; broken = "
         f"share of frames with a consecutive C-alpha distance outside the training data's range widened by "
-        f"0.05 nm ({bond_range.lo:.3f}-{bond_range.hi:.3f} nm).", "",
+        f"{BOND_MARGIN:g} nm ({bond_range.lo:.3f}-{bond_range.hi:.3f} nm).", "",
         "| samples | Q JS | RMSD median (nm) | RMSD JS | contact map MAE | broken frames |", "|---|---|---|---|---|---|",
     ]
-    for name, key in [("i.i.d.", "iid"), ("MD", "md"), ("floor (half vs half)", "floor_reference"),
-                      ("i.i.d. floor (training frames)", "floor_iid")]:
-        r = metrics[key]
-        lines.append(f"| {name} | {f(r['q_js'])} | {r['rmsd_median']:.3f} | {f(r['rmsd_js'])} | {f(r['contact_mae'])} | "
-                     f"{r['broken']:.2%} |")
+    lines += _rows(metrics, scored_sets,
+                   lambda r: [f(r["q_js"]), f"{r['rmsd_median']:.3f}", f(r["rmsd_js"]), f(r["contact_mae"]),
+                              f"{r['broken']:.2%}"])
     lines += [
         "", f"MD replicas with at least one broken frame: {metrics['md']['broken_replicas']:.1%} of "
         f"{trajectory.shape[1]} (a hole in the learned force field: such a replica leaves the data and often "
-        "stays away; its frames are kept in every metric).", "", "![structure](structure.png)", "",
+        "stays away; its frames are kept in every metric).", "", "![structure](structure.png)",
         "", f"Reference folded share {metrics['reference']['folded']:.1%}. Folding + unfolding transitions "
         f"(Q > 0.8 <-> Q < 0.3) per microsecond: reference {metrics['reference']['transitions_per_us']:.0f}, "
         f"MD {metrics['md']['transitions_per_us']:.0f} (model time; coarse-grained dynamics need not keep the "
