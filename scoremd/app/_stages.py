@@ -53,10 +53,12 @@ def plan_stages(config: RunConfig, model) -> list[Stage]:
     stages = []
     for k in reversed(range(n)):
         lo, hi = model.t_ranges[k]
-        small = k == 0
-        midpoint = config.loss.expert_t_midpoint if small else config.loss.t_midpoint
+        midpoint = config.loss.expert_t_midpoint if k == 0 else config.loss.t_midpoint
+        # FP wherever the expert's range reaches below loss.fp_t_max (the small-t expert alone
+        # in the presets, whose fp_t_max is the first boundary)
+        fokker_planck = k == 0 or lo < config.loss.fp_t_max
         train = dataclasses.replace(config.train, steps=per_expert[k], expert_step_ratios=())
-        stages.append(Stage(f"expert_{k}", model.experts[k], k, (lo, hi), midpoint, small, train))
+        stages.append(Stage(f"expert_{k}", model.experts[k], k, (lo, hi), midpoint, fokker_planck, train))
     return stages
 
 

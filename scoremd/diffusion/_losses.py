@@ -50,7 +50,8 @@ class LossConfig:
         :class:`~scoremd.diffusion.FiniteDifferenceFP` (the paper's finite differences);
         ``"exact"`` / ``"taylor"`` / ``"fd"`` in a config file (:class:`~scoremd.diffusion.TaylorFP`: Taylor mode).
       fp_t_max: the FP term samples t uniformly on [t_min, fp_t_max] (with ``fp_times = "dsm"``:
-        applies only where the score-matching time t <= fp_t_max).
+        applies only where the score-matching time t <= fp_t_max). In a mixture every expert whose
+        range starts below fp_t_max carries the term, on its own part of [t_min, fp_t_max].
       fp_batch_size: samples of each batch that enter the FP term (0: all).
       fp_times: ``"own"``: the FP term draws its own times and noise; ``"dsm"``: it reuses the
         score-matching x_t and t with importance weights u(t) / p(t) (the reference code's way).

@@ -99,13 +99,17 @@ def test_staged_training_freezes_experts_and_resumes_exactly(tmp_path, monkeypat
         np.testing.assert_array_equal(a, b)
 
 
-def test_only_the_small_t_expert_carries_the_fp_term(tmp_path):
+def test_the_fp_term_goes_to_the_experts_below_fp_t_max(tmp_path):
     config = _config(tmp_path)
     model, _, _ = stages_mod.build_run_model(config, (2,), {})
     stages = stages_mod.plan_stages(config, model)
     assert [s.name for s in stages] == ["expert_2", "expert_1", "expert_0"]
+    assert config.loss.fp_t_max == config.model.expert_boundaries[0]  # the presets' case
     assert [s.fokker_planck for s in stages] == [False, False, True]
     assert stages[-1].t_range == (0.0, 0.1) and stages[-1].t_midpoint == 0.03
+    # fp_t_max inside the middle expert's range: that expert gets the term too (on its part below)
+    wider = dataclasses.replace(config, loss=dataclasses.replace(config.loss, fp_t_max=0.3))
+    assert [s.fokker_planck for s in stages_mod.plan_stages(wider, model)] == [False, True, True]
 
 
 def test_expert_steps_give_each_expert_its_own_budget_and_schedule(tmp_path):
