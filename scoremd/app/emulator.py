@@ -19,7 +19,7 @@ from jaxtyping import Array, Float
 
 from .._errors import CheckpointError
 from .._progress import Progress
-from ..diffusion import AbstractSampler, sample
+from ..diffusion import AbstractSampler, regenerate, sample
 from ..dynamics import MCMC_METHODS, AbstractLangevin, AbstractMCMC, MCMCResult, Trajectory, mcmc, simulate
 from ..geometry import center
 from ..models import AbstractEnergyModel, Params
@@ -158,7 +158,22 @@ class Emulator:
             sampler or self.sampler(), self._normalised_score, self.model.sde, n, self.event_shape, key=key,
             chunk_size=chunk_size or self.config.sample.chunk_size, progress=progress,
         )
-        x = x * self.scale
+        return self._centred(x * self.scale)
+
+    def regenerate(self, positions: Float[Array, " B *event"], t0: float, *, key: jax.Array,
+                   sampler: AbstractSampler | None = None) -> np.ndarray:
+        """Diffuse frames (nm) to diffusion time t0 and sample back down to t_min (nm), shape like them.
+
+        A diagnostic (:func:`scoremd.diffusion.regenerate`): a statistic of reference frames
+        regenerated from several t0 (e.g. a basin share) shows in which range of diffusion times
+        the learned score loses it; t0 = 1 is ordinary sampling. ``sampler``: default the config's.
+        """
+        x = self._check(positions)
+        out, _ = regenerate(sampler or self.sampler(), self._normalised_score, self.model.sde, x / self.scale,
+                            t0, key=key)
+        return self._centred(out * self.scale)
+
+    def _centred(self, x):
         if not self.is_molecular:
             return x
         if self.bead_mask is None:

@@ -29,10 +29,11 @@ from ._samplers import ReverseSDE as ReverseSDE
 from ._samplers import SamplerInfo as SamplerInfo
 from ._samplers import SamplerKernel as SamplerKernel
 from ._samplers import SamplerState as SamplerState
+from ._samplers import regenerate as regenerate
 from ._samplers import sample as sample
 from ._samplers import time_grid as time_grid
 
 __all__ = ["FP_ESTIMATORS", "FP_TIMES", "SAMPLERS", "AbstractFPEstimator", "AbstractSampler", "ExactFP", "FiniteDifferenceFP", "TaylorFP",
            "LossConfig", "ProbabilityFlowODE", "ReverseSDE", "SamplerInfo", "SamplerKernel", "SamplerState", "VPSDE",
-           "dsm_loss", "fp_error_curve", "fp_error_curves", "fp_loss", "fp_residual", "sample", "sample_times",
+           "dsm_loss", "fp_error_curve", "fp_error_curves", "fp_loss", "fp_residual", "regenerate", "sample", "sample_times",
            "time_grid", "time_weights", "training_loss"]

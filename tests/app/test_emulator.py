@@ -10,7 +10,7 @@ import pytest
 import scoremd
 from scoremd import ConfigError
 from scoremd.app.rundir import check_resumable, read_run_info
-from scoremd.diffusion import ProbabilityFlowODE
+from scoremd.diffusion import ProbabilityFlowODE, regenerate
 from scoremd.dynamics import LangevinLeapfrog, LangevinMiddle, Trajectory
 
 CONFIG = Path(__file__).parents[2] / "examples" / "configs" / "mueller_brown.toml"
@@ -51,6 +51,20 @@ def test_sample_and_simulate_use_the_config_unless_told_otherwise(emulator):
     assert isinstance(emulator.integrator(integrator="leapfrog"), LangevinLeapfrog)
     traj = emulator.simulate(emulator.initial_positions(4, seed=0), 3, key=jax.random.PRNGKey(1), steps_per_frame=5)
     assert isinstance(traj, Trajectory) and traj.frames.shape == (3, 4, 2) and not traj.diverged.any()
+
+
+def test_regenerate_works_in_nm_and_returns_the_frames_from_t_min(emulator):
+    frames = jnp.asarray(emulator.training_data()[:64])  # physical units
+    sampler = ProbabilityFlowODE(n_steps=20)
+    sde = emulator.model.sde
+    near = emulator.regenerate(frames, sde.t_min, key=jax.random.PRNGKey(0), sampler=sampler)
+    # one denoising step from t_min: the frames back, up to a few sigma(t_min) (normalised) x scale
+    np.testing.assert_allclose(near, frames, atol=5 * float(sde.std(sde.t_min)) * emulator.scale)
+    far = emulator.regenerate(frames, 1.0, key=jax.random.PRNGKey(0), sampler=sampler)
+    lib, _ = regenerate(sampler, emulator._normalised_score, emulator.model.sde, frames / emulator.scale, 1.0,
+                        key=jax.random.PRNGKey(0))
+    np.testing.assert_allclose(far, lib * emulator.scale, rtol=1e-6)
+    assert np.abs(far - frames).mean() > 0.1  # from pure noise: the frames are forgotten
 
 
 def test_run_info_and_resume_check(emulator):

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from scoremd.diffusion import SAMPLERS, ProbabilityFlowODE, ReverseSDE, sample, time_grid
+from scoremd.diffusion import SAMPLERS, ProbabilityFlowODE, ReverseSDE, regenerate, sample, time_grid
 from scoremd.sde import VPSDE
 
 SDE = VPSDE()
@@ -113,3 +113,47 @@ def test_info_flags_non_finite_samples():
     state = kernel.init(jnp.array([[0.0, 0.0], [100.0, 0.0]]))
     _, info = kernel.step(jax.random.PRNGKey(0), state)
     np.testing.assert_array_equal(np.asarray(info.is_divergent), [False, True])
+
+
+def _mixture_samples(n, key):
+    k_mode, k_noise = jax.random.split(key)
+    mode = jax.random.bernoulli(k_mode, WEIGHTS[1], (n,)).astype(jnp.int32)
+    return MEANS[mode] + STDS[mode][:, None] * jax.random.normal(k_noise, (n, 2))
+
+
+@pytest.mark.parametrize("t0", [1e-3, 0.2, 1.0])
+def test_regenerate_with_the_exact_score_keeps_the_data_distribution(t0):
+    x0 = _mixture_samples(20_000, jax.random.PRNGKey(3))
+    x, used = regenerate(ReverseSDE(n_steps=500), exact_score, SDE, x0, t0, key=jax.random.PRNGKey(4))
+    assert x.shape == x0.shape and abs(used - t0) <= 1.0 / 500
+    _check_moments(x)
+
+
+def test_regenerate_locates_where_a_score_loses_a_basin():
+    # Exact score below t = 0.3, the score of an equal-weight mixture above: the share of the
+    # heavier mode (0.7) survives starting below 0.3 and is mostly lost starting above (the
+    # modes overlap a little at t = 0.3, so the exact score below pulls it slightly back).
+    def biased_score(x, t):
+        global WEIGHTS
+        exact = exact_score(x, t)
+        saved, WEIGHTS = WEIGHTS, jnp.array([0.5, 0.5])
+        try:
+            even = exact_score(x, t)
+        finally:
+            WEIGHTS = saved
+        return jnp.where((t > 0.3)[:, None], even, exact)
+
+    x0 = _mixture_samples(20_000, jax.random.PRNGKey(5))
+    share = {t0: float(np.mean(regenerate(ReverseSDE(n_steps=500), biased_score, SDE, x0, t0,
+                                          key=jax.random.PRNGKey(6))[0][:, 0] > 0)) for t0 in (0.2, 1.0)}
+    tol = 5 * np.sqrt(0.21 / 20_000) + 0.01
+    assert abs(share[0.2] - 0.7) < tol
+    assert 0.5 - tol < share[1.0] < 0.6
+
+
+def test_regenerate_refuses_bad_input():
+    x0 = _mixture_samples(16, jax.random.PRNGKey(0))
+    with pytest.raises(ValueError, match="t0 must lie"):
+        regenerate(ReverseSDE(n_steps=10), exact_score, SDE, x0, 1.5, key=jax.random.PRNGKey(0))
+    with pytest.raises(ValueError, match="finite samples"):
+        regenerate(ReverseSDE(n_steps=10), exact_score, SDE, x0.at[0, 0].set(jnp.nan), 0.5, key=jax.random.PRNGKey(0))
