@@ -1,6 +1,7 @@
 """Chignolin end to end on a tiny structure-based reference made by the test: Go-model runs ->
 train -> sample -> simulate -> the protein report (TICA, Q, transitions), and a user's DCD files."""
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -52,6 +53,16 @@ def test_chignolin_run_writes_a_protein_report(data_dir, tmp_path):
         assert (out / "report" / png).stat().st_size > 1000
     assert "MD replicas with at least one broken frame" in (out / "report" / "report.md").read_text()
     assert "| i.i.d. | 400 |" in (out / "report" / "report.md").read_text()
+
+    # examples/basin_by_time.py on the same run: the folded share after regenerating from t0
+    spec = importlib.util.spec_from_file_location("basin_by_time", ROOT / "examples" / "basin_by_time.py")
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    example.main([str(out), "--t0", "1e-5,1.0", "--frames", "300", "--out", str(tmp_path / "basin.json")])
+    b = json.loads((tmp_path / "basin.json").read_text())
+    assert b["frames"] == 300 and b["basin"] == "folded (Q > 0.8)" and 0.2 < b["share_frames"] < 0.8
+    assert b["t0"]["1e-05"] == pytest.approx(b["share_frames"], abs=0.02)  # t_min: the frames come back
+    assert 0 <= b["t0"]["1.0"] <= 1
 
 
 def test_the_same_config_runs_on_a_users_dcd_files(data_dir, tmp_path):
