@@ -176,20 +176,22 @@ SAMPLERS: dict[str, type[AbstractSampler]] = {c.name: c for c in (ReverseSDE, Pr
 """The samplers by their configuration name."""
 
 
+def _integrate(kernel: SamplerKernel, key, state: SamplerState, start: int, stop: int):
+    """Steps start .. stop - 1 of the kernel's grid from ``state``, then the final step."""
+
+    def body(_, carry):
+        state, key = carry
+        key, sub = jax.random.split(key)
+        state, _ = kernel.step(sub, state)
+        return state, key
+
+    state, _ = jax.lax.fori_loop(start, stop, body, (state, key))
+    return kernel.finalize(state)
+
+
 def _make_chunk(sampler: AbstractSampler, score_fn: ScoreFn, sde: VPSDE):
     kernel = sampler.kernel(score_fn, sde)
-
-    def run(key, x):
-        def body(_, carry):
-            state, key = carry
-            key, sub = jax.random.split(key)
-            state, _ = kernel.step(sub, state)
-            return state, key
-
-        state, _ = jax.lax.fori_loop(0, sampler.n_steps, body, (kernel.init(x), key))
-        return kernel.finalize(state)
-
-    return jax.jit(run)
+    return jax.jit(lambda key, x: _integrate(kernel, key, kernel.init(x), 0, sampler.n_steps))
 
 
 _COMPILED = CompileCache(maxsize=8)
@@ -293,16 +295,6 @@ def regenerate(
     key_fwd, key_path = jax.random.split(key)
     xt, _ = sde.marginal(key_fwd, x0, jnp.full((x0.shape[0],), times[start], x0.dtype))
 
-    @jax.jit
-    def run(key, x):
-        def body(_, carry):
-            state, key = carry
-            key, sub = jax.random.split(key)
-            state, _ = kernel.step(sub, state)
-            return state, key
-
-        state = SamplerState(x, jnp.asarray(start, jnp.int32))
-        state, _ = jax.lax.fori_loop(start, sampler.n_steps, body, (state, key))
-        return kernel.finalize(state)
-
+    run = jax.jit(lambda key, x: _integrate(kernel, key, SamplerState(x, jnp.asarray(start, jnp.int32)), start,
+                                            sampler.n_steps))
     return np.asarray(run(key_path, xt)), float(times[start])
