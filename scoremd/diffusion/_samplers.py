@@ -277,7 +277,8 @@ def regenerate(
       sampler: integrator and grid; integration starts at the grid time closest to t0.
       score_fn: batched score s(x, t) in normalised coordinates.
       sde: the diffusion process.
-      x0: clean samples (B, *event) in normalised coordinates.
+      x0: clean samples (B, *event) in normalised coordinates, integrated as one batch (memory
+        grows with B; pass tens of thousands of frames, not millions).
       t0: diffusion time in [t_min, 1] to start from.
       key: PRNG key (noise of the forward diffusion and of the sampler).
 
