@@ -67,6 +67,10 @@ class ModelConfig:
       expert_boundaries: interior boundaries of a mixture of experts over diffusion
         time, e.g. [0.1, 0.6] for experts on [0, 0.1], [0.1, 0.6], [0.6, 1]
         (empty: one network for all t).
+      expert_hidden: hidden-layer widths of each expert, one list per expert (e.g.
+        [[128, 128, 128], [256, 256, 256, 256], [256, 256, 256, 256]]): the experts above
+        the force-field expert see broader, multi-basin marginals and may need more
+        capacity than the one that MD evaluates; empty: every expert uses ``hidden``.
       embed_dim: width of the amino-acid embedding of each residue (``"peptide"``).
     """
 
@@ -79,6 +83,7 @@ class ModelConfig:
     n_frequencies: int = 2
     output_scaling: OutputScaling = OutputScaling.NONE
     expert_boundaries: tuple[float, ...] = ()
+    expert_hidden: tuple[tuple[int, ...], ...] = ()
     embed_dim: int = 16
 
     def __post_init__(self):
@@ -100,5 +105,18 @@ class ModelConfig:
         if any(not 0 < x < 1 for x in b) or list(b) != sorted(set(b)):
             raise ValueError(f"model.expert_boundaries must be increasing values in (0, 1), got {list(b)}")
         object.__setattr__(self, "expert_boundaries", b)
+        if self.expert_hidden:
+            widths = tuple(tuple(int(h) for h in w) for w in self.expert_hidden)
+            if len(widths) != len(b) + 1:
+                raise ValueError(f"model.expert_hidden needs one list of widths per expert ({len(b) + 1} for "
+                                 f"expert_boundaries {list(b)}), got {len(widths)}")
+            if any(not w or min(w) <= 0 for w in widths):
+                raise ValueError(f"model.expert_hidden must hold non-empty lists of positive widths, got "
+                                 f"{[list(w) for w in widths]}")
+            object.__setattr__(self, "expert_hidden", widths)
+
+    def hidden_of(self, expert: int) -> tuple[int, ...]:
+        """Hidden widths of expert ``expert`` (``hidden`` unless ``expert_hidden`` is set)."""
+        return self.expert_hidden[expert] if self.expert_hidden else self.hidden
 
 

@@ -219,26 +219,27 @@ class MixtureEnergyModel(AbstractEnergyModel):
         return jax.lax.cond(jnp.all(idx == idx[0]), lambda: jax.lax.switch(idx[0], branches), every_expert)
 
 
-def _build_network(config: ModelConfig, event_shape, sde: VPSDE, t_range, key, distance_stats):
+def _build_network(config: ModelConfig, event_shape, sde: VPSDE, t_range, key, distance_stats, expert: int = 0):
+    hidden = config.hidden_of(expert)
     seed = int(jax.random.randint(key, (), 0, 2**31 - 1))
     rngs = nnx.Rngs(seed)
     if config.kind is ModelKind.MLP:
-        net = EnergyMLP(event_shape, config.hidden, config.n_frequencies, t_range, config.features,
+        net = EnergyMLP(event_shape, hidden, config.n_frequencies, t_range, config.features,
                         distance_stats if config.whiten_distances else None, sde, rngs=rngs)
     elif config.kind is ModelKind.PEPTIDE:
         if tuple(event_shape) != (len(SLOTS), 3):
             raise ValueError(f'kind = "peptide" needs dipeptides on {len(SLOTS)} slots, event (10, 3); got {event_shape}')
-        net = PeptideEnergyMLP(config.hidden, config.n_frequencies, t_range, config.embed_dim, rngs=rngs)
+        net = PeptideEnergyMLP(hidden, config.n_frequencies, t_range, config.embed_dim, rngs=rngs)
     elif config.kind is ModelKind.PEPTIDE_TRANSFORMER:
         if tuple(event_shape) != (len(SLOTS), 3):
             raise ValueError(f'kind = "peptide_transformer" needs dipeptides on {len(SLOTS)} slots, event (10, 3); '
                              f"got {event_shape}")
-        net = PeptideEnergyTransformer(config.hidden[0], len(config.hidden), config.heads, config.head_dim,
+        net = PeptideEnergyTransformer(hidden[0], len(hidden), config.heads, config.head_dim,
                                        config.n_frequencies, t_range, rngs=rngs)
     else:
         if len(event_shape) != 2 or event_shape[1] != 3:
             raise ValueError(f"the transformer needs molecular events of shape (n_beads, 3), got {event_shape}")
-        net = EnergyTransformer(event_shape[0], config.hidden[0], len(config.hidden), config.heads,
+        net = EnergyTransformer(event_shape[0], hidden[0], len(hidden), config.heads,
                                 config.head_dim, config.n_frequencies, t_range, rngs=rngs)
     graphdef, state = nnx.split(net)
     model = EnergyModel(graphdef, sde, event_shape, config.output_scaling, conditional=config.kind.conditional)
@@ -270,7 +271,7 @@ def build_model(config: ModelConfig, event_shape, sde: VPSDE, *, key: jax.Array,
     edges = [0.0, *config.expert_boundaries, 1.0]
     experts, params = [], {}
     for k, (key_k, lo, hi) in enumerate(zip(jax.random.split(key, len(edges) - 1), edges[:-1], edges[1:])):
-        expert, p = _build_network(config, event_shape, sde, (lo, hi), key_k, distance_stats)
+        expert, p = _build_network(config, event_shape, sde, (lo, hi), key_k, distance_stats, k)
         experts.append(expert)
         params[f"expert_{k}"] = p
     return MixtureEnergyModel(tuple(experts), config.expert_boundaries), params

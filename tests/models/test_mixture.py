@@ -55,6 +55,22 @@ def test_shared_time_runs_the_owning_expert_only():
     assert "case" in hlo or "conditional" in hlo
 
 
+def test_experts_can_have_their_own_widths():
+    config = ModelConfig(hidden=(16,), expert_boundaries=(0.1, 0.6), expert_hidden=((8,), (16, 16), (4, 4, 4)))
+    model, params = build_model(config, (2,), VPSDE(), key=jax.random.PRNGKey(0))
+    kernels = [[a.shape for path, a in jax.tree_util.tree_leaves_with_path(params[f"expert_{k}"])
+                if "kernel" in jax.tree_util.keystr(path)] for k in range(3)]
+    # Each expert's hidden kernels (after the input layer, before the scalar head) follow its own widths.
+    assert [[s[1] for s in ks[:-1]] for ks in kernels] == [[8], [16, 16], [4, 4, 4]]
+    x = jax.random.normal(jax.random.PRNGKey(1), (3, 2))
+    assert np.all(np.isfinite(np.asarray(model.energy(params, x, jnp.array([0.05, 0.3, 0.9])))))
+    assert ModelConfig(hidden=(16,)).hidden_of(0) == (16,)
+    with pytest.raises(ValueError, match="one list of widths per expert"):
+        ModelConfig(expert_boundaries=(0.1,), expert_hidden=((8,),))
+    with pytest.raises(ValueError, match="positive widths"):
+        ModelConfig(expert_boundaries=(0.1,), expert_hidden=((8,), ()))
+
+
 def _config(tmp_path):
     return load_config(ROOT / "examples" / "configs" / "mueller_brown_both.toml", [
         f"data.dir={ROOT / 'data'}", "model.hidden=[16, 16]", "train.steps=20", "train.warmup_steps=2",
@@ -96,6 +112,19 @@ def test_staged_training_freezes_experts_and_resumes_exactly(tmp_path, monkeypat
         runs.load(tmp_path / "b")
     resumed = runs.train(config, tmp_path / "b", progress=False)
     for a, b in zip(_leaves(straight.params), _leaves(resumed.params)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_run_with_per_expert_widths_trains_and_loads(tmp_path):
+    widths = "model.expert_hidden=[[8], [16, 16], [12]]"
+    config = load_config(ROOT / "examples" / "configs" / "mueller_brown_both.toml", [
+        f"data.dir={ROOT / 'data'}", "model.hidden=[16, 16]", "train.steps=4", "train.warmup_steps=1",
+        "train.log_every=2", "train.checkpoint_every=4", "loss.fp_batch_size=16", "train.batch_size=32", widths,
+    ])
+    assert config.model.expert_hidden == ((8,), (16, 16), (12,))
+    trained = runs.train(config, tmp_path / "run", progress=False)
+    loaded = runs.load(tmp_path / "run")
+    for a, b in zip(_leaves(trained.params), _leaves(loaded.params)):
         np.testing.assert_array_equal(a, b)
 
 
