@@ -58,6 +58,11 @@ class ModelConfig:
         its mean and spread under the diffused training data at time t (stiff bonds
         become O(1) inputs); the statistics are measured on the training data and stored
         with the run.
+      bond_prior: with whitened distances, add 1/2 z_b(x, t)^2 for every bond b between
+        consecutive beads (z_b its whitened length): at t = 0 a harmonic bond of the
+        data's mean length and spread, so the chain holds together in MD and sampling far
+        outside the data, where the network's extrapolation is arbitrary; the network
+        learns the rest.
       hidden: hidden-layer widths (MLP); the transformers use ``hidden[0]`` as node width
         and ``len(hidden)`` as their number of attention layers.
       heads: attention heads (transformer).
@@ -77,6 +82,7 @@ class ModelConfig:
     kind: ModelKind = ModelKind.MLP
     features: Features = Features.CARTESIAN
     whiten_distances: bool = False
+    bond_prior: bool = False
     hidden: tuple[int, ...] = (256, 256, 256)
     heads: int = 4
     head_dim: int = 16
@@ -94,6 +100,9 @@ class ModelConfig:
             raise ValueError(f'model.features = "{self.features}" applies to kind = "mlp" only')
         if self.whiten_distances and self.features is not Features.INVARIANT:
             raise ValueError('model.whiten_distances needs model.features = "invariant"')
+        if self.bond_prior and not self.whiten_distances:
+            raise ValueError("model.bond_prior needs model.whiten_distances = true (the prior is built from the "
+                             "bond lengths' statistics)")
         if self.embed_dim <= 0:
             raise ValueError(f"model.embed_dim must be positive, got {self.embed_dim}")
         if self.heads <= 0 or self.head_dim <= 0:

@@ -225,7 +225,8 @@ def _build_network(config: ModelConfig, event_shape, sde: VPSDE, t_range, key, d
     rngs = nnx.Rngs(seed)
     if config.kind is ModelKind.MLP:
         net = EnergyMLP(event_shape, hidden, config.n_frequencies, t_range, config.features,
-                        distance_stats if config.whiten_distances else None, sde, rngs=rngs)
+                        distance_stats if config.whiten_distances else None, sde, bond_prior=config.bond_prior,
+                        rngs=rngs)
     elif config.kind is ModelKind.PEPTIDE:
         if tuple(event_shape) != (len(SLOTS), 3):
             raise ValueError(f'kind = "peptide" needs dipeptides on {len(SLOTS)} slots, event (10, 3); got {event_shape}')

@@ -18,6 +18,13 @@ The MLP reads one of two featurisations of a configuration:
   extrapolates (the data and every diffused marginal have unit variance after
   normalisation, so the baseline is of the right size at every t; in range the
   network absorbs it, as it is a function of the distances).
+
+With whitened distances z_ij(x, t) = (d_ij - m_t mu_ij) / sqrt(m_t^2 s_ij^2 + 2 sigma_t^2)
+(mu, s: mean and spread of d_ij in the training data), ``bond_prior`` adds
+1/2 sum_b z_b^2 over the bonds b = (i, i + 1): at t = 0 a harmonic bond with the data's
+mean length and spring constant k_BT / s_b^2, which the Gaussian baseline is far too weak to
+be. Without it a chain that is stretched outside the data in MD (where the network has seen
+nothing) can break.
 """
 
 from __future__ import annotations
@@ -102,6 +109,8 @@ class EnergyMLP(nnx.Module):
         normalised units (:func:`distance_statistics`); adds the whitened distances
         to the invariant features (None: raw distances only).
       sde: the diffusion whose m_t and sigma_t whiten the distances (with ``distance_stats``).
+      bond_prior: add 1/2 z_b^2 for the bonds between consecutive beads (needs ``distance_stats``;
+        see the module docstring).
       rngs: Flax NNX random streams for initialisation.
     """
 
@@ -115,6 +124,7 @@ class EnergyMLP(nnx.Module):
         distance_stats: tuple[Sequence[float], Sequence[float]] | None = None,
         sde: VPSDE | None = None,
         *,
+        bond_prior: bool = False,
         rngs: nnx.Rngs,
     ):
         event_shape = tuple(event_shape)
@@ -129,8 +139,13 @@ class EnergyMLP(nnx.Module):
             if sde is None or any(len(v) != pairs for v in distance_stats):
                 raise ValueError(f"distance_stats must be (mean, std) of the {pairs} pair distances, with the sde")
             distance_stats = tuple(tuple(float(v) for v in s) for s in distance_stats)
+        if bond_prior and distance_stats is None:
+            raise ValueError("bond_prior needs distance_stats (the bond lengths' mean and spread)")
         self.features = features
         self.distance_stats = distance_stats
+        # Positions of the bonds (i, i + 1) in the row-major list of pairs i < j.
+        n = event_shape[0] if molecular else 0
+        self.bonds = tuple(i * n - i * (i + 1) // 2 for i in range(n - 1)) if bond_prior else ()
         self.sde = sde
         self.centre = molecular
         self.n_frequencies = n_frequencies
@@ -149,8 +164,11 @@ class EnergyMLP(nnx.Module):
             h = invariant_features(x)
             if self.distance_stats is not None:
                 pairs = len(self.distance_stats[0])
-                h = jnp.concatenate([h, whitened_distances(h[:, :pairs], t, self.sde, *self.distance_stats)], axis=-1)
-            baseline = 0.5 * jnp.sum((x - jnp.mean(x, axis=-2, keepdims=True)) ** 2, axis=(-2, -1))
+                z = whitened_distances(h[:, :pairs], t, self.sde, *self.distance_stats)
+                h = jnp.concatenate([h, z], axis=-1)
+                if self.bonds:
+                    baseline = 0.5 * jnp.sum(z[:, jnp.asarray(self.bonds)] ** 2, axis=-1)
+            baseline = baseline + 0.5 * jnp.sum((x - jnp.mean(x, axis=-2, keepdims=True)) ** 2, axis=(-2, -1))
         else:
             if self.centre:
                 x = x - jnp.mean(x, axis=-2, keepdims=True)

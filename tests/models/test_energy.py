@@ -12,16 +12,17 @@ def _model(event_shape=(2,), key=0, kind="mlp", features="cartesian"):
                        event_shape, VPSDE(), key=jax.random.PRNGKey(key))
 
 
-MOLECULAR = [("mlp", (5, 3)), ("transformer", (5, 3)), ("invariant", (5, 3)), ("whitened", (5, 3))]
+MOLECULAR = [("mlp", (5, 3)), ("transformer", (5, 3)), ("invariant", (5, 3)), ("whitened", (5, 3)),
+             ("bonded", (5, 3))]
 
 
 def _molecular_model(kind, event_shape):
     if kind == "invariant":
         return _model(event_shape, kind="mlp", features="invariant")
-    if kind == "whitened":
+    if kind in ("whitened", "bonded"):
         stats = distance_statistics(jax.random.normal(jax.random.PRNGKey(1), (64, *event_shape)))
-        return build_model(ModelConfig(features="invariant", whiten_distances=True, hidden=(32, 32)),
-                           event_shape, VPSDE(), key=jax.random.PRNGKey(0), distance_stats=stats)
+        config = ModelConfig(features="invariant", whiten_distances=True, bond_prior=kind == "bonded", hidden=(32, 32))
+        return build_model(config, event_shape, VPSDE(), key=jax.random.PRNGKey(0), distance_stats=stats)
     return _model(event_shape, kind=kind)
 
 
@@ -100,7 +101,7 @@ def test_models_tell_a_molecule_from_its_mirror_image(kind, event_shape, getkey)
     assert np.min(np.abs(np.asarray(e - e_mirror))) > 1e-6
 
 
-@pytest.mark.parametrize("kind", ["mlp", "transformer", "invariant", "whitened"])
+@pytest.mark.parametrize("kind", ["mlp", "transformer", "invariant", "whitened", "bonded"])
 def test_molecular_models_are_translation_invariant_with_zero_net_force(kind, getkey):
     """Translation invariance: E(x + c) = E(x), hence the scores (forces) of the beads sum to zero."""
     model, params = _molecular_model(kind, (6, 3))
@@ -112,7 +113,7 @@ def test_molecular_models_are_translation_invariant_with_zero_net_force(kind, ge
     assert np.abs(net).max() < 1e-5 * np.abs(np.asarray(model.score(params, x, 0.1))).max()
 
 
-@pytest.mark.parametrize("kind", ["invariant", "whitened"])
+@pytest.mark.parametrize("kind", ["invariant", "whitened", "bonded"])
 def test_invariant_mlp_is_exactly_rotation_invariant_and_equivariant(kind, getkey):
     """E(xR^T) = E(x) for proper rotations, and the score rotates with the molecule."""
     from scoremd.geometry import random_rotations
@@ -166,3 +167,39 @@ def test_whitened_distances_need_statistics():
         ModelConfig(whiten_distances=True)
     with pytest.raises(ValueError, match="vary"):
         distance_statistics(np.zeros((10, 5, 3)))
+
+
+def test_bond_prior_is_a_harmonic_bond_of_the_data_at_small_t(getkey):
+    """With the network's output switched off, E(x, t_min) = Gaussian baseline + 1/2 sum_b
+    ((d_b - mu_b) / s_b)^2 (mu_b, s_b: the data's bond lengths; 1 % for m_t and sigma_t at
+    t_min), and a bond stretched far outside the data is pulled back along its direction."""
+    from scoremd.models._mlp import pair_distances
+
+    sde = VPSDE()
+    chain = jnp.array([[0.0, 0, 0], [1.0, 0, 0], [1.5, 0.9, 0], [2.4, 1.1, 0.4], [2.6, 2.0, 1.0]])
+    data = chain[None] + 0.03 * jax.random.normal(getkey(), (2048, 5, 3))
+    stats = distance_statistics(data)
+    config = ModelConfig(features="invariant", whiten_distances=True, bond_prior=True, hidden=(16,))
+    model, params = build_model(config, (5, 3), sde, key=jax.random.PRNGKey(0), distance_stats=stats)
+    params = jax.tree.map(jnp.zeros_like, params)  # f = 0: only the baseline and the prior remain
+    x = data[:64]
+    d = pair_distances(x)
+    bonds = [0, 4, 7, 9]  # (0, 1), (1, 2), (2, 3), (3, 4) among the 10 pairs i < j
+    mu, s = np.asarray(stats[0])[bonds], np.asarray(stats[1])[bonds]
+    prior = 0.5 * np.sum(((np.asarray(d)[:, bonds] - mu) / s) ** 2, axis=-1)
+    baseline = 0.5 * np.sum(np.asarray(x - x.mean(axis=1, keepdims=True)) ** 2, axis=(1, 2))
+    np.testing.assert_allclose(np.asarray(model.energy(params, x, sde.t_min)), baseline + prior, rtol=0.01)
+
+    stretched = x.at[:, 4].add(jnp.array([[0.0, 3.0, 0.0]]))  # bond (3, 4) ~4x its length
+    score = np.asarray(model.score(params, stretched, sde.t_min))
+    along = np.array(stretched[:, 3] - stretched[:, 4])
+    along /= np.linalg.norm(along, axis=-1, keepdims=True)
+    # The score on the last bead points back to its neighbour and is the prior's (d - mu) / s^2.
+    pull = np.sum(score[:, 4] * along, axis=-1)
+    d34 = np.linalg.norm(np.asarray(stretched[:, 4] - stretched[:, 3]), axis=-1)
+    assert np.all(pull > 0.9 * (d34 - mu[3]) / s[3] ** 2)
+
+
+def test_bond_prior_needs_whitened_distances():
+    with pytest.raises(ValueError, match="bond_prior needs model.whiten_distances"):
+        ModelConfig(features="invariant", bond_prior=True)
