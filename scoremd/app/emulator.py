@@ -183,9 +183,12 @@ class Emulator:
     def integrator(self, *, integrator: str | None = None, dt: float | None = None,
                    friction: float | None = None) -> AbstractLangevin:
         """The MD integrator: explicit arguments, else ``config.simulate``, else the system's defaults;
-        its divergence limit is :attr:`position_limit`."""
-        return self.config.simulate.integrator_for(self.system, integrator=integrator, dt=dt, friction=friction,
-                                                   position_limit=self.position_limit)
+        its divergence limit is :attr:`position_limit`, measured on the beads of ``bead_mask``."""
+        integ = self.config.simulate.integrator_for(self.system, integrator=integrator, dt=dt, friction=friction,
+                                                    position_limit=self.position_limit)
+        if self.bead_mask is None:
+            return integ
+        return dataclasses.replace(integ, particles=tuple(bool(b) for b in np.asarray(self.bead_mask)))
 
     def simulate(self, positions: Float[Array, " R *event"], n_frames: int, *, key: jax.Array,
                  integrator: AbstractLangevin | None = None, steps_per_frame: int | None = None,

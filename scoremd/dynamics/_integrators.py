@@ -35,6 +35,7 @@ from typing import ClassVar, NamedTuple, final
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Bool, Float, Key
 
 from .._checks import non_negative_float, positive_float
@@ -90,14 +91,18 @@ def kinetic_energy(velocities: Float[Array, " R *event"], masses) -> Float[Array
     return 0.5 * jnp.sum((m * velocities**2).reshape(velocities.shape[0], -1), axis=-1)
 
 
-def _diverged(x: jax.Array, position_limit: float) -> jax.Array:
+def _diverged(x: jax.Array, position_limit: float, particles: tuple[bool, ...] | None = None) -> jax.Array:
     """(R,) bool: non-finite positions, or a coordinate beyond ``position_limit`` from the origin
     (points, (R, d)) or from the replica's centre of geometry (molecules, (R, n, 3): a freely
-    diffusing centre of mass is not a divergence)."""
+    diffusing centre of mass is not a divergence). ``particles`` (n,): the beads of a molecule that
+    count for the distance (e.g. not a glycine's empty CB slot); non-finite values count anywhere."""
+    finite = jnp.all(jnp.isfinite(x.reshape(x.shape[0], -1)), axis=-1)
     if x.ndim >= 3:
+        if particles is not None:
+            x = x[..., np.asarray(particles, bool), :]
         x = x - jnp.mean(x, axis=-2, keepdims=True)
     flat = x.reshape(x.shape[0], -1)
-    return ~jnp.all(jnp.isfinite(flat), axis=-1) | (jnp.max(jnp.abs(flat), axis=-1) > position_limit)
+    return ~finite | (jnp.max(jnp.abs(flat), axis=-1) > position_limit)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,12 +116,16 @@ class AbstractLangevin(abc.ABC):
       position_limit: distance (nm) beyond which a replica counts as diverged (``info.is_divergent``):
         of any coordinate from the origin for points (R, d), from the replica's centre of geometry
         for molecules (R, n, 3); non-finite positions always count.
+      particles: (n,) bools, the beads of a molecule that are particles and count for
+        ``position_limit`` (default all); slots that are not particles (a glycine's empty CB slot of
+        the transferable dipeptide model, which has no force tying it to the molecule) do not.
     """
 
     kbt: float
     friction: float
     dt: float
     position_limit: float = math.inf
+    particles: tuple[bool, ...] | None = None
     name: ClassVar[str]
 
     def __post_init__(self):
@@ -126,6 +135,11 @@ class AbstractLangevin(abc.ABC):
         object.__setattr__(self, "friction", non_negative_float(self.friction, f"{name}.friction", "1/ps"))
         if not (self.position_limit > 0):  # may be inf
             raise ValueError(f"{name}.position_limit must be > 0 (nm), got {self.position_limit}")
+        if self.particles is not None:
+            particles = tuple(bool(b) for b in np.asarray(self.particles).reshape(-1))
+            if not any(particles):
+                raise ValueError(f"{name}.particles must mark at least one bead as a particle, got {self.particles}")
+            object.__setattr__(self, "particles", particles)
 
     @abc.abstractmethod
     def _update(self, x, v, f, m, noise):
@@ -133,10 +147,13 @@ class AbstractLangevin(abc.ABC):
 
     def kernel(self, force_fn: ForceFn, masses) -> Kernel:
         """The pure (init, step) pair for ``force_fn`` (kJ/mol/nm) and ``masses`` (amu, shape event[:-1])."""
-        kbt, limit = self.kbt, self.position_limit
+        kbt, limit, particles = self.kbt, self.position_limit, self.particles
 
         def init(positions, *, key) -> LangevinState:
             """Velocities from the Maxwell-Boltzmann distribution at k_BT; forces at ``positions``."""
+            if particles is not None and (positions.ndim < 3 or positions.shape[-2] != len(particles)):
+                raise ValueError(f"{type(self).__name__}.particles marks {len(particles)} beads, but the positions "
+                                 f"have shape {positions.shape} (R, n_beads, 3)")
             m = _broadcast_masses(masses, positions)
             v = jax.random.normal(key, positions.shape, positions.dtype) * jnp.sqrt(kbt / m)
             return LangevinState(positions, v, force_fn(positions))
@@ -146,7 +163,7 @@ class AbstractLangevin(abc.ABC):
             m = _broadcast_masses(masses, x)
             noise = jax.random.normal(key, x.shape, x.dtype)
             x, v = self._update(x, v, f, m, noise)
-            return LangevinState(x, v, force_fn(x)), LangevinInfo(_diverged(x, limit))
+            return LangevinState(x, v, force_fn(x)), LangevinInfo(_diverged(x, limit, particles))
 
         return Kernel(init, step)
 

@@ -95,3 +95,24 @@ def test_molecules_diverge_by_shape_not_by_drift():
     state = kernel.init(x, key=jax.random.PRNGKey(0))
     _, info = kernel.step(jax.random.PRNGKey(1), state)
     np.testing.assert_array_equal(np.asarray(info.is_divergent), [False, True])
+
+
+def test_slots_that_are_not_particles_do_not_count_for_divergence():
+    """A bead marked as no particle (a glycine's empty CB slot) may sit far from the molecule
+    without the replica counting as diverged; a NaN there still counts; a mask of the wrong length
+    is refused."""
+    base = jnp.array([[0.0, 0, 0], [0.5, 0, 0], [1.0, 0, 0], [0.0, 0, 0]])
+    x = jnp.stack([base.at[3].set(50.0), base.at[2, 0].set(10.0), base.at[3, 0].set(jnp.nan)])
+    step_info = []
+    for particles in (None, (True, True, True, False)):
+        cfg = INTEGRATORS["middle"](kbt=1.0, friction=1.0, dt=1e-4, position_limit=2.0, particles=particles)
+        kernel = cfg.kernel(lambda y: jnp.zeros_like(y), jnp.ones(4))
+        _, info = kernel.step(jax.random.PRNGKey(1), kernel.init(x, key=jax.random.PRNGKey(0)))
+        step_info.append(np.asarray(info.is_divergent))
+    np.testing.assert_array_equal(step_info[0], [True, True, True])
+    np.testing.assert_array_equal(step_info[1], [False, True, True])
+    cfg = INTEGRATORS["middle"](kbt=1.0, friction=1.0, dt=1e-4, position_limit=2.0, particles=(True, False))
+    with pytest.raises(ValueError, match="particles marks 2 beads"):
+        cfg.kernel(lambda y: jnp.zeros_like(y), jnp.ones(4)).init(x, key=jax.random.PRNGKey(0))
+    with pytest.raises(ValueError, match="at least one bead"):
+        INTEGRATORS["middle"](kbt=1.0, friction=1.0, dt=1e-4, particles=(False, False))
