@@ -185,12 +185,16 @@ def plot_ramachandran_grid(path, systems: dict, sets: dict[str, dict[str, np.nda
         system = systems[name]
         for ax, col in zip(row, columns):
             x = sets[name][col]
-            im = _ramachandran_panel(ax, system, x, system.js_bins, vmax)
+            if len(x) == 0:  # e.g. every MD replica diverged
+                ax.text(0.5, 0.5, "no frames", ha="center", va="center", transform=ax.transAxes, fontsize=7)
+            else:
+                im = _ramachandran_panel(ax, system, x, system.js_bins, vmax)
             ax.set_title(f"{name} {col} (n={len(x)})", fontsize=7)
         row[0].set_ylabel("psi (rad)", fontsize=7)
     for ax in axes[-1]:
         ax.set_xlabel("phi (rad)", fontsize=7)
-    fig.colorbar(im, ax=axes, label="free energy (k_BT)", shrink=0.6)
+    if im is not None:
+        fig.colorbar(im, ax=axes, label="free energy (k_BT)", shrink=0.6)
     _save(fig, path, dpi=90, bbox_inches="tight")
 
 

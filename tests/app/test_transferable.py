@@ -111,10 +111,30 @@ def test_evaluation_report(data_dir, trained, tmp_path):
     results = evaluate_dipeptides(emulator, ["LG"], data_dir=data_dir, n_iid=16, replicas=2, frames=3,
                                   key=jax.random.PRNGKey(0), out_dir=tmp_path / "report", progress=False)
     assert results[0].iid["paper"]["n"] == 16 and results[0].md["large"]["n"] == 6
+    assert results[0].md_replicas == 2 and results[0].md_diverged == 0 and results[0].iid_nonfinite == 0
     assert results[0].reference_ns == pytest.approx(60 * 0.02 / 1000)
+    assert results[0].seen_in_training  # LG is a training peptide here: the report marks it
     assert summarise(results, "paper")["iid_js"][1] == 0.0
     for name in ("dipeptides.json", "dipeptides.md", "ramachandran.png"):
         assert (tmp_path / "report" / name).stat().st_size > 0
+    report = (tmp_path / "report" / "dipeptides.md").read_text()
+    assert "| LG * |" in report and "not held out (LG)" in report
+    with pytest.raises(ValueError, match="burn_in_frames"):
+        evaluate_dipeptides(emulator, ["LG"], data_dir=data_dir, n_iid=16, replicas=2, frames=3, burn_in_frames=3,
+                            key=jax.random.PRNGKey(0), progress=False)
+
+
+def test_glycine_md_counts_divergence_on_its_beads(trained):
+    """A glycine's empty CB slot is tied to the origin, not to the molecule: MD measures divergence
+    on the nine beads alone, so a peptide far from the origin is not flagged."""
+    gn = trained[1].peptide("GN")
+    integrator = gn.integrator()
+    assert integrator.particles == tuple(i != 2 for i in range(10))  # G is residue 1: no CB in slot 2
+    x = np.asarray(gn.sample(2, key=jax.random.PRNGKey(0), sampler=gn.sampler(steps=20)))
+    far = x.copy()
+    far[:, gn.bead_mask] += 3 * gn.position_limit  # the molecule far away, its empty slot near the origin
+    traj = gn.simulate(far, 2, key=jax.random.PRNGKey(1), steps_per_frame=1, throw=False)
+    assert not traj.diverged.any()
 
 
 def test_cli(trained, tmp_path, capsys):
