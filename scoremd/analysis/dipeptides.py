@@ -65,8 +65,8 @@ class PeptideResult:
     dict per protocol (``"paper"``, ``"large"``; ``md`` is empty when every replica diverged);
     ``reference_ns`` and ``reference_phi_positive`` describe the reference; ``md_diverged`` of
     ``md_replicas`` MD replicas diverged (left out), ``iid_nonfinite`` i.i.d. samples were not finite
-    (left out); ``seen_in_training``: the peptide is one of
-    the model's training peptides (then it is not a held-out test)."""
+    (left out); ``seen_in_training``: the peptide is one of the model's training peptides (then it
+    is not a held-out test)."""
 
     sequence: str
     reference_ns: float
