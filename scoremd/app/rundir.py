@@ -15,6 +15,7 @@ A *run directory* holds everything about one model::
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,7 @@ from ..storage import atomic_write_text
 from .config import RunConfig, config_to_dict
 
 __all__ = ["CONFIG_FILE", "RUN_FILE", "SAMPLES_FILE", "TOPOLOGY_FILE", "TRAJECTORY_FILE", "check_resumable",
-           "read_run_info", "write_run_info", "write_topology"]
+           "read_run_info", "record_training_size", "write_run_info", "write_topology"]
 
 CONFIG_FILE = "config.toml"
 RUN_FILE = "run.json"
@@ -46,6 +47,24 @@ def read_run_info(run_dir: str | Path) -> dict:
 def write_run_info(run_dir: str | Path, info: dict) -> None:
     """Replace ``run.json`` atomically."""
     atomic_write_text(Path(run_dir) / RUN_FILE, json.dumps(info, indent=2) + "\n")
+
+
+def record_training_size(info: dict, n_train: int, run_dir: Path) -> None:
+    """Set ``info["n_train"]`` (training frames) on a run's first start; on a resume keep it.
+
+    A run resumed after its data grew (a campaign still running) trains its remaining steps on
+    the current frames: ``n_train`` keeps the count its checkpoints started from, the new count
+    goes to ``n_train_resumed`` and a warning says so, so that the record never claims a model
+    saw data it was not trained on.
+    """
+    first = info.get("n_train")
+    if first is None:
+        info["n_train"] = int(n_train)
+    elif int(first) != int(n_train):
+        warnings.warn(f"{run_dir} started on {first} training frames; its data now hold {n_train}. Steps still "
+                      f"to train use the current frames; {RUN_FILE} keeps n_train = {first} and records "
+                      f"n_train_resumed = {n_train}", stacklevel=3)
+        info["n_train_resumed"] = int(n_train)
 
 
 def _flatten(d: dict) -> dict:

@@ -30,7 +30,8 @@ from ..training import (
 )
 from .config import RunConfig, config_from_dict, config_to_toml, load_config
 from .emulator import Emulator
-from .rundir import CONFIG_FILE, RUN_FILE, TOPOLOGY_FILE, check_resumable, read_run_info, write_run_info, write_topology
+from .rundir import (CONFIG_FILE, RUN_FILE, TOPOLOGY_FILE, check_resumable, read_run_info, record_training_size,
+                     write_run_info, write_topology)
 from ._stages import assemble, build_run_model, fit_stages, fresh_state, plan_stages, restore_stage
 
 __all__ = ["load", "load_training_data", "run", "train"]
@@ -94,7 +95,7 @@ def train(config: RunConfig, run_dir: str | Path, *, progress: Progress = True) 
     atomic_write_text(run_dir / CONFIG_FILE, config_to_toml(config))
     info.update(
         system=config.system, event_shape=list(system.event_shape), scale=scale,
-        n_train=int(len(data)), scoremd_version=__version__,
+        scoremd_version=__version__,
         extent=info.get("extent") or float(np.max(np.abs(data))),
     )
     if isinstance(system, MolecularSystem):
@@ -102,6 +103,7 @@ def train(config: RunConfig, run_dir: str | Path, *, progress: Progress = True) 
         info["masses"] = reference.masses.tolist()
         write_topology(run_dir / TOPOLOGY_FILE, cg_topology(reference.topology_pdb, reference.atom_indices),
                        reference.positions[0])
+    record_training_size(info, len(data), run_dir)
     write_run_info(run_dir, info)
     def loss_for(stage):
         def loss_fn(p, k, x0):

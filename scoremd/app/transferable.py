@@ -32,7 +32,7 @@ from ..training import make_optimizer
 from .config import RunConfig, config_to_toml, load_config
 from .emulator import Emulator
 from ._stages import assemble, build_run_model, fit_stages, fresh_state, plan_stages, restore_stage
-from .rundir import CONFIG_FILE, RUN_FILE, check_resumable, read_run_info, write_run_info
+from .rundir import CONFIG_FILE, RUN_FILE, check_resumable, read_run_info, record_training_size, write_run_info
 
 __all__ = ["TransferableEmulator", "load_transferable", "training_peptides", "train_transferable"]
 
@@ -176,8 +176,9 @@ def train_transferable(config: RunConfig, run_dir: str | Path, *, progress: Prog
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / CONFIG_FILE, config_to_toml(config))
     info.update(system=config.system, event_shape=list(system.event_shape), scale=scale,
-                n_train=int(len(frames["x"])), peptides=list(peptides), scoremd_version=__version__,
+                peptides=list(peptides), scoremd_version=__version__,
                 extent=info.get("extent") or float(np.max(np.abs(frames["x"]))))
+    record_training_size(info, len(frames["x"]), run_dir)
     write_run_info(run_dir, info)
     data = {"x": jnp.asarray(frames["x"] / scale), "types": jnp.asarray(frames["types"])}
 

@@ -9,7 +9,7 @@ import pytest
 
 import scoremd
 from scoremd import ConfigError
-from scoremd.app.rundir import check_resumable, read_run_info
+from scoremd.app.rundir import check_resumable, read_run_info, write_run_info
 from scoremd.diffusion import ProbabilityFlowODE, regenerate
 from scoremd.dynamics import LangevinLeapfrog, LangevinMiddle, Trajectory
 
@@ -74,6 +74,22 @@ def test_run_info_and_resume_check(emulator):
     check_resumable(emulator.config, same, emulator.run_dir)  # more steps and other MD settings: fine
     with pytest.raises(ConfigError, match=r"differs in: model.hidden"):
         check_resumable(emulator.config, scoremd.load_config(CONFIG, [*TINY, "model.hidden=[8]"]), emulator.run_dir)
+
+
+def test_a_resume_on_other_data_keeps_the_original_training_size(tmp_path):
+    config = scoremd.load_config(CONFIG, TINY)
+    run = tmp_path / "mb"
+    scoremd.train(config, run, progress=False)
+    n = read_run_info(run)["n_train"]
+    scoremd.train(config, run, progress=False)  # same data: nothing to say
+    assert read_run_info(run)["n_train"] == n and "n_train_resumed" not in read_run_info(run)
+    info = read_run_info(run)
+    info["n_train"] = n - 7  # as if the data had grown since the run started
+    write_run_info(run, info)
+    with pytest.warns(UserWarning, match=f"started on {n - 7} training frames; its data now hold {n}"):
+        scoremd.train(scoremd.load_config(CONFIG, [*TINY, "train.steps=80"]), run, progress=False)
+    info = read_run_info(run)
+    assert info["n_train"] == n - 7 and info["n_train_resumed"] == n
 
 
 def _grid_samples(p_fine, bounds, n, seed):
