@@ -27,7 +27,7 @@ import numpy as np
 
 from ._molecular_metrics import bond_w1, dihedral_metrics, phi_positive
 
-__all__ = ["PeptideResult", "compare_like_with_like", "evaluate_dipeptides", "summarise"]
+__all__ = ["PeptideResult", "compare_like_with_like", "evaluate_dipeptides", "report_markdown", "summarise"]
 
 
 def _draw(x: np.ndarray, m: int, rng) -> np.ndarray:
@@ -149,6 +149,14 @@ def _write(out: Path, emulator, results, sets) -> None:
 
     out.mkdir(parents=True, exist_ok=True)
     (out / "dipeptides.json").write_text(json.dumps([dataclasses.asdict(r) for r in results], indent=2) + "\n")
+    (out / "dipeptides.md").write_text(report_markdown(results))
+    plot_ramachandran_grid(out / "ramachandran.png", {r.sequence: emulator.system.peptide(r.sequence) for r in results},
+                           sets)
+
+
+def report_markdown(results: list[PeptideResult]) -> str:
+    """The report's text: a table per protocol and the mean ± sd over the held-out peptides, over all of
+    them and separately for the peptides with and without a glycine."""
     seen = [r.sequence for r in results if r.seen_in_training]
     lines = ["# Transferable dipeptides: held-out test peptides", "",
              "Each number is m model frames against m frames of the second half (in time) of the peptide's "
@@ -157,7 +165,14 @@ def _write(out: Path, emulator, results, sets) -> None:
              "rough scale, not a lower bound. MD: replicas started from i.i.d. samples; diverged replicas are "
              "left out whole. Bond W1: the largest Wasserstein-1 distance over the CG bonds (nm).", ""]
     if seen:
-        lines += [f"Marked *: training peptides of this model, not held out ({', '.join(seen)}).", ""]
+        lines += [f"Marked *: training peptides of this model, not held out ({', '.join(seen)}); the means "
+                  "leave them out.", ""]
+    held_out = [r for r in results if not r.seen_in_training]
+    groups = [("held-out peptides", held_out)]
+    with_g = [r for r in held_out if "G" in r.sequence]
+    if with_g and len(with_g) < len(held_out):
+        groups += [("held-out peptides without glycine", [r for r in held_out if "G" not in r.sequence]),
+                   (f"held-out glycine peptides ({', '.join(r.sequence for r in with_g)})", with_g)]
     for protocol, title in (("paper", "paper protocol (m <= 50 000)"), ("large", "large samples (m = half the reference)")):
         lines += [f"## {title}", "",
                   "| peptide | ref. (ns) | m i.i.d. / MD | i.i.d. JS [floor] | MD JS [floor] | i.i.d. PMF [floor] "
@@ -173,16 +188,19 @@ def _write(out: Path, emulator, results, sets) -> None:
                          f"[{_f(m['floor_pmf'])}] | {_f(i['bond_w1'], 4)} / {_f(m['bond_w1'], 4)} "
                          f"[{_f(i['floor_bond_w1'], 4)}] | {r.reference_phi_positive:.3f} / {_f(i['phi_positive'])} / "
                          f"{_f(m['phi_positive'])} | {r.md_diverged} / {r.md_replicas} |")
-        s = summarise(results, protocol)
-        lines += ["", f"Mean ± sd over {len(results)} peptides (m differs between peptides): i.i.d. JS "
-                  f"{_ms(s['iid_js'])} (floor {_ms(s['iid_floor_js'])}), MD JS {_ms(s['md_js'])} (floor "
-                  f"{_ms(s['md_floor_js'])}); i.i.d. PMF {_ms(s['iid_pmf'])} (floor {_ms(s['iid_floor_pmf'])}), "
-                  f"MD PMF {_ms(s['md_pmf'])} (floor {_ms(s['md_floor_pmf'])}); bond W1 i.i.d. "
-                  f"{_ms(s['iid_bond_w1'])}, MD {_ms(s['md_bond_w1'])} (floor {_ms(s['iid_floor_bond_w1'])}) nm.", ""]
+        lines.append("")
+        for name, group in groups:
+            if not group:
+                continue
+            s = summarise(group, protocol)
+            lines += [f"Mean ± sd over {len(group)} {name} (m differs between peptides): i.i.d. JS "
+                      f"{_ms(s['iid_js'])} (floor {_ms(s['iid_floor_js'])}), MD JS {_ms(s['md_js'])} (floor "
+                      f"{_ms(s['md_floor_js'])}); i.i.d. PMF {_ms(s['iid_pmf'])} (floor {_ms(s['iid_floor_pmf'])}), "
+                      f"MD PMF {_ms(s['md_pmf'])} (floor {_ms(s['md_floor_pmf'])}); bond W1 i.i.d. "
+                      f"{_ms(s['iid_bond_w1'])}, MD {_ms(s['md_bond_w1'])} (floor {_ms(s['iid_floor_bond_w1'])}) nm.",
+                      ""]
     lines += ["![Ramachandran plots](ramachandran.png)", ""]
-    (out / "dipeptides.md").write_text("\n".join(lines))
-    plot_ramachandran_grid(out / "ramachandran.png", {r.sequence: emulator.system.peptide(r.sequence) for r in results},
-                           sets)
+    return "\n".join(lines)
 
 
 def _f(v, digits: int = 3) -> str:

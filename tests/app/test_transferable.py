@@ -175,3 +175,21 @@ def test_example_script(data_dir, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "no reference yet for GN" in out and "| LG * |" in out  # LG is a training peptide: marked
     assert (tmp_path / "run" / "report" / "ramachandran.png").exists()
+
+
+def test_report_means_leave_training_peptides_out_and_split_glycine():
+    from scoremd.analysis.dipeptides import PeptideResult, report_markdown
+
+    def result(seq, js, seen=False):
+        row = dict(n=10, js=js, floor_js=0.1, pmf=1.0, floor_pmf=0.5, bond_w1=0.01, floor_bond_w1=0.001,
+                   phi_positive=0.0)
+        return PeptideResult(seq, 2.0, 0.0, {"paper": row, "large": row}, {"paper": row, "large": row},
+                             md_replicas=4, seen_in_training=seen)
+
+    text = report_markdown([result("KS", 0.2), result("AT", 0.4), result("GN", 0.6), result("LL", 9.0, seen=True)])
+    assert "Mean ± sd over 3 held-out peptides (m differs between peptides): i.i.d. JS 0.4000 ± 0.1633" in text
+    assert "over 2 held-out peptides without glycine (m differs between peptides): i.i.d. JS 0.3000 ± 0.1000" in text
+    assert "over 1 held-out glycine peptides (GN) (m differs between peptides): i.i.d. JS 0.6000 ± 0.0000" in text
+    assert "| LL * |" in text and "the means leave them out" in text
+    # without glycine peptides there is no split
+    assert "without glycine" not in report_markdown([result("KS", 0.2), result("AT", 0.4)])
