@@ -2,11 +2,13 @@
 
 Reference frames are diffused to a time t0 and sampled back with the run's own sampler
 (scoremd.diffusion.regenerate); with an exact score every t0 returns the frames' basin share.
-The basin: folded (Q > 0.8) for the C-alpha proteins, phi > 0 (alpha_L) for alanine dipeptide.
-Frames: the run's held-out (validation) frames, or the test runs with --reference test.
+The basin: folded (Q > 0.8) for the C-alpha proteins, phi > 0 (alpha_L) for the dipeptides.
+Frames: the run's held-out (validation) frames, or the test runs with --reference test; for a
+transferable dipeptide run, the reference MD of the peptide given by --peptide.
 
     scoremd run examples/configs/chignolin_both.toml --out runs/chignolin_both
     python examples/basin_by_time.py runs/chignolin_both --t0 0.05,0.1,0.2,0.3,1.0
+    python examples/basin_by_time.py runs/dipeptides_both --peptide LL
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import numpy as np
 import scoremd
 from scoremd.analysis import phi_positive
 from scoremd.data import load_molecular_data
+from scoremd.data.peptide_frames import load_peptide
 from scoremd.geometry import fraction_native_contacts, native_contacts
 
 
@@ -42,6 +45,7 @@ def main(argv=None) -> None:
     parser.add_argument("--t0", default="0.05,0.1,0.2,0.3,0.6,1.0", help="diffusion times to start from")
     parser.add_argument("--frames", type=int, default=20_000, help="reference frames drawn at random")
     parser.add_argument("--reference", choices=("validation", "test"), default="validation")
+    parser.add_argument("--peptide", default=None, help="the dipeptide (transferable runs only), e.g. LL")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None, help="write the numbers as JSON here")
     args = parser.parse_args(argv)
@@ -51,11 +55,21 @@ def main(argv=None) -> None:
         raise SystemExit(f"--t0 must be comma-separated numbers in (0, 1], got {args.t0!r}") from None
 
     em = scoremd.load(args.run)
+    transferable = hasattr(em, "peptides")
+    if transferable != (args.peptide is not None):
+        raise SystemExit(f"--peptide is for transferable dipeptide runs, and they need it ({args.run} is "
+                         f"{'one' if transferable else 'not one'})")
+    if transferable:
+        data_dir, seen = Path(em.config.data.dir) / em.system.name, args.peptide.upper() in em.peptides
+        em = em.peptide(args.peptide)
+        args.reference = f"{em.system.name} reference MD ({'a training' if seen else 'a held-out'} peptide)"
     system, config = em.system, em.config
     if not em.is_molecular:
         raise SystemExit(f"{system.name} is not a molecule; this diagnostic needs reference frames")
     name, share = basin_indicator(system)
-    if args.reference == "test":
+    if transferable:
+        frames = load_peptide(data_dir, args.peptide).positions
+    elif args.reference == "test":
         frames = load_molecular_data(system, config.data.dir, runs=system.test_runs).positions
     else:
         data = load_molecular_data(system, config.data.dir, config.data.held_out)

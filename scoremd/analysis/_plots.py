@@ -173,24 +173,33 @@ def plot_ramachandran(path, system: MolecularSystem, sets: dict[str, np.ndarray]
     _save(fig, path, dpi=110, bbox_inches="tight")
 
 
-def plot_ramachandran_grid(path, systems: dict, sets: dict[str, dict[str, np.ndarray]], vmax: float = 8.0):
-    """One row per molecule (``systems[name]`` gives its dihedrals), one column per set of frames:
-    free energy -log p(phi, psi) in k_BT."""
+def plot_ramachandran_grid(path, systems: dict, sets: dict[str, dict[str, np.ndarray]], vmax: float = 8.0,
+                           per_row: int | None = None):
+    """Free energy -log p(phi, psi) (k_BT) of every molecule (``systems[name]`` gives its
+    dihedrals) and set of frames: one block of panels per molecule (one per set, side by side),
+    ``per_row`` blocks per row of the figure (default 1 up to four molecules, else 3)."""
     names = list(sets)
     columns = list(sets[names[0]])
-    fig, axes = _subplots(len(names), len(columns), figsize=(2.4 * len(columns), 2.3 * len(names)),
+    per_row = per_row or (1 if len(names) <= 4 else 3)
+    n_rows = -(-len(names) // per_row)
+    fig, axes = _subplots(n_rows, per_row * len(columns), figsize=(2.4 * per_row * len(columns), 2.3 * n_rows),
                           sharex=True, sharey=True, squeeze=False)
     im = None
-    for row, name in zip(axes, names):
+    for k, name in enumerate(names):
         system = systems[name]
-        for ax, col in zip(row, columns):
+        block = axes[k // per_row, (k % per_row) * len(columns):(k % per_row + 1) * len(columns)]
+        for ax, col in zip(block, columns):
             x = sets[name][col]
             if len(x) == 0:  # e.g. every MD replica diverged
                 ax.text(0.5, 0.5, "no frames", ha="center", va="center", transform=ax.transAxes, fontsize=7)
             else:
                 im = _ramachandran_panel(ax, system, x, system.js_bins, vmax)
             ax.set_title(f"{name} {col} (n={len(x)})", fontsize=7)
-        row[0].set_ylabel("psi (rad)", fontsize=7)
+    for k in range(len(names), n_rows * per_row):  # empty blocks of the last row
+        for ax in axes[k // per_row, (k % per_row) * len(columns):(k % per_row + 1) * len(columns)]:
+            ax.set_axis_off()
+    for ax in axes[:, 0]:
+        ax.set_ylabel("psi (rad)", fontsize=7)
     for ax in axes[-1]:
         ax.set_xlabel("phi (rad)", fontsize=7)
     if im is not None:

@@ -193,3 +193,21 @@ def test_report_means_leave_training_peptides_out_and_split_glycine():
     assert "| LL * |" in text and "the means leave them out" in text
     # without glycine peptides there is no split
     assert "without glycine" not in report_markdown([result("KS", 0.2), result("AT", 0.4)])
+
+
+def test_ramachandran_grid_puts_three_peptides_per_row(data_dir, tmp_path):
+    import matplotlib.image
+
+    from scoremd.analysis._plots import plot_ramachandran_grid
+    from scoremd.systems import get_system
+
+    ref = load_peptide(data_dir / "dipeptides", "LG").positions
+    names = ("LG", "KS", "AT", "GN", "KQ")
+    systems = {p: get_system("dipeptides").peptide(p) for p in names}
+    sets = {p: {"reference": ref, "i.i.d.": ref[::2], "MD": ref[:0]} for p in names}
+    plot_ramachandran_grid(tmp_path / "five.png", systems, sets)
+    plot_ramachandran_grid(tmp_path / "two.png", {p: systems[p] for p in names[:2]},
+                           {p: sets[p] for p in names[:2]})
+    h5, w5 = matplotlib.image.imread(tmp_path / "five.png").shape[:2]
+    h2, w2 = matplotlib.image.imread(tmp_path / "two.png").shape[:2]
+    assert w5 > 2.5 * w2 and h5 == pytest.approx(h2, rel=0.15)  # 2 rows of 3 x 3 panels; 2 rows of 1 x 3
