@@ -130,6 +130,34 @@ def atomic_write_text(path: str | Path, text: str) -> None:
         raise
 
 
+def read_frames(path: str | Path, n_frames: int) -> np.ndarray:
+    """The first ``n_frames`` frames of a ``.npy`` file written by :class:`NpyFrameWriter`, also while
+    a writer is still appending to it (its data are written before its header counts them).
+
+    Raises:
+      ValueError: the file is not such a file or holds fewer frames.
+    """
+    path = Path(path)
+    with open(path, "rb") as fh:
+        shape, dtype = None, None
+        if np.lib.format.read_magic(fh) == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
+        if shape is None or fh.tell() != _HEADER_BYTES:
+            raise ValueError(f"{path} was not written by NpyFrameWriter")
+        if shape[0] < n_frames:
+            raise ValueError(f"{path} holds {shape[0]} frames, fewer than {n_frames}")
+        count = int(n_frames * np.prod(shape[1:], dtype=np.int64))
+        data = np.fromfile(fh, dtype=dtype, count=count)
+    if data.size != count:
+        raise ValueError(f"{path} is shorter than its header says")
+    return data.reshape((n_frames, *shape[1:]))
+
+
+def array_sha256(x: np.ndarray) -> str:
+    """Hex SHA-256 of an array's bytes (C order)."""
+    return hashlib.sha256(np.ascontiguousarray(x).tobytes()).hexdigest()
+
+
 def sha256(path: str | Path) -> str:
     """Hex SHA-256 of a file."""
     h = hashlib.sha256()
@@ -227,5 +255,5 @@ def write_positions(path: str | Path, xyz: np.ndarray, topology=None) -> list[Pa
     return [path, pdb]
 
 
-__all__ = ["NpyFrameWriter", "TRAJECTORY_FORMATS", "atomic_save_npy", "atomic_write_text", "available_memory",
-           "check_allocation", "check_output_path", "sha256", "write_positions"]
+__all__ = ["NpyFrameWriter", "TRAJECTORY_FORMATS", "array_sha256", "atomic_save_npy", "atomic_write_text",
+           "available_memory", "check_allocation", "check_output_path", "read_frames", "sha256", "write_positions"]

@@ -9,12 +9,15 @@ A *reference run* is a folder holding
     energies.npy     potential energy per frame, kJ/mol (streamed)
     forces.npy       forces per frame, kJ/mol/nm (only with ``save_forces``)
     state.npz        OpenMM checkpoint + the number of frames it belongs to (atomic)
-    metadata.json    protocol, seed, command, software versions, SHA-256 of outputs
+    metadata.json    protocol, seed, command, software versions, SHA-256 of outputs, and
+                     ``verified``: the frame count and SHA-256 of the frames when the run last
+                     finished, which stay valid while the run grows further
 
 Frames are appended chunk by chunk; after each chunk the OpenMM checkpoint is
 replaced atomically together with its frame count, so a killed run resumes from
 its last checkpoint (frames written after it are discarded) and nothing written
-before is lost. ``generate_runs`` runs several independent seeds in parallel
+before is lost. A run that is growing can still be read: :func:`read_run_positions` gives its
+frames up to where it last finished, checked against ``verified``. ``generate_runs`` runs several independent seeds in parallel
 one-thread processes (the Reference platform is the fastest for these small
 implicit-solvent systems on CPU; docs/design.md §9).
 """
@@ -33,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from .._errors import DataError
-from ..storage import NpyFrameWriter, atomic_write_text, sha256
+from ..storage import NpyFrameWriter, array_sha256, atomic_write_text, read_frames, sha256
 from .go_model import GoModel
 
 
@@ -323,8 +326,43 @@ def _write_metadata(out: Path, meta: dict, n_frames: int, protocol: MDProtocol, 
         sha256={name: sha256(out / name) for name in ("topology.pdb", "positions.npy", "energies.npy", "forces.npy")
                 if (out / name).exists()} if final else None,
     )
+    if final:  # kept through later, unfinished chunks: readers of a growing run use these frames
+        meta["verified"] = {"n_frames": n_frames, "topology_sha256": meta["sha256"]["topology.pdb"],
+                            "positions_sha256": array_sha256(read_frames(out / "positions.npy", n_frames))}
     atomic_write_text(out / "metadata.json", json.dumps(meta, indent=2) + "\n")
     return meta
+
+
+def read_run_positions(run: str | Path, meta: dict | None = None) -> np.ndarray:
+    """Positions (n_frames, n_stored, 3) nm of a reference run, checked against their SHA-256.
+
+    A finished run gives all its frames (every file checked against ``metadata.json``); a run that
+    is growing (a campaign running) gives the frames it held when it last finished, checked against
+    ``verified``, so that data can be read while the campaign runs.
+
+    Raises:
+      DataError: the run never finished a chunk, or a file does not match its SHA-256.
+    """
+    run = Path(run)
+    meta = json.loads((run / "metadata.json").read_text()) if meta is None else meta
+    if meta.get("sha256"):
+        for name, digest in meta["sha256"].items():
+            if sha256(run / name) != digest:
+                raise DataError(f"{run / name} does not match its SHA-256 in metadata.json; restore or regenerate it")
+        return np.load(run / "positions.npy")
+    verified = meta.get("verified")
+    if not verified:
+        raise DataError(f"{run} is still running its first chunk or was interrupted; finish it with "
+                        "`scoremd data generate` (the same command resumes it)")
+    try:
+        x = read_frames(run / "positions.npy", int(verified["n_frames"]))
+    except (OSError, ValueError) as err:
+        raise DataError(f"{run / 'positions.npy'} cannot give the {verified['n_frames']} frames of its last finished "
+                        f"chunk ({err}); resume the run with `scoremd data generate`") from None
+    if array_sha256(x) != verified["positions_sha256"] or sha256(run / "topology.pdb") != verified["topology_sha256"]:
+        raise DataError(f"{run}: the frames of its last finished chunk do not match their SHA-256 in metadata.json; "
+                        "restore or regenerate the run")
+    return x
 
 
 def _worker(kwargs):
@@ -368,7 +406,8 @@ def load_reference(folder: str | Path, runs=None):
       folder: holds ``run_XX`` sub-folders.
       runs: the run numbers XX to load (default: every run with a ``metadata.json``).
 
-    Checks every file against the SHA-256 in its run's metadata.
+    Checks every file against the SHA-256 in its run's metadata; a run that is still growing
+    gives the frames of its last finished chunk (:func:`read_run_positions`).
     """
     folder = Path(folder)
     if runs is None:
@@ -383,16 +422,11 @@ def load_reference(folder: str | Path, runs=None):
         raise DataError(f"no reference runs in {folder}; create them with `scoremd data generate`")
     xs, idx = [], []
     for run in paths:
-        meta = json.loads((run / "metadata.json").read_text())
-        if meta["sha256"] is None:
-            raise DataError(f"{run} is still running or was interrupted; resume it with `scoremd data generate`")
-        for name, digest in meta["sha256"].items():
-            if sha256(run / name) != digest:
-                raise DataError(f"{run / name} does not match its SHA-256 in metadata.json; restore or regenerate it")
-        x = np.load(run / "positions.npy")
+        x = read_run_positions(run)
         xs.append(x)
         idx.append(np.full(len(x), int(run.name[4:])))
     return paths[0] / "topology.pdb", np.concatenate(xs), np.concatenate(idx)
 
 
-__all__ = ["MDProtocol", "run_reference_md", "generate_runs", "load_reference", "create_system", "load_structure"]
+__all__ = ["MDProtocol", "run_reference_md", "generate_runs", "load_reference", "read_run_positions", "create_system",
+           "load_structure"]

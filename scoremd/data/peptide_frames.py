@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .._errors import DataError
-from ..storage import sha256
+from .openmm import read_run_positions
 from .dipeptides import AMINO_ACIDS, THREE_LETTER, bead_indices, bead_labels, check_sequence
 
 SLOT_ATOMS = ("N", "CA", "CB", "C", "O")
@@ -143,19 +143,13 @@ def load_peptide(folder: str | Path, sequence: str, *, runs=None, max_ns: float 
         meta = json.loads((run / "metadata.json").read_text())
         if meta.get("structure") != {"dipeptide": seq} or "stored_atoms" not in meta:
             raise DataError(f"{run} is not a dipeptide run of {seq} (its metadata.json says otherwise)")
-        if not meta.get("sha256"):
-            raise DataError(f"{run} is still running or was interrupted; finish it with `scoremd data generate "
-                            "dipeptides` (the same command resumes it)")
-        for name, digest in meta["sha256"].items():
-            if sha256(run / name) != digest:
-                raise DataError(f"{run / name} does not match its SHA-256 in metadata.json; restore or regenerate it")
+        x = read_run_positions(run, meta)  # a growing run: the frames of its last finished chunk
         topology = PDBFile(str(run / "topology.pdb")).topology
         labels = bead_labels(topology)
         expected = [(r, THREE_LETTER[seq[r]], a) for r in range(2) for a in SLOT_ATOMS
                     if not (a == "CB" and seq[r] == "G")]
         if labels != expected or list(meta["stored_atoms"]) != [int(i) for i in bead_indices(topology)]:
             raise DataError(f"{run}: the stored atoms are not the beads N, CA, CB, C, O of {seq}; regenerate the run")
-        x = np.load(run / "positions.npy")
         if max_ns is not None:
             x = x[: int(round(max_ns * 1000 / meta["protocol"]["frame_interval"]))]
         if not np.isfinite(x).all():
@@ -169,11 +163,12 @@ def load_peptide(folder: str | Path, sequence: str, *, runs=None, max_ns: float 
 
 
 def available_peptides(folder: str | Path) -> tuple[str, ...]:
-    """Dipeptides with at least one finished run in a campaign folder."""
+    """Dipeptides whose run_00 has finished at least one chunk in a campaign folder."""
     out = []
     for p in sorted(Path(folder).glob("*/run_00/metadata.json")):
         meta = json.loads(p.read_text())
-        if meta.get("sha256") and isinstance(meta.get("structure"), dict) and "dipeptide" in meta["structure"]:
+        finished = meta.get("sha256") or meta.get("verified")
+        if finished and isinstance(meta.get("structure"), dict) and "dipeptide" in meta["structure"]:
             out.append(meta["structure"]["dipeptide"])
     return tuple(out)
 

@@ -332,12 +332,12 @@ def test_test_runs_are_left_out_unless_asked_for(data_dir, tmp_path):
     assert sorted(set(data.run_index.tolist())) == [0, 1] and len(data.positions) == 80
     test = load_molecular_data(system, tmp_path, runs=system.test_runs)
     assert set(test.run_index.tolist()) == {2} and len(test.positions) == 40
-    # An unfinished test run (no checksums yet) does not stop the training data from loading.
+    # An unfinished test run (in its first chunk: no checksums yet) does not stop the training data from loading.
     meta = json.loads((folder / "run_02" / "metadata.json").read_text())
-    meta["sha256"] = None
+    meta["sha256"], meta["verified"] = None, None
     (folder / "run_02" / "metadata.json").write_text(json.dumps(meta))
     assert len(load_molecular_data(system, tmp_path).positions) == 80
-    with pytest.raises(DataError, match="still running"):
+    with pytest.raises(DataError, match="still running its first chunk"):
         load_molecular_data(system, tmp_path, runs=(2,))
 
 

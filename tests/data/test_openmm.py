@@ -12,7 +12,7 @@ from openmm import app, unit
 from scoremd import DataError
 from scoremd.storage import NpyFrameWriter
 from scoremd.data.structures import build_alanine_dipeptide, chirality_dihedral
-from scoremd.data.openmm import MDProtocol, load_reference, run_reference_md
+from scoremd.data.openmm import MDProtocol, load_reference, read_run_positions, run_reference_md
 
 FAST = MDProtocol(equilibration=0.5, frame_interval=0.05)
 
@@ -77,6 +77,32 @@ def test_load_reference_and_checksums(tmp_path):
         w.append(arr[4:] + 0.1)
     with pytest.raises(DataError, match="SHA-256"):
         load_reference(tmp_path)
+
+
+def test_a_growing_run_reads_up_to_its_last_finished_chunk(tmp_path):
+    """While a campaign grows a run (checksums cleared, frames being appended), readers get the
+    frames of its last finished chunk, checked; a run that never finished a chunk is refused."""
+    run = tmp_path / "run_00"
+    run_reference_md(run, 5, protocol=FAST, seed=1, progress=False)
+    finished = np.load(run / "positions.npy")
+    meta = json.loads((run / "metadata.json").read_text())
+    assert meta["verified"]["n_frames"] == 5
+    # the next chunk has begun: checksums cleared, two frames appended (as the writer does)
+    with NpyFrameWriter(run / "positions.npy", (22, 3), resume_at=5) as w:
+        w.append(np.full((2, 22, 3), 7.0, np.float32))
+    (run / "metadata.json").write_text(json.dumps({**meta, "sha256": None, "n_frames": 7}))
+    np.testing.assert_array_equal(read_run_positions(run), finished)
+    assert load_reference(tmp_path)[1].shape == (5, 22, 3)
+    # a changed frame inside the finished part is caught
+    with open(run / "positions.npy", "r+b") as fh:
+        fh.seek(256 + 4)
+        fh.write(np.float32(1.5).tobytes())
+    with pytest.raises(DataError, match="last finished chunk do not match"):
+        read_run_positions(run)
+    # a run still in its first chunk has nothing verified
+    (run / "metadata.json").write_text(json.dumps({**meta, "sha256": None, "verified": None}))
+    with pytest.raises(DataError, match="first chunk"):
+        read_run_positions(run)
 
 
 def test_other_protocol_on_existing_run_is_refused(tmp_path):
