@@ -3,7 +3,8 @@
 For every test peptide the model draws i.i.d. samples and runs Langevin MD (from
 i.i.d. samples: the model has never seen the peptide), and both are compared with
 the peptide's reference MD: phi/psi JS and PMF error (64 x 64 bins), the share of
-frames at phi > 0, and the Wasserstein-1 distance of every CG bond length. MD replicas
+frames at phi > 0, the share of frames whose C-alphas are L-handed (chirality), and the
+Wasserstein-1 distance of every CG bond length. MD replicas
 that diverged are left out of the metrics (all their frames) and counted in the report.
 
 Like with like: each comparison uses m model frames against m reference frames,
@@ -27,7 +28,25 @@ import numpy as np
 
 from ._molecular_metrics import bond_w1, dihedral_metrics, phi_positive
 
-__all__ = ["PeptideResult", "compare_like_with_like", "evaluate_dipeptides", "report_markdown", "summarise"]
+__all__ = ["PeptideResult", "compare_like_with_like", "evaluate_dipeptides", "l_chirality_share", "report_markdown",
+           "summarise"]
+
+
+def l_chirality_share(sequence: str, x: np.ndarray) -> float | None:
+    """Share of frames whose every C-alpha with a side chain (not glycine) is L-handed.
+
+    x: (N, 10, 3) slots (N, CA, CB, C, O per residue), nm. L means (N - CA) x (C - CA) . (CB - CA) > 0.
+    None for a peptide without a chiral centre (GG).
+    """
+    residues = [r for r, aa in enumerate(str(sequence).upper()) if aa != "G"]
+    if not residues:
+        return None
+    x = np.asarray(x, np.float64)
+    ok = np.ones(len(x), bool)
+    for r in residues:
+        n, ca, cb, c = (x[:, 5 * r + k] for k in (0, 1, 2, 3))
+        ok &= np.einsum("ij,ij->i", np.cross(n - ca, c - ca), cb - ca) > 0
+    return float(ok.mean())
 
 
 def _draw(x: np.ndarray, m: int, rng) -> np.ndarray:
@@ -43,8 +62,8 @@ def compare_like_with_like(system, model_frames: np.ndarray, reference: np.ndarr
     and the floor is m' frames of A against the same m' frames of B.
 
     Returns:
-      ``{"n": m', "js", "pmf", "phi_positive", "bond_w1" (nm, max over bonds), "floor_js",
-      "floor_pmf", "floor_bond_w1"}``.
+      ``{"n": m', "js", "pmf", "phi_positive", "l_share" (:func:`l_chirality_share`), "bond_w1" (nm,
+      max over bonds), "floor_js", "floor_pmf", "floor_bond_w1"}``.
     """
     rng = np.random.default_rng(seed)
     half = len(reference) // 2
@@ -54,6 +73,7 @@ def compare_like_with_like(system, model_frames: np.ndarray, reference: np.ndarr
     got, floor = dihedral_metrics(system, x, b), dihedral_metrics(system, a, b)
     return {
         "n": int(n), "js": got["js"], "pmf": got["pmf"], "phi_positive": phi_positive(system, x),
+        "l_share": l_chirality_share(system.structure, x),
         "bond_w1": float(np.max(bond_w1(system, x, b))), "floor_js": floor["js"], "floor_pmf": floor["pmf"],
         "floor_bond_w1": float(np.max(bond_w1(system, a, b))),
     }
@@ -163,7 +183,8 @@ def report_markdown(results: list[PeptideResult]) -> str:
              "reference; its floor (in brackets) is the first half against the same m frames (docs/metrics.md). "
              "With a short reference the halves are correlated and hold few basin visits: the floor is then a "
              "rough scale, not a lower bound. MD: replicas started from i.i.d. samples; diverged replicas are "
-             "left out whole. Bond W1: the largest Wasserstein-1 distance over the CG bonds (nm).", ""]
+             "left out whole. Bond W1: the largest Wasserstein-1 distance over the CG bonds (nm). L-handed: the "
+             "share of frames whose C-alphas (not glycine) have L chirality (the reference: 1).", ""]
     if seen:
         lines += [f"Marked *: training peptides of this model, not held out ({', '.join(seen)}); the means "
                   "leave them out.", ""]
@@ -176,18 +197,20 @@ def report_markdown(results: list[PeptideResult]) -> str:
     for protocol, title in (("paper", "paper protocol (m <= 50 000)"), ("large", "large samples (m = half the reference)")):
         lines += [f"## {title}", "",
                   "| peptide | ref. (ns) | m i.i.d. / MD | i.i.d. JS [floor] | MD JS [floor] | i.i.d. PMF [floor] "
-                  "| MD PMF [floor] | bond W1 i.i.d. / MD [floor] | phi>0 ref / i.i.d. / MD | MD diverged |",
-                  "|---|---|---|---|---|---|---|---|---|---|"]
+                  "| MD PMF [floor] | bond W1 i.i.d. / MD [floor] | phi>0 ref / i.i.d. / MD | L-handed i.i.d. / MD "
+                  "| MD diverged |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in results:
             empty = dict.fromkeys(("n", "js", "floor_js", "pmf", "floor_pmf", "bond_w1", "floor_bond_w1",
-                                   "phi_positive"))
+                                   "phi_positive", "l_share"))
             i, m = r.iid.get(protocol, empty), r.md.get(protocol, empty)
             lines.append(f"| {r.sequence}{' *' if r.seen_in_training else ''} | {r.reference_ns:.1f} | {_i(i['n'])} / "
                          f"{_i(m['n'])} | {_f(i['js'], 4)} [{_f(i['floor_js'], 4)}] | {_f(m['js'], 4)} "
                          f"[{_f(m['floor_js'], 4)}] | {_f(i['pmf'])} [{_f(i['floor_pmf'])}] | {_f(m['pmf'])} "
                          f"[{_f(m['floor_pmf'])}] | {_f(i['bond_w1'], 4)} / {_f(m['bond_w1'], 4)} "
                          f"[{_f(i['floor_bond_w1'], 4)}] | {r.reference_phi_positive:.3f} / {_f(i['phi_positive'])} / "
-                         f"{_f(m['phi_positive'])} | {r.md_diverged} / {r.md_replicas} |")
+                         f"{_f(m['phi_positive'])} | {_f(i.get('l_share'))} / {_f(m.get('l_share'))} | "
+                         f"{r.md_diverged} / {r.md_replicas} |")
         lines.append("")
         for name, group in groups:
             if not group:

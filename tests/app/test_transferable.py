@@ -101,6 +101,7 @@ def test_like_with_like_comparison(data_dir):
     assert same["n"] == 30 and same["js"] == same["floor_js"] and same["bond_w1"] == same["floor_bond_w1"]
     mirror = compare_like_with_like(system, -ref[:30], ref, None)
     assert mirror["js"] > same["floor_js"] and mirror["phi_positive"] != same["phi_positive"]
+    assert same["l_share"] == 1.0 and mirror["l_share"] == 0.0  # AQ: two chiral C-alphas, L in the reference
     assert compare_like_with_like(system, ref[:30], ref, 10)["n"] == 10
 
 
@@ -189,6 +190,7 @@ def test_report_means_leave_training_peptides_out_and_split_glycine():
     text = report_markdown([result("KS", 0.2), result("AT", 0.4), result("GN", 0.6), result("LL", 9.0, seen=True)])
     assert "Mean ± sd over 3 held-out peptides (m differs between peptides): i.i.d. JS 0.4000 ± 0.1633" in text
     assert "over 2 held-out peptides without glycine (m differs between peptides): i.i.d. JS 0.3000 ± 0.1000" in text
+    assert "| KS | 2.0 | 10 / 10 |" in text and "| n/a / n/a | 0 / 4 |" in text  # no l_share in these rows
     assert "over 1 held-out glycine peptides (GN) (m differs between peptides): i.i.d. JS 0.6000 ± 0.0000" in text
     assert "| LL * |" in text and "the means leave them out" in text
     # without glycine peptides there is no split
