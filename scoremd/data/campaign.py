@@ -28,6 +28,7 @@ import logging
 import os
 import uuid
 import warnings
+from concurrent.futures import CancelledError
 from pathlib import Path
 
 from .._errors import DataError
@@ -93,20 +94,33 @@ def _client(scheduler: str | None, workers: int | None):
         except (OSError, TimeoutError) as err:
             raise DataError(f"cannot reach the Dask scheduler at {scheduler}: {err}; check the address "
                             "(tcp://host:port) or leave --scheduler out for a local cluster") from None
+    import dask
+
     n = workers or os.cpu_count() or 1
-    # The worker processes configure their logging from the environment when they start: without
-    # this they print ~10 INFO lines each. Only the children see the variable.
-    saved = os.environ.get("DASK_LOGGING__DISTRIBUTED")
-    os.environ["DASK_LOGGING__DISTRIBUTED"] = "warning"
+    # The worker processes configure their logging (and timeouts) from the environment when they
+    # start: without this they print ~10 INFO lines each. Only the children see the variables.
+    # Local workers share the machine with whatever else runs (a campaign at low priority behind a
+    # training): the default 30-s comm timeouts then drop the scheduler connection, so they are long.
+    child_env = {"DASK_LOGGING__DISTRIBUTED": "warning", **_LOCAL_TIMEOUTS_ENV}
+    saved = {k: os.environ.get(k) for k in child_env}
+    os.environ.update(child_env)
     try:
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
-                               silence_logs=logging.ERROR)
+        with dask.config.set(_LOCAL_TIMEOUTS):
+            cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+                                   silence_logs=logging.ERROR)
+            client = Client(cluster)
     finally:
-        if saved is None:
-            del os.environ["DASK_LOGGING__DISTRIBUTED"]
-        else:
-            os.environ["DASK_LOGGING__DISTRIBUTED"] = saved
-    return Client(cluster), cluster
+        for k, v in saved.items():
+            if v is None:
+                del os.environ[k]
+            else:
+                os.environ[k] = v
+    return client, cluster
+
+
+_LOCAL_TIMEOUTS = {"distributed.comm.timeouts.connect": "300s", "distributed.comm.timeouts.tcp": "600s"}
+_LOCAL_TIMEOUTS_ENV = {"DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "300s",
+                       "DASK_DISTRIBUTED__COMM__TIMEOUTS__TCP": "600s"}
 
 
 def generate_dipeptides(
@@ -175,7 +189,12 @@ def generate_dipeptides(
                 if seq not in failed:
                     failed[seq] = _message(fut.exception())
                 continue
-            result = fut.result()
+            try:
+                result = fut.result()
+            except CancelledError as err:  # the scheduler went away: no chunk result can come any more
+                bar.close()
+                raise DataError(f"the campaign lost its Dask scheduler ({err}); every finished chunk is on disk and "
+                                "checked, so rerun the same command to continue where it stopped") from None
             if "error" in result:
                 failed.setdefault(seq, result["error"])
             elif result.get("ns_per_day"):

@@ -12,6 +12,7 @@ import time
 import numpy as np
 import pytest
 
+from scoremd import DataError
 from scoremd.app.cli import main
 from scoremd.data.campaign import DIPEPTIDE_PROTOCOL, generate_dipeptides
 from scoremd.data.dipeptides import peptide_seed
@@ -123,3 +124,26 @@ def test_runs_on_an_existing_cluster_by_address(straight, tmp_path):
         assert len(cluster.workers) == 2  # the campaign left the cluster running
     assert report.frames == {"AK": [40]}
     assert np.array_equal(_frames(tmp_path / "AK" / "run_00"), _frames(root / "one" / "AK" / "run_00"))
+
+
+def test_a_lost_scheduler_gives_a_clear_error_and_keeps_the_data(straight, tmp_path, monkeypatch):
+    """If the scheduler goes away (e.g. starved on a busy machine), the command says so and how to
+    go on, instead of a Dask traceback; finished runs stay as they were."""
+    import shutil
+
+    import distributed
+    from distributed.client import FutureCancelledError
+
+    class Lost:
+        def __init__(self, fut):
+            self.key, self.status = fut.key, "cancelled"
+
+        def result(self):
+            raise FutureCancelledError(self.key, reason="scheduler-connection-lost")
+
+    shutil.copytree(straight[0] / "one", tmp_path / "c")
+    before = (tmp_path / "c" / "AK" / "run_00" / "metadata.json").read_text()
+    monkeypatch.setattr(distributed, "as_completed", lambda futures: (Lost(f) for f in futures))
+    with pytest.raises(DataError, match="lost its Dask scheduler.*rerun the same command"):
+        generate_dipeptides(tmp_path / "c", "AK", NS, protocol=TINY, chunk_ns=CHUNK, workers=1, progress=False)
+    assert (tmp_path / "c" / "AK" / "run_00" / "metadata.json").read_text() == before
