@@ -23,7 +23,7 @@ from ..geometry import center
 from ..systems import MolecularSystem
 from ._coarse_graining import bead_masses, select_beads
 from ._splits import split_frames
-from .openmm import load_reference
+from .reference_runs import load_reference
 
 __all__ = ["MolecularData", "cg_topology", "load_molecular_data", "reference_metadata"]
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .._errors import DataError
-from .openmm import read_run_positions
+from .reference_runs import read_run_positions
 from .dipeptides import AMINO_ACIDS, THREE_LETTER, bead_indices, bead_labels, check_sequence
 
 SLOT_ATOMS = ("N", "CA", "CB", "C", "O")

@@ -9,7 +9,8 @@ import pytest
 
 from scoremd import DataError
 from scoremd.data.go_model import GoModel, calibrate, count_transitions, simulate_go
-from scoremd.data.openmm import MDProtocol, load_reference, run_reference_md
+from scoremd.data.openmm import MDProtocol, run_reference_md
+from scoremd.data.reference_runs import load_reference
 
 openmm = pytest.importorskip("openmm")
 from openmm import unit  # noqa: E402

@@ -12,7 +12,8 @@ from openmm import app, unit
 from scoremd import DataError
 from scoremd.storage import NpyFrameWriter
 from scoremd.data.structures import build_alanine_dipeptide, chirality_dihedral
-from scoremd.data.openmm import MDProtocol, load_reference, read_run_positions, run_reference_md
+from scoremd.data.openmm import MDProtocol, run_reference_md
+from scoremd.data.reference_runs import load_reference, read_run_positions
 
 FAST = MDProtocol(equilibration=0.5, frame_interval=0.05)
 
