@@ -12,6 +12,7 @@ The reference data come from ``scoremd data generate dipeptides`` (docs/data/dip
 
     python examples/dipeptides.py --out runs/dipeptides_both
     python examples/dipeptides.py --out runs/dp --set train.steps=2000 --peptides KS,AT --n-iid 5000
+    python examples/dipeptides.py --out runs/dipeptides_both --peptides TM,NA,NV,MQ,LA,MR,GD --report validation_report
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ def main(argv=None) -> None:
     parser.add_argument("--n-iid", type=int, default=None, help="i.i.d. samples per peptide (default sample.n)")
     parser.add_argument("--replicas", type=int, default=None, help="MD replicas per peptide (default simulate.replicas)")
     parser.add_argument("--frames", type=int, default=None, help="MD frames per replica (default simulate.frames)")
+    parser.add_argument("--report", default="report", help="report folder inside --out (default report); e.g. "
+                        "validation_report for validation peptides")
     args = parser.parse_args(argv)
 
     config = scoremd.load_config(args.config, args.set)
@@ -56,9 +59,9 @@ def main(argv=None) -> None:
         emulator, peptides, data_dir=config.data.dir, n_iid=args.n_iid or config.sample.n,
         replicas=args.replicas or config.simulate.replicas, frames=args.frames or config.simulate.frames,
         burn_in_frames=config.simulate.burn_in_frames, key=jax.random.PRNGKey(config.sample.seed),
-        out_dir=Path(args.out) / "report")
-    print((Path(args.out) / "report" / "dipeptides.md").read_text())
-    print(f"{len(results)} test peptides evaluated; report in {Path(args.out) / 'report'}")
+        out_dir=Path(args.out) / args.report)
+    print((Path(args.out) / args.report / "dipeptides.md").read_text())
+    print(f"{len(results)} peptides evaluated; report in {Path(args.out) / args.report}")
 
 
 if __name__ == "__main__":

@@ -169,13 +169,18 @@ def test_example_script(data_dir, tmp_path, capsys):
     spec = importlib.util.spec_from_file_location("dipeptides_example", "examples/dipeptides.py")
     example = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(example)
-    example.main(["--out", str(tmp_path / "run"), "--peptides", "LG,GN", "--n-iid", "8", "--replicas", "2",
-                  "--frames", "2", "--set", f"data.dir={data_dir}", "--set", f"data.peptides={','.join(TRAIN)}",
-                  "--set", "model.hidden=[8]", "--set", "train.steps=4", "--set", "train.batch_size=8",
-                  "--set", "loss.fp_batch_size=4", "--set", "train.checkpoint_every=4", "--set", "train.log_every=2"])
+    args = ["--out", str(tmp_path / "run"), "--peptides", "LG,GN", "--n-iid", "8", "--replicas", "2",
+            "--frames", "2", "--set", f"data.dir={data_dir}", "--set", f"data.peptides={','.join(TRAIN)}",
+            "--set", "model.hidden=[8]", "--set", "train.steps=4", "--set", "train.batch_size=8",
+            "--set", "loss.fp_batch_size=4", "--set", "train.checkpoint_every=4", "--set", "train.log_every=2"]
+    example.main(args)
     out = capsys.readouterr().out
     assert "no reference yet for GN" in out and "| LG * |" in out  # LG is a training peptide: marked
     assert (tmp_path / "run" / "report" / "ramachandran.png").exists()
+    report = (tmp_path / "run" / "report" / "dipeptides.md").read_text()
+    example.main([*args, "--report", "validation_report"])  # the trained run, evaluated again elsewhere
+    assert (tmp_path / "run" / "validation_report" / "dipeptides.md").exists()
+    assert (tmp_path / "run" / "report" / "dipeptides.md").read_text() == report  # untouched
 
 
 def test_report_means_leave_training_peptides_out_and_split_glycine():
