@@ -16,9 +16,10 @@ A *reference run* is a folder holding
 Frames are appended chunk by chunk; after each chunk the OpenMM checkpoint is
 replaced atomically together with its frame count, so a killed run resumes from
 its last checkpoint (frames written after it are discarded) and nothing written
-before is lost. Runs are read by :mod:`scoremd.data.reference_runs` (also while they grow). ``generate_runs`` runs several independent seeds in parallel
-one-thread processes (the Reference platform is the fastest for these small
-implicit-solvent systems on CPU; docs/design.md §9).
+before is lost. :mod:`scoremd.data.reference_runs` reads runs back (also while they
+grow). ``generate_runs`` runs several independent seeds in parallel one-thread
+processes (the Reference platform is the fastest for these small implicit-solvent
+systems on CPU; docs/design.md §9).
 """
 
 from __future__ import annotations
