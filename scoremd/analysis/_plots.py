@@ -185,10 +185,13 @@ def plot_ramachandran_grid(path, systems: dict, sets: dict[str, dict[str, np.nda
     fig, axes = _subplots(n_rows, per_row * len(columns), figsize=(2.4 * per_row * len(columns), 2.3 * n_rows),
                           sharex=True, sharey=True, squeeze=False)
     im = None
+
+    def block(k):  # the panels of the k-th molecule
+        return axes[k // per_row, (k % per_row) * len(columns):(k % per_row + 1) * len(columns)]
+
     for k, name in enumerate(names):
         system = systems[name]
-        block = axes[k // per_row, (k % per_row) * len(columns):(k % per_row + 1) * len(columns)]
-        for ax, col in zip(block, columns):
+        for ax, col in zip(block(k), columns):
             x = sets[name][col]
             if len(x) == 0:  # e.g. every MD replica diverged
                 ax.text(0.5, 0.5, "no frames", ha="center", va="center", transform=ax.transAxes, fontsize=7)
@@ -196,7 +199,7 @@ def plot_ramachandran_grid(path, systems: dict, sets: dict[str, dict[str, np.nda
                 im = _ramachandran_panel(ax, system, x, system.js_bins, vmax)
             ax.set_title(f"{name} {col} (n={len(x)})", fontsize=7)
     for k in range(len(names), n_rows * per_row):  # empty blocks of the last row
-        for ax in axes[k // per_row, (k % per_row) * len(columns):(k % per_row + 1) * len(columns)]:
+        for ax in block(k):
             ax.set_axis_off()
     for ax in axes[:, 0]:
         ax.set_ylabel("psi (rad)", fontsize=7)
