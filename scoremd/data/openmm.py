@@ -238,6 +238,11 @@ def run_reference_md(
         if done >= n_frames and meta.get("sha256"):
             return meta  # already long enough: leave the finished run (and its provenance) untouched
         simulation.context.loadCheckpoint(saved["checkpoint"].tobytes())
+        if meta.get("sha256"):  # a finished run grows: before any byte changes, point readers at the
+            # frames checked so far (read_run_positions), so none sees a file that no longer matches its sha256
+            meta.setdefault("verified", {"n_frames": done, "topology_sha256": meta["sha256"]["topology.pdb"],
+                                         "positions_sha256": array_sha256(read_frames(out / "positions.npy", done))})
+            meta = _write_metadata(out, meta, done, protocol, command, final=False)
     else:
         forcefield = None if isinstance(structure, GoModel) else app.ForceField(*protocol.forcefield)
         topology, positions = load_structure(structure, forcefield)

@@ -106,6 +106,34 @@ def test_a_growing_run_reads_up_to_its_last_finished_chunk(tmp_path):
         read_run_positions(run)
 
 
+def test_growing_a_finished_run_clears_its_checksums_before_the_first_append(tmp_path, monkeypatch):
+    """A reader must never see a finished run's checksums next to a file that has begun to grow;
+    a run finished before ``verified`` existed gets it then, so it stays readable."""
+    import scoremd.data.openmm as openmm_module
+
+    run = tmp_path / "run_00"
+    run_reference_md(run, 5, protocol=FAST, seed=1, progress=False)
+    finished = np.load(run / "positions.npy")
+    meta = json.loads((run / "metadata.json").read_text())
+    del meta["verified"]  # as written by older versions
+    (run / "metadata.json").write_text(json.dumps(meta))
+    seen = []
+    original = openmm_module.NpyFrameWriter.append
+
+    def append(self, frames):
+        if self.path.name == "positions.npy":
+            state = json.loads((run / "metadata.json").read_text())
+            seen.append((state["sha256"], state["verified"]["n_frames"]))
+            np.testing.assert_array_equal(read_run_positions(run), finished[:state["verified"]["n_frames"]])
+        return original(self, frames)
+
+    monkeypatch.setattr(openmm_module.NpyFrameWriter, "append", append)
+    meta = run_reference_md(run, 8, protocol=FAST, seed=1, chunk_frames=2, progress=False)
+    assert seen == [(None, 5), (None, 5)]
+    assert meta["sha256"] and meta["verified"]["n_frames"] == 8
+    np.testing.assert_array_equal(read_run_positions(run)[:5], finished)
+
+
 def test_other_protocol_on_existing_run_is_refused(tmp_path):
     run_reference_md(tmp_path / "a", 2, protocol=FAST, seed=1, progress=False)
     with pytest.raises(DataError, match="different protocol, seed or structure"):
