@@ -27,6 +27,7 @@ from .._checks import non_negative_float, non_negative_int, positive_float, posi
 from .._errors import ConfigError, DataError, ScoremdError
 from ..storage import check_output_path
 from . import _cli_io as files
+from ._signals import Terminated, terminate_as_interrupt
 from .rundir import SAMPLES_FILE, TRAJECTORY_FILE
 
 
@@ -359,14 +360,16 @@ def main(argv: list[str] | None = None) -> int:
         return int(exit_.code or 0)
     args.command_line = "scoremd " + shlex.join(argv)
     try:
-        args.func(args)
+        with terminate_as_interrupt():
+            args.func(args)
     except ScoremdError as err:
         print(f"scoremd: error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("scoremd: interrupted; checkpoints and reference-MD chunks written so far are kept (an unfinished "
-              "learned-MD run writes nothing)", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as stop:
+        print(f"scoremd: {'terminated' if isinstance(stop, Terminated) else 'interrupted'}; checkpoints and "
+              "reference-MD chunks written so far are kept (an unfinished learned-MD run writes nothing)",
+              file=sys.stderr)
+        return 143 if isinstance(stop, Terminated) else 130
     return 0
 
 

@@ -174,6 +174,65 @@ def test_data_generate_runs_in_parallel_and_grows(tmp_path, capsys):
     assert "multiple of timestep" in _error(capsys, [*args, "--ns", "0.001", "--dt", "0.0015"])
 
 
+def _children(pid: int) -> list[int]:
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            kids.append(int(stat.parent.name))
+    return kids
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process parents from /proc")
+def test_sigterm_stops_the_reference_md_workers_and_keeps_finished_chunks(tmp_path):
+    """`kill PID` on `scoremd data generate` must not leave its worker processes writing on
+    without it; chunks already finished stay readable and the same command resumes them."""
+    import os
+    import signal
+    import time
+
+    from scoremd.data.reference_runs import read_run_positions
+
+    out = tmp_path / "ref"
+    cmd = [sys.executable, "-m", "scoremd", "--quiet", "data", "generate", "alanine_dipeptide", "--out", str(out),
+           "--runs", "2", "--processes", "2", "--frame-interval", "0.05", "--equilibration", "0.5", "--ns", "5"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and not all((out / f"run_0{k}" / "state.npz").exists() for k in range(2)):
+        assert proc.poll() is None, proc.stderr.read()
+        time.sleep(0.5)
+    workers = [p for p in _children(proc.pid) if "multiprocessing" in Path(f"/proc/{p}/cmdline").read_text()]
+    assert len(workers) >= 2
+    proc.send_signal(signal.SIGTERM)
+    try:
+        assert proc.wait(timeout=60) == 143
+        assert "terminated" in proc.stderr.read()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(map(_alive, workers)):
+            time.sleep(0.2)
+        assert not any(map(_alive, workers))
+    finally:  # a failing run must not leave its workers behind
+        for pid in filter(_alive, workers):
+            os.kill(pid, signal.SIGKILL)
+    written = [(out / f"run_0{k}" / "state.npz").stat().st_mtime_ns for k in range(2)]
+    time.sleep(2.0)
+    assert [(out / f"run_0{k}" / "state.npz").stat().st_mtime_ns for k in range(2)] == written  # nobody writes on
+    assert main(cmd[3:-1] + ["0.0005"]) == 0  # the same command (shorter) finishes what was written
+    for k in range(2):
+        x = read_run_positions(out / f"run_0{k}")
+        assert len(x) >= 10 and np.isfinite(x).all()
+
+
 def test_diverging_simulation_is_a_clear_error_and_keeps_frames(run_dir, tmp_path, capsys):
     out = tmp_path / "boom.npy"
     msg = _error(capsys, ["--quiet", "simulate", str(run_dir), "--replicas", "3", "--frames", "50",
