@@ -203,8 +203,11 @@ def plot_ramachandran_grid(path, systems: dict, sets: dict[str, dict[str, np.nda
             ax.set_axis_off()
     for ax in axes[:, 0]:
         ax.set_ylabel("psi (rad)", fontsize=7)
-    for ax in axes[-1]:
-        ax.set_xlabel("phi (rad)", fontsize=7)
+    for c in range(axes.shape[1]):  # the phi axis under the lowest panel of every column
+        filled = (n_rows - 1) * per_row + c // len(columns) < len(names)
+        lowest = axes[n_rows - 1 if filled else max(n_rows - 2, 0), c]
+        lowest.xaxis.set_tick_params(labelbottom=True)
+        lowest.set_xlabel("phi (rad)", fontsize=7)
     if im is not None:
         fig.colorbar(im, ax=axes, label="free energy (k_BT)", shrink=0.6)
     _save(fig, path, dpi=90, bbox_inches="tight")

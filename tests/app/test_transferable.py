@@ -202,11 +202,15 @@ def test_report_means_leave_training_peptides_out_and_split_glycine():
     assert "without glycine" not in report_markdown([result("KS", 0.2), result("AT", 0.4)])
 
 
-def test_ramachandran_grid_puts_three_peptides_per_row(data_dir, tmp_path):
+def test_ramachandran_grid_puts_three_peptides_per_row(data_dir, tmp_path, monkeypatch):
     import matplotlib.image
 
+    from scoremd.analysis import _plots
     from scoremd.analysis._plots import plot_ramachandran_grid
     from scoremd.systems import get_system
+
+    figures, save = [], _plots._save
+    monkeypatch.setattr(_plots, "_save", lambda fig, *a, **k: (figures.append(fig), save(fig, *a, **k)))
 
     ref = load_peptide(data_dir / "dipeptides", "LG").positions
     names = ("LG", "KS", "AT", "GN", "KQ")
@@ -218,3 +222,8 @@ def test_ramachandran_grid_puts_three_peptides_per_row(data_dir, tmp_path):
     h5, w5 = matplotlib.image.imread(tmp_path / "five.png").shape[:2]
     h2, w2 = matplotlib.image.imread(tmp_path / "two.png").shape[:2]
     assert w5 > 2.5 * w2 and h5 == pytest.approx(h2, rel=0.15)  # 2 rows of 3 x 3 panels; 2 rows of 1 x 3
+    # every column has its phi axis under its lowest panel: above the empty blocks of the last row too
+    axes = np.array(figures[0].axes[:18]).reshape(2, 9)
+    assert [ax.get_xlabel() for ax in axes[1, :6]] == ["phi (rad)"] * 6
+    assert [ax.get_xlabel() for ax in axes[0, 6:]] == ["phi (rad)"] * 3 and axes[0, 0].get_xlabel() == ""
+    assert all(label.get_visible() for label in axes[0, 6].get_xticklabels())
