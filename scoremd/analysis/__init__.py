@@ -18,6 +18,7 @@ from ._molecular_metrics import dihedral_metrics as dihedral_metrics
 from ._molecular_metrics import md_frames as md_frames
 from ._molecular_metrics import phi_positive as phi_positive
 from ._molecular_metrics import phi_positive_blocks as phi_positive_blocks
+from ._molecular_metrics import phi_positive_by_run as phi_positive_by_run
 from ._text import format_metric as format_metric
 from ._text import held_out_text as held_out_text
 from .metrics import compare_to_reference as compare_to_reference
@@ -29,5 +30,5 @@ from .report import fp_error_vs_time as fp_error_vs_time
 
 __all__ = ["bond_lengths", "bond_w1", "compare_to_reference", "dihedral_metrics", "evaluate", "format_metric",
            "fp_error_vs_time", "held_out_text", "histogram", "iid_sample_floor", "js_divergence", "md_frames",
-           "md_protocol_floor", "phi_positive", "phi_positive_blocks", "pmf_error", "protocol_floor",
-           "reference_splits"]
+           "md_protocol_floor", "phi_positive", "phi_positive_blocks", "phi_positive_by_run", "pmf_error",
+           "protocol_floor", "reference_splits"]

@@ -22,7 +22,8 @@ from ..systems import MolecularSystem
 from . import _plots
 from ._consistency import fp_error_vs_time
 from ._floors import iid_sample_floor, md_protocol_floor
-from ._molecular_metrics import bond_w1, dihedral_metrics, md_frames, phi_positive, phi_positive_blocks
+from ._molecular_metrics import (bond_w1, dihedral_metrics, md_frames, phi_positive, phi_positive_blocks,
+                                 phi_positive_by_run)
 from ._protocols import protocol_lines, protocols
 from ._text import (architecture_text, consistency_lines, expert_steps, format_metric, held_out_text, sampler_text,
                     steps_text)
@@ -89,10 +90,12 @@ def evaluate_molecule(emulator, run_dir: str | Path, samples: np.ndarray, trajec
         return {**dihedral_metrics(system, x, ref), "bond_w1": bond_w1(system, x, ref), "n": int(len(x))}
 
     if against == "test":
-        scored = load_molecular_data(system, config.data.dir, runs=system.test_runs).positions
+        test = load_molecular_data(system, config.data.dir, runs=system.test_runs)
+        scored, scored_runs = test.positions, test.run_index
         independent, described = data.positions[data.validation], f"test runs {list(system.test_runs)}"
     else:
         scored, independent, described = data.positions[data.validation], train, "held-out (validation) runs"
+        scored_runs = data.run_index[data.validation]
     protocol_sets = {"i.i.d.": samples, "MD": md}
 
     info_path = run_dir / "run.json"
@@ -137,6 +140,8 @@ def evaluate_molecule(emulator, run_dir: str | Path, samples: np.ndarray, trajec
         "phi_positive": {name: phi_positive(system, x) for name, x in [
             ("held-out reference", reference), ("training data", train), ("i.i.d.", samples),
             ("MD", md), ("MD starts", trajectory[0])]},
+        # The share in each run of the scored reference: its spread is the reference's own uncertainty.
+        "phi_positive_runs": {"reference": described, **phi_positive_by_run(system, scored, scored_runs)},
         # The same per block of MD time: drift away from the starting populations shows here.
         "phi_positive_md_blocks": phi_positive_blocks(system, trajectory, md_frame_ps),
         "js_bins": system.js_bins,
@@ -209,6 +214,7 @@ def evaluate_molecule(emulator, run_dir: str | Path, samples: np.ndarray, trajec
         "",
         "Basin populations: fraction of frames at phi > 0 (the rare alpha_L basin): "
         + ", ".join(f"{k} {v:.1%}" for k, v in metrics["phi_positive"].items()) + ".",
+        *_share_by_run_lines(metrics),
         "",
         f"MD share at phi > 0 per block of {metrics['phi_positive_md_blocks']['block_ps']:g} ps of simulated "
         "time (all replicas, from the start): "
@@ -240,6 +246,21 @@ def evaluate_molecule(emulator, run_dir: str | Path, samples: np.ndarray, trajec
     ]
     atomic_write_text(out / "report.md", "\n".join(lines) + "\n")
     return metrics
+
+
+def _share_by_run_lines(metrics: dict) -> list[str]:
+    """The phi > 0 share of each scored reference run, and the model's shares in units of its uncertainty."""
+    by_run, share = metrics["phi_positive_runs"], metrics["phi_positive"]
+    text = (f"Share at phi > 0 in each of the {by_run['reference']}: "
+            + ", ".join(f"run {r} {v:.2%}" for r, v in by_run["runs"].items()) + f"; mean {by_run['mean']:.2%}")
+    se = by_run["se"]
+    if se:
+        text += (f" ± {se:.2%} (standard error over runs: the reference's own uncertainty on the share). "
+                 + ", ".join(f"{k} {share[k]:.2%} ({(share[k] - by_run['mean']) / se:+.1f} se)"
+                             for k in ("i.i.d.", "MD")) + ".")
+    else:
+        text += " (one run: no uncertainty over runs)."
+    return ["", text]
 
 
 def _ns_per_frame(data_dir, system) -> float | None:

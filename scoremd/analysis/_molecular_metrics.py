@@ -12,7 +12,8 @@ from ..geometry import dihedral_angles
 from ..systems import MolecularSystem
 from .metrics import compare_to_reference, histogram
 
-__all__ = ["bond_lengths", "bond_w1", "dihedral_metrics", "md_frames", "phi_positive", "phi_positive_blocks"]
+__all__ = ["bond_lengths", "bond_w1", "dihedral_metrics", "md_frames", "phi_positive", "phi_positive_blocks",
+           "phi_positive_by_run"]
 
 
 def bond_lengths(system: MolecularSystem, x: np.ndarray) -> np.ndarray:
@@ -75,3 +76,26 @@ def phi_positive_blocks(system: MolecularSystem, trajectory: np.ndarray, frame_p
     shares = [phi_positive(system, np.asarray(trajectory[i:i + per_block]).reshape(-1, *trajectory.shape[2:]))
               for i in range(0, len(trajectory) - per_block + 1, per_block)]
     return {"block_ps": per_block * frame_ps, "share": shares}
+
+
+def phi_positive_by_run(system: MolecularSystem, x: np.ndarray, run_index: np.ndarray) -> dict:
+    """Share of frames at phi > 0 in each independent reference run, and the uncertainty it gives.
+
+    A slow basin's share varies from run to run far beyond what the frame count suggests; the
+    standard error of the mean over runs is the reference's own uncertainty on that share.
+
+    Args:
+      x: reference frames (nm), shape (N, n_beads, 3).
+      run_index: the run number of each frame, shape (N,).
+
+    Returns:
+      {"runs": {run number: share}, "mean": mean over runs, "se": sd over runs / sqrt(runs)
+      (None for a single run)}.
+    """
+    run_index = np.asarray(run_index)
+    if len(run_index) != len(x):
+        raise ValueError(f"run_index has {len(run_index)} entries for {len(x)} frames")
+    shares = {int(r): phi_positive(system, x[run_index == r]) for r in np.unique(run_index)}
+    values = np.array(list(shares.values()))
+    se = float(np.std(values, ddof=1) / np.sqrt(len(values))) if len(values) > 1 else None
+    return {"runs": shares, "mean": float(values.mean()), "se": se}

@@ -208,6 +208,10 @@ def test_run_writes_molecular_report(run_dir):
     assert shares["training data"] == pytest.approx(np.mean(phi(data.positions[data.train]) > 0))
     assert shares["i.i.d."] == pytest.approx(np.mean(phi(samples) > 0))
     assert "Basin populations: fraction of frames at phi > 0" in report
+    held_out = data.run_index[data.validation]
+    assert metrics["phi_positive_runs"]["runs"] == {
+        str(r): pytest.approx(np.mean(phi(data.positions[data.validation][held_out == r]) > 0)) for r in np.unique(held_out)}
+    assert "Share at phi > 0 in each of the held-out (validation) runs: run " in report
     top = mdtraj.load_topology(str(run_dir / "topology.pdb"))
     assert [a.name for a in top.atoms] == ["C", "N", "CA", "C", "N"] and top.n_bonds == 4
 

@@ -55,3 +55,18 @@ def test_phi_positive_per_block_of_md_time():
     assert blocks["share"][0] == phi_positive(ALANINE_DIPEPTIDE, traj[:4].reshape(-1, 5, 3))
     short = phi_positive_blocks(ALANINE_DIPEPTIDE, traj, frame_ps=1.0)  # 10 ps: one block of it all
     assert short["block_ps"] == 10.0 and short["share"] == [phi_positive(ALANINE_DIPEPTIDE, traj.reshape(-1, 5, 3))]
+
+
+def test_phi_positive_by_run_gives_each_runs_share_and_the_standard_error_over_runs():
+    from scoremd.analysis import phi_positive, phi_positive_by_run
+
+    x = np.concatenate([_frames(300, k) for k in range(3)])
+    runs = np.repeat([4, 5, 7], 300)
+    result = phi_positive_by_run(ALANINE_DIPEPTIDE, x, runs)
+    shares = [phi_positive(ALANINE_DIPEPTIDE, x[runs == r]) for r in (4, 5, 7)]
+    assert result["runs"] == dict(zip((4, 5, 7), shares))
+    assert result["mean"] == pytest.approx(np.mean(shares))
+    assert result["se"] == pytest.approx(np.std(shares, ddof=1) / np.sqrt(3))
+    assert phi_positive_by_run(ALANINE_DIPEPTIDE, x[:300], runs[:300])["se"] is None  # one run: no spread
+    with pytest.raises(ValueError, match="run_index has 2 entries for 900 frames"):
+        phi_positive_by_run(ALANINE_DIPEPTIDE, x, runs[:2])
