@@ -67,7 +67,9 @@ def evaluate_molecule(emulator, run_dir: str | Path, samples: np.ndarray, trajec
       (:func:`md_protocol_floor` for the MD's replicas and length, None without reference
       metadata); and ``floor_reference`` (half of the held-out frames against the other half); ``iid_vs_train`` and ``md_vs_train`` (``js``, ``pmf``
       against the training frames); ``protocols`` (:func:`~scoremd.analysis._protocols.protocols`:
-      the paper's 50 000-frame protocol and large samples, each with its floor); ``fp_error`` vs
+      the paper's 50 000-frame protocol and large samples, each with its floor); ``phi_positive``
+      (share of frames at phi > 0 of each set) and ``phi_positive_runs``
+      (:func:`~scoremd.analysis.phi_positive_by_run` of the scored reference); ``fp_error`` vs
       diffusion time; ``train_seconds``.
     """
     if reference not in ("validation", "test"):
@@ -254,7 +256,9 @@ def _share_by_run_lines(metrics: dict) -> list[str]:
     text = (f"Share at phi > 0 in each of the {by_run['reference']}: "
             + ", ".join(f"run {r} {v:.2%}" for r, v in by_run["runs"].items()) + f"; mean {by_run['mean']:.2%}")
     se = by_run["se"]
-    if se:
+    if se == 0:
+        text += " (every run the same: no spread over runs to compare with)."
+    elif se is not None:
         text += (f" ± {se:.2%} (standard error over runs: the reference's own uncertainty on the share). "
                  + ", ".join(f"{k} {share[k]:.2%} ({(share[k] - by_run['mean']) / se:+.1f} se)"
                              for k in ("i.i.d.", "MD")) + ".")

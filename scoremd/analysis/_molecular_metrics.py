@@ -85,12 +85,14 @@ def phi_positive_by_run(system: MolecularSystem, x: np.ndarray, run_index: np.nd
     standard error of the mean over runs is the reference's own uncertainty on that share.
 
     Args:
+      system: the molecule (its first dihedral is phi).
       x: reference frames (nm), shape (N, n_beads, 3).
       run_index: the run number of each frame, shape (N,).
 
     Returns:
-      {"runs": {run number: share}, "mean": mean over runs, "se": sd over runs / sqrt(runs)
-      (None for a single run)}.
+      {"runs": {run number: share}, "mean": the unweighted mean over runs (each run counts once,
+      whatever its length, unlike :func:`phi_positive` of the pooled frames), "se": sd over runs
+      (ddof 1) / sqrt(runs), None for a single run}.
     """
     run_index = np.asarray(run_index)
     if len(run_index) != len(x):

@@ -11,7 +11,8 @@
     scoremd data generate dipeptides --peptides SET --ns L --out DIR [--scheduler ADDR]   (Dask campaign)
     scoremd data go NATIVE.pdb --temperature T --epsilon E --out DIR --runs N --ns L   (Go-model C-alpha reference)
 
-User errors print one line ``scoremd: error: ...`` and exit with status 2.
+User errors print one line ``scoremd: error: ...`` and exit with status 2; Ctrl-C exits with 130 and
+SIGTERM with 143, both after shutting down the worker processes a command started.
 """
 
 from __future__ import annotations

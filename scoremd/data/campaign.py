@@ -108,7 +108,11 @@ def _client(scheduler: str | None, workers: int | None):
         with dask.config.set(_LOCAL_TIMEOUTS):
             cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
                                    silence_logs=logging.ERROR)
-            client = Client(cluster)
+            try:
+                client = Client(cluster)
+            except BaseException:  # e.g. Ctrl-C or SIGTERM while connecting: no worker left behind
+                cluster.close()
+                raise
     finally:
         for k, v in saved.items():
             if v is None:
@@ -207,9 +211,11 @@ def generate_dipeptides(
             frames[seq] = [chains[(seq, r)].result()["frames"] for r in range(runs)]
         return CampaignReport(frames=frames, ns_per_day=speed, failed=failed)
     finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+        try:
+            client.close()
+        finally:
+            if cluster is not None:
+                cluster.close()
 
 
 def _message(err: BaseException) -> str:

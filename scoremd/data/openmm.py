@@ -240,9 +240,17 @@ def run_reference_md(
         simulation.context.loadCheckpoint(saved["checkpoint"].tobytes())
         if meta.get("sha256"):  # a finished run grows: before any byte changes, point readers at the
             # frames checked so far (read_run_positions), so none sees a file that no longer matches its sha256
-            meta.setdefault("verified", {"n_frames": done, "topology_sha256": meta["sha256"]["topology.pdb"],
-                                         "positions_sha256": array_sha256(read_frames(out / "positions.npy", done))})
+            if "verified" not in meta:  # written before `verified` existed: check the files once, then record it
+                for name in ("topology.pdb", "positions.npy"):
+                    if sha256(out / name) != meta["sha256"][name]:
+                        raise DataError(f"{out / name} does not match its SHA-256 in metadata.json; restore it "
+                                        "(e.g. `git checkout`) before growing the run")
+                meta["verified"] = {"n_frames": done, "topology_sha256": meta["sha256"]["topology.pdb"],
+                                    "positions_sha256": array_sha256(read_frames(out / "positions.npy", done))}
             meta = _write_metadata(out, meta, done, protocol, command, final=False)
+    elif meta_path.exists():  # never start afresh over a run's frames
+        raise DataError(f"{out} holds a run but not its checkpoint state.npz, so it cannot be resumed or grown; "
+                        "restore state.npz (e.g. `git checkout`) or use another --out folder")
     else:
         forcefield = None if isinstance(structure, GoModel) else app.ForceField(*protocol.forcefield)
         topology, positions = load_structure(structure, forcefield)

@@ -70,3 +70,16 @@ def test_phi_positive_by_run_gives_each_runs_share_and_the_standard_error_over_r
     assert phi_positive_by_run(ALANINE_DIPEPTIDE, x[:300], runs[:300])["se"] is None  # one run: no spread
     with pytest.raises(ValueError, match="run_index has 2 entries for 900 frames"):
         phi_positive_by_run(ALANINE_DIPEPTIDE, x, runs[:2])
+
+
+def test_the_report_reads_model_shares_in_units_of_the_runs_standard_error():
+    from scoremd.analysis._molecular import _share_by_run_lines
+
+    shares = {"i.i.d.": 0.05, "MD": 0.02}
+    runs = {"reference": "test runs [4, 5]", "runs": {4: 0.01, 5: 0.03}, "mean": 0.02, "se": 0.01}
+    text = _share_by_run_lines({"phi_positive_runs": runs, "phi_positive": shares})[1]
+    assert "run 4 1.00%, run 5 3.00%; mean 2.00% ± 1.00%" in text and "i.i.d. 5.00% (+3.0 se), MD 2.00% (+0.0 se)" in text
+    same = _share_by_run_lines({"phi_positive_runs": {**runs, "se": 0.0}, "phi_positive": shares})[1]
+    assert "no spread over runs" in same  # e.g. every short run at 0 %: no division by zero
+    one = _share_by_run_lines({"phi_positive_runs": {**runs, "se": None}, "phi_positive": shares})[1]
+    assert "one run" in one

@@ -193,6 +193,30 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def test_sigterm_unwinds_once_and_the_previous_handler_comes_back():
+    import os
+    import signal
+    import threading
+
+    from scoremd.app._signals import Terminated, terminate_as_interrupt
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(Terminated):
+        with terminate_as_interrupt():
+            try:
+                os.kill(os.getpid(), signal.SIGTERM)
+                for _ in range(1000):  # the handler runs at the next bytecode boundaries
+                    pass
+            finally:  # clean-up after the first SIGTERM: a second one is ignored, not raised here
+                assert signal.getsignal(signal.SIGTERM) == signal.SIG_IGN
+                os.kill(os.getpid(), signal.SIGTERM)
+    assert signal.getsignal(signal.SIGTERM) == before
+    seen = []  # off the main thread signals cannot be handled: nothing is installed
+    worker = threading.Thread(target=lambda: seen.append(terminate_as_interrupt().__enter__() is None))
+    worker.start(), worker.join()
+    assert seen == [True] and signal.getsignal(signal.SIGTERM) == before
+
+
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process parents from /proc")
 def test_sigterm_stops_the_reference_md_workers_and_keeps_finished_chunks(tmp_path):
     """`kill PID` on `scoremd data generate` must not leave its worker processes writing on
@@ -208,10 +232,12 @@ def test_sigterm_stops_the_reference_md_workers_and_keeps_finished_chunks(tmp_pa
            "--runs", "2", "--processes", "2", "--frame-interval", "0.05", "--equilibration", "0.5", "--ns", "5"]
     proc = subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and not all((out / f"run_0{k}" / "state.npz").exists() for k in range(2)):
+    started = lambda: all((out / f"run_0{k}" / "state.npz").exists() for k in range(2))  # noqa: E731
+    while time.monotonic() < deadline and not started():
         assert proc.poll() is None, proc.stderr.read()
         time.sleep(0.5)
-    workers = [p for p in _children(proc.pid) if "multiprocessing" in Path(f"/proc/{p}/cmdline").read_text()]
+    assert started(), "the two runs did not finish a chunk within 240 s"
+    workers = [p for p in _children(proc.pid) if "spawn_main" in Path(f"/proc/{p}/cmdline").read_text()]
     assert len(workers) >= 2
     proc.send_signal(signal.SIGTERM)
     try:

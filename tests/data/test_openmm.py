@@ -134,6 +134,25 @@ def test_growing_a_finished_run_clears_its_checksums_before_the_first_append(tmp
     np.testing.assert_array_equal(read_run_positions(run)[:5], finished)
 
 
+def test_a_run_that_cannot_be_grown_safely_is_refused_and_left_as_it_is(tmp_path):
+    run = tmp_path / "run_00"
+    run_reference_md(run, 3, protocol=FAST, seed=1, progress=False)
+    meta = json.loads((run / "metadata.json").read_text())
+    del meta["verified"]  # as written by older versions: its files are checked before it grows
+    (run / "metadata.json").write_text(json.dumps(meta))
+    with open(run / "positions.npy", "r+b") as fh:
+        fh.seek(256 + 4)
+        fh.write(np.float32(1.5).tobytes())
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    with pytest.raises(DataError, match="positions.npy does not match its SHA-256"):
+        run_reference_md(run, 5, protocol=FAST, seed=1, progress=False)
+    (run / "state.npz").unlink()  # without its checkpoint a run must not be started afresh over its frames
+    del before["state.npz"]
+    with pytest.raises(DataError, match="not its checkpoint state.npz"):
+        run_reference_md(run, 5, protocol=FAST, seed=1, progress=False)
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+
+
 def test_other_protocol_on_existing_run_is_refused(tmp_path):
     run_reference_md(tmp_path / "a", 2, protocol=FAST, seed=1, progress=False)
     with pytest.raises(DataError, match="different protocol, seed or structure"):
