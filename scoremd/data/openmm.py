@@ -245,8 +245,7 @@ def run_reference_md(
                     if sha256(out / name) != meta["sha256"][name]:
                         raise DataError(f"{out / name} does not match its SHA-256 in metadata.json; restore it "
                                         "(e.g. `git checkout`) before growing the run")
-                meta["verified"] = {"n_frames": done, "topology_sha256": meta["sha256"]["topology.pdb"],
-                                    "positions_sha256": array_sha256(read_frames(out / "positions.npy", done))}
+                meta["verified"] = _verified(out, done, meta["sha256"]["topology.pdb"])
             meta = _write_metadata(out, meta, done, protocol, command, final=False)
     elif meta_path.exists():  # never start afresh over a run's frames
         raise DataError(f"{out} holds a run but not its checkpoint state.npz, so it cannot be resumed or grown; "
@@ -340,10 +339,15 @@ def _write_metadata(out: Path, meta: dict, n_frames: int, protocol: MDProtocol, 
                 if (out / name).exists()} if final else None,
     )
     if final:  # kept through later, unfinished chunks: readers of a growing run use these frames
-        meta["verified"] = {"n_frames": n_frames, "topology_sha256": meta["sha256"]["topology.pdb"],
-                            "positions_sha256": array_sha256(read_frames(out / "positions.npy", n_frames))}
+        meta["verified"] = _verified(out, n_frames, meta["sha256"]["topology.pdb"])
     atomic_write_text(out / "metadata.json", json.dumps(meta, indent=2) + "\n")
     return meta
+
+
+def _verified(out: Path, n_frames: int, topology_sha256: str) -> dict:
+    """The ``verified`` record of a finished run: its frame count and the SHA-256 of those frames."""
+    return {"n_frames": n_frames, "topology_sha256": topology_sha256,
+            "positions_sha256": array_sha256(read_frames(out / "positions.npy", n_frames))}
 
 
 def _worker(kwargs):
