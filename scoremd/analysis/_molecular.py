@@ -68,8 +68,9 @@ def evaluate_molecule(emulator, run_dir: str | Path, samples: np.ndarray, trajec
       metadata); and ``floor_reference`` (half of the held-out frames against the other half); ``iid_vs_train`` and ``md_vs_train`` (``js``, ``pmf``
       against the training frames); ``protocols`` (:func:`~scoremd.analysis._protocols.protocols`:
       the paper's 50 000-frame protocol and large samples, each with its floor); ``phi_positive``
-      (share of frames at phi > 0 of each set) and ``phi_positive_runs``
-      (:func:`~scoremd.analysis.phi_positive_by_run` of the scored reference); ``fp_error`` vs
+      (share of frames at phi > 0 of each set), ``phi_positive_runs`` and
+      ``phi_positive_training_runs`` (:func:`~scoremd.analysis.phi_positive_by_run` of the scored
+      reference and of the training frames); ``fp_error`` vs
       diffusion time; ``train_seconds``.
     """
     if reference not in ("validation", "test"):
@@ -99,6 +100,10 @@ def evaluate_molecule(emulator, run_dir: str | Path, samples: np.ndarray, trajec
         scored, independent, described = data.positions[data.validation], train, "held-out (validation) runs"
         scored_runs = data.run_index[data.validation]
     protocol_sets = {"i.i.d.": samples, "MD": md}
+    if against == "test":
+        # An exact model of the frames it was fitted to scores this row: where the training runs
+        # and the test runs differ (slow basins), no model of the training frames scores lower.
+        protocol_sets["training data"] = _subsample(train, len(samples), seed=3)
 
     info_path = run_dir / "run.json"
     info = json.loads(info_path.read_text()) if info_path.exists() else {}
@@ -144,6 +149,8 @@ def evaluate_molecule(emulator, run_dir: str | Path, samples: np.ndarray, trajec
             ("MD", md), ("MD starts", trajectory[0])]},
         # The share in each run of the scored reference: its spread is the reference's own uncertainty.
         "phi_positive_runs": {"reference": described, **phi_positive_by_run(system, scored, scored_runs)},
+        # ... and in each training run: a model fitted to few runs inherits their uncertainty.
+        "phi_positive_training_runs": phi_positive_by_run(system, train, data.run_index[data.train]),
         # The same per block of MD time: drift away from the starting populations shows here.
         "phi_positive_md_blocks": phi_positive_blocks(system, trajectory, md_frame_ps),
         "js_bins": system.js_bins,
@@ -261,9 +268,17 @@ def _share_by_run_lines(metrics: dict) -> list[str]:
     elif se is not None:
         text += (f" ± {se:.2%} (standard error over runs: the reference's own uncertainty on the share). "
                  + ", ".join(f"{k} {share[k]:.2%} ({(share[k] - by_run['mean']) / se:+.1f} se)"
-                             for k in ("i.i.d.", "MD")) + ".")
+                             for k in ("training data", "i.i.d.", "MD")) + ".")
     else:
         text += " (one run: no uncertainty over runs)."
+    train = metrics.get("phi_positive_training_runs")
+    if train and train["se"] and se:
+        both = (se ** 2 + train["se"] ** 2) ** 0.5
+        text += (f" The training runs hold {train['mean']:.2%} ± {train['se']:.2%} (standard error over its "
+                 f"{len(train['runs'])} runs): a model fitted to them inherits that uncertainty. Against the two "
+                 f"together (± {both:.2%}): "
+                 + ", ".join(f"{k} {(share[k] - by_run['mean']) / both:+.1f}" for k in ("training data", "i.i.d.", "MD"))
+                 + " combined standard errors.")
     return ["", text]
 
 

@@ -44,6 +44,20 @@ def test_protocols_put_each_set_next_to_a_floor_of_its_own_size():
         assert result["large"][name]["n"] == result["large"][f"floor {name}"]["n"] == size
     lines = protocol_lines({"reference": "test runs [4]", **result})
     assert "against the test runs [4]" in lines[1] and sum(line.startswith("| paper") for line in lines) == 2
+    assert not any("training-data rows" in line for line in lines)
+
+
+def test_training_frames_scored_like_a_model_show_what_the_training_split_allows():
+    """Training frames from another distribution than the scored runs sit above the floor: the
+    row says so, and no model of those frames can be read below it."""
+    reference, independent = _frames(8000, 0), _frames(8000, 1)
+    shifted = _frames(3000, 4, squash=0.02)
+    result = protocols(ALANINE_DIPEPTIDE, {"i.i.d.": _frames(3000, 2), "training data": shifted}, reference,
+                       independent, n=2500, draws=3)
+    assert result["large"]["training data"]["js"] > 1.5 * result["large"]["floor training data"]["js"]
+    lines = protocol_lines({"reference": "test runs [4]", **result})
+    assert sum("| training data |" in line for line in lines) == 2
+    assert any("training-data rows are frames the model was fitted to" in line for line in lines)
 
 
 def test_phi_positive_per_block_of_md_time():
@@ -75,11 +89,18 @@ def test_phi_positive_by_run_gives_each_runs_share_and_the_standard_error_over_r
 def test_the_report_reads_model_shares_in_units_of_the_runs_standard_error():
     from scoremd.analysis._molecular import _share_by_run_lines
 
-    shares = {"i.i.d.": 0.05, "MD": 0.02}
+    shares = {"training data": 0.03, "i.i.d.": 0.05, "MD": 0.02}
     runs = {"reference": "test runs [4, 5]", "runs": {4: 0.01, 5: 0.03}, "mean": 0.02, "se": 0.01}
     text = _share_by_run_lines({"phi_positive_runs": runs, "phi_positive": shares})[1]
-    assert "run 4 1.00%, run 5 3.00%; mean 2.00% ± 1.00%" in text and "i.i.d. 5.00% (+3.0 se), MD 2.00% (+0.0 se)" in text
+    assert "run 4 1.00%, run 5 3.00%; mean 2.00% ± 1.00%" in text
+    assert "training data 3.00% (+1.0 se), i.i.d. 5.00% (+3.0 se), MD 2.00% (+0.0 se)" in text
     same = _share_by_run_lines({"phi_positive_runs": {**runs, "se": 0.0}, "phi_positive": shares})[1]
     assert "no spread over runs" in same  # e.g. every short run at 0 %: no division by zero
     one = _share_by_run_lines({"phi_positive_runs": {**runs, "se": None}, "phi_positive": shares})[1]
     assert "one run" in one
+    # The training runs' own spread widens the uncertainty a fitted model is read against.
+    train = {"runs": {0: 0.02, 1: 0.04}, "mean": 0.03, "se": 0.01}
+    both = _share_by_run_lines({"phi_positive_runs": runs, "phi_positive": shares,
+                                "phi_positive_training_runs": train})[1]
+    assert "training runs hold 3.00% ± 1.00% (standard error over its 2 runs)" in both
+    assert "(± 1.41%): training data +0.7, i.i.d. +2.1, MD +0.0 combined standard errors" in both
