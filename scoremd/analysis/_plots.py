@@ -18,7 +18,7 @@ from ..systems import MolecularSystem
 from .metrics import histogram
 
 __all__ = ["plot_bonds", "plot_densities", "plot_energies", "plot_fp_error", "plot_free_energy", "plot_loss",
-           "plot_ramachandran", "plot_ramachandran_grid"]
+           "plot_ramachandran", "plot_ramachandran_grid", "plot_regeneration"]
 
 
 def _subplots(nrows=1, ncols=1, *, figsize, **kwargs):
@@ -148,6 +148,25 @@ def plot_fp_error(path, curve: dict):
     ax.set_xlabel("diffusion time t")
     ax.set_ylabel("|unbiased estimate|")
     ax.set_title("Fokker-Planck residual of the learned energy")
+    _save(fig, path, dpi=110, bbox_inches="tight")
+
+
+def plot_regeneration(path, result: dict, title: str = ""):
+    """A regeneration profile (:func:`scoremd.analysis.regeneration_profile`): the basin share of
+    frames regenerated from each t0 (± 2 binomial standard errors) against their own share (band)."""
+    fig, ax = _subplots(figsize=(6, 3.5))
+    rows = result["profile"]
+    t = np.array([r["t0"] for r in rows])
+    p = 100 * np.array([r["share"] for r in rows])
+    se = 100 * np.array([r["se"] for r in rows])
+    start, start_se = 100 * result["start"], 100 * result["start_se"]
+    ax.axhspan(start - 2 * start_se, start + 2 * start_se, color="0.85", label="the frames themselves (± 2 se)")
+    ax.axhline(start, color="0.4", lw=1)
+    ax.errorbar(t, p, yerr=2 * se, fmt="o-", capsize=3, label="regenerated from t0 (± 2 se)")
+    ax.set_xlabel("diffusion time t0 the frames were diffused to")
+    ax.set_ylabel(f"{result['statistic']} (%)")
+    ax.set_title(title or f"Regenerated frames (n = {result['n']}); t0 = 1 is i.i.d. sampling", fontsize=10)
+    ax.legend(fontsize=8)
     _save(fig, path, dpi=110, bbox_inches="tight")
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from scoremd import CheckpointError, DataError
-from scoremd.analysis import bond_w1, dihedral_metrics, iid_sample_floor, md_frames, md_protocol_floor
+from scoremd.analysis import bond_w1, dihedral_metrics, iid_sample_floor, md_frames, md_protocol_floor, phi_positive
 from scoremd.analysis._text import sampler_text
 from scoremd.app.cli import main
 from scoremd.app.config import load_config
@@ -367,3 +367,23 @@ def test_protocol_floor_accepts_the_reference_protocol_and_refuses_its_mirror_im
     assert mirror["js"] > 5 * same["floor_js_max"]
     with pytest.raises(ValueError, match="two chunks"):
         protocol_floor(ALANINE_DIPEPTIDE, runs[2][:160_000], reference)
+
+
+def test_regenerate_writes_the_basin_share_against_t0(run_dir, capsys, tmp_path):
+    """`scoremd regenerate`: training frames diffused to each t0 and sampled back, as JSON, a plot
+    and a table; t0 outside [t_min, 1] and a non-JSON --out are refused before any work."""
+    out = tmp_path / "regen.json"
+    assert main(["--quiet", "regenerate", str(run_dir), "--n", "50", "--t0", "0.05,1", "--steps", "20",
+                 "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["n"] == 50 and [r["t0"] for r in result["profile"]] == [0.05, 1.0]
+    assert result["statistic"] == "share at phi > 0" and result["sampler"]["steps"] == 20
+    frames = load(run_dir).initial_positions(50, seed=result["seed"])
+    assert result["start"] == pytest.approx(phi_positive(ALANINE_DIPEPTIDE, frames))
+    assert all(0 <= r["share"] <= 1 and r["se"] >= 0 for r in result["profile"])
+    assert out.with_suffix(".png").stat().st_size > 1000
+    assert "regenerated from t0" in capsys.readouterr().out
+    assert main(["--quiet", "regenerate", str(run_dir), "--n", "50", "--t0", "0,1"]) == 2
+    assert "must lie in [t_min" in capsys.readouterr().err
+    assert main(["--quiet", "regenerate", str(run_dir), "--n", "50", "--out", str(tmp_path / "r.npy")]) == 2
+    assert "give a .json path" in capsys.readouterr().err
