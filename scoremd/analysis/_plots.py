@@ -153,7 +153,8 @@ def plot_fp_error(path, curve: dict):
 
 def plot_regeneration(path, result: dict, title: str = ""):
     """A regeneration profile (:func:`scoremd.analysis.regeneration_profile`): the basin share of
-    frames regenerated from each t0 (± 2 binomial standard errors) against their own share (band)."""
+    frames regenerated from each t0 (± 2 binomial standard errors) against their own share (band),
+    with the mixture's ``expert_boundaries`` (diffusion times) where the result has them."""
     fig, ax = _subplots(figsize=(6, 3.5))
     rows = result["profile"]
     t = np.array([r["t0"] for r in rows])
@@ -163,6 +164,8 @@ def plot_regeneration(path, result: dict, title: str = ""):
     ax.axhspan(start - 2 * start_se, start + 2 * start_se, color="0.85", label="the frames themselves (± 2 se)")
     ax.axhline(start, color="0.4", lw=1)
     ax.errorbar(t, p, yerr=2 * se, fmt="o-", capsize=3, label="regenerated from t0 (± 2 se)")
+    for i, b in enumerate(result.get("expert_boundaries") or ()):
+        ax.axvline(b, color="0.5", ls=":", lw=1, label="expert boundaries" if i == 0 else None)
     ax.set_xlabel("diffusion time t0 the frames were diffused to")
     ax.set_ylabel(f"{result['statistic']} (%)")
     ax.set_title(title or f"Regenerated frames (n = {result['n']}); t0 = 1 is i.i.d. sampling", fontsize=10)

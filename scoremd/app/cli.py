@@ -57,8 +57,9 @@ _TRANSFERABLE_EVALUATION = (
     "`scoremd sample/simulate --peptide SEQ` use them")
 
 
-def _load_for(args, out: Path):
-    """The run's Emulator; a transferable run's for ``--peptide`` (which only such runs take)."""
+def _load_for(args, out: Path | None):
+    """The run's Emulator; a transferable run's for ``--peptide`` (which only such runs take).
+    ``out``: the frames file to be written, whose format is checked against the emulator."""
     from .runs import load
 
     emulator = load(args.run_dir, step=args.step)
@@ -74,7 +75,8 @@ def _load_for(args, out: Path):
     elif peptide is not None:
         raise ScoremdError(f"--peptide is for transferable dipeptide models; {args.run_dir} is a "
                            f"{emulator.system.name} model")
-    files.check_format(emulator, out)
+    if out is not None:
+        files.check_format(emulator, out)
     return emulator
 
 
@@ -161,63 +163,9 @@ def cmd_evaluate(args, emulator=None) -> dict:
 
 
 def cmd_regenerate(args) -> dict:
-    """Training frames diffused to each t0 and sampled back: their basin share against t0.
+    from ._cli_regenerate import regenerate
 
-    Writes ``RUN_DIR/report/regeneration[_PEPTIDE].json`` and ``.png`` (or ``--out`` and the PNG
-    beside it) and prints the table."""
-    import json
-
-    import jax
-    from tqdm.auto import tqdm
-
-    from ..analysis._plots import plot_regeneration
-    from ..analysis._regeneration import DEFAULT_T0, basin_statistic, regeneration_profile
-    from ..storage import atomic_write_text
-
-    suffix = f"_{args.peptide}" if getattr(args, "peptide", None) else ""
-    out = Path(args.out) if args.out else Path(args.run_dir) / "report" / f"regeneration{suffix}.json"
-    if out.suffix != ".json":
-        raise ScoremdError(f"--out {out}: the profile is written as JSON; give a .json path")
-    emulator = _load_for(args, Path(args.run_dir) / "samples.npy")
-    try:
-        basin_statistic(emulator.system)
-    except ValueError as err:
-        raise ScoremdError(str(err)) from None
-    t0s = DEFAULT_T0 if args.t0 is None else tuple(args.t0)
-    t_min = float(emulator.model.sde.t_min)
-    bad = [t for t in t0s if not t_min <= t <= 1.0]
-    if bad:
-        raise ScoremdError(f"--t0 values must lie in [t_min = {t_min:g}, 1]; got {bad}")
-    files.check_size(emulator, args.n, f"{args.n} frames")
-    seed = emulator.config.sample.seed if args.seed is None else args.seed
-    frames = emulator.initial_positions(args.n, seed=seed)
-    sampler = emulator.sampler(method=args.method, steps=args.steps, rho=args.rho)
-    with tqdm(total=args.n * len(t0s), desc="regenerate", unit="frame", disable=args.quiet) as bar:
-        result = regeneration_profile(_WithSampler(emulator, sampler), frames, t0s,
-                                      key=jax.random.PRNGKey(seed), progress=bar.update)
-    result = {"run": str(args.run_dir), "peptide": getattr(args, "peptide", None), "seed": seed,
-              "sampler": {"method": sampler.name, "steps": int(sampler.n_steps), "rho": sampler.rho}, **result}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out, json.dumps(result, indent=2) + "\n")
-    plot_regeneration(out.with_suffix(".png"), result)
-    print(f"{result['statistic']} of {result['n']} training frames: {100 * result['start']:.2f} % "
-          f"(± {100 * result['start_se']:.2f}); regenerated from t0:")
-    for row in result["profile"]:
-        se = (row["se"] ** 2 + result["start_se"] ** 2) ** 0.5
-        shift = f"{(row['share'] - result['start']) / se:+.1f} se" if se > 0 else "no spread"
-        print(f"  t0 {row['t0']:<5g} {100 * row['share']:6.2f} % ± {100 * row['se']:.2f}  ({shift})")
-    print(f"wrote {out} and {out.with_suffix('.png')}", file=sys.stderr)
-    return result
-
-
-class _WithSampler:
-    """An emulator whose regenerate uses a given sampler (``--method/--steps/--rho``)."""
-
-    def __init__(self, emulator, sampler):
-        self._emulator, self._sampler, self.system = emulator, sampler, emulator.system
-
-    def regenerate(self, positions, t0, *, key):
-        return self._emulator.regenerate(positions, t0, key=key, sampler=self._sampler)
+    return regenerate(args, lambda: _load_for(args, None))
 
 
 def cmd_run(args) -> None:
@@ -294,16 +242,6 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message):
         print(f"scoremd: error: {message} (see `{self.prog} --help`)", file=sys.stderr)
         raise SystemExit(2)
-
-
-def _t0_list(text: str) -> list[float]:
-    try:
-        values = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated diffusion times, e.g. 0.1,0.3,1; got {text!r}")
-    if not values:
-        raise argparse.ArgumentTypeError("expected at least one diffusion time")
-    return values
 
 
 def _sampling_options(p):
@@ -403,18 +341,9 @@ def build_parser() -> argparse.ArgumentParser:
         _md_options(p)
         p.set_defaults(func=func)
 
-    p = sub.add_parser("regenerate", help="where in diffusion time the model loses a basin's weight: training "
-                                          "frames diffused to t0 and sampled back, their basin share against t0")
-    p.add_argument("run_dir")
-    p.add_argument("--t0", type=_t0_list, default=None,
-                   help="comma-separated diffusion times in [t_min, 1] (default: 0.05,0.1,0.2,0.35,0.6,1; "
-                        "1 is i.i.d. sampling)")
-    p.add_argument("--n", type=_count, default=40_000,
-                   help="training frames drawn at random, regenerated from every t0 (default 40000: the "
-                        "binomial standard error of a 3 %% share is then 0.09 percentage points)")
-    p.add_argument("--out", default=None, help="JSON file (default RUN_DIR/report/regeneration.json); a PNG beside it")
-    p.add_argument("--seed", type=_seed, default=None)
-    p.add_argument("--peptide", default=None, help="transferable dipeptide models: the dipeptide, e.g. GN")
+    from . import _cli_regenerate
+
+    p = _cli_regenerate.add_parser(sub, count=_count, seed=_seed)
     _sampling_options(p)
     _step_option(p)
     p.set_defaults(func=cmd_regenerate)

@@ -378,11 +378,15 @@ def test_regenerate_writes_the_basin_share_against_t0(run_dir, capsys, tmp_path)
     result = json.loads(out.read_text())
     assert result["n"] == 50 and [r["t0"] for r in result["profile"]] == [0.05, 1.0]
     assert result["statistic"] == "share at phi > 0" and result["sampler"]["steps"] == 20
+    assert result["expert_boundaries"] == list(load(run_dir).config.model.expert_boundaries or ())
     frames = load(run_dir).initial_positions(50, seed=result["seed"])
     assert result["start"] == pytest.approx(phi_positive(ALANINE_DIPEPTIDE, frames))
     assert all(0 <= r["share"] <= 1 and r["se"] >= 0 for r in result["profile"])
     assert out.with_suffix(".png").stat().st_size > 1000
     assert "regenerated from t0" in capsys.readouterr().out
+    before = out.read_bytes()
+    assert main(["--quiet", "regenerate", str(run_dir), "--n", "50", "--out", str(out)]) == 2
+    assert "already exists" in capsys.readouterr().err and out.read_bytes() == before
     assert main(["--quiet", "regenerate", str(run_dir), "--n", "50", "--t0", "0,1"]) == 2
     assert "must lie in [t_min" in capsys.readouterr().err
     assert main(["--quiet", "regenerate", str(run_dir), "--n", "50", "--out", str(tmp_path / "r.npy")]) == 2
