@@ -20,16 +20,10 @@ from . import _plots
 from ._consistency import fp_error_vs_time
 from ._molecular_metrics import md_frames
 from ._text import consistency_lines, format_metric, sampler_text, steps_text
-from .protein import (BOND_MARGIN, BondRange, contact_map, distance_js, fit_tica, folding_transitions_per_us, histogram_js,
+from .protein import (BOND_MARGIN, BondRange, native_positions, contact_map, distance_js, fit_tica, folding_transitions_per_us, histogram_js,
                       rmsd_to_native)
 
 __all__ = ["evaluate_protein"]
-
-
-def _native(system) -> np.ndarray:
-    import mdtraj
-
-    return mdtraj.load(system.structure).xyz[0].astype(np.float64)
 
 
 def _train_seconds(run_dir: Path) -> float | None:
@@ -84,7 +78,7 @@ def evaluate_protein(emulator, run_dir: str | Path, samples: np.ndarray, traject
     ref_frame_ps = _reference_frame_ps(config, system)
     lag = max(1, int(round(system.tica_lag_ps / ref_frame_ps)))
     tica = fit_tica([data.positions[data.run_index == r] for r in np.unique(data.run_index[data.train])], lag)
-    native = _native(system)
+    native = native_positions(system)
     pairs, r0 = native_contacts(native, system.native_contact_cutoff)
     bond_range = BondRange(train)
     k = len(r0)

@@ -19,6 +19,7 @@ import jax
 import numpy as np
 
 from ..geometry import dihedral_angles, fraction_native_contacts, native_contacts
+from .protein import native_positions
 
 __all__ = ["DEFAULT_T0", "basin_statistic", "regeneration_profile"]
 
@@ -32,10 +33,7 @@ def basin_statistic(system) -> tuple[str, Callable[[np.ndarray], np.ndarray]]:
       ValueError: a system with neither a native structure (protein) nor backbone dihedrals.
     """
     if getattr(system, "is_protein", False):
-        import mdtraj
-
-        native = mdtraj.load(system.structure).xyz[0].astype(np.float64)
-        pairs, r0 = native_contacts(native, system.native_contact_cutoff)
+        pairs, r0 = native_contacts(native_positions(system), system.native_contact_cutoff)
         return "folded share (Q > 0.8)", lambda x: fraction_native_contacts(x, pairs, r0) > 0.8
     if getattr(system, "dihedrals", None):
         return "share at phi > 0", lambda x: dihedral_angles(x, system.dihedrals)[:, 0] > 0

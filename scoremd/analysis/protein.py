@@ -29,12 +29,20 @@ from ..geometry import dihedral_angles
 from .metrics import histogram, js_divergence, pmf_error
 
 __all__ = ["BondRange", "TicaProjection", "contact_map", "distance_js", "fit_tica", "folding_transitions_per_us",
+           "native_positions",
            "histogram_js", "pair_distances", "rmsd_to_native", "tica_features"]
 
 TICA_BINS = 100
 DISTANCE_BINS = 100
 BOND_MARGIN = 0.05
 """nm added on both sides of the reference's range of consecutive C-alpha distances."""
+
+
+def native_positions(system) -> np.ndarray:
+    """C-alpha positions (nm) of a protein system's native structure (``system.structure``), shape (n, 3)."""
+    import mdtraj
+
+    return mdtraj.load(system.structure).xyz[0].astype(np.float64)
 
 
 def pair_distances(x: np.ndarray, min_separation: int = 1) -> np.ndarray:

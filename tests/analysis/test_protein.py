@@ -69,7 +69,7 @@ def _random_rotation(seed):
 
 def test_rmsd_to_native_is_zero_for_moved_copies_and_sees_mirror_images(runs):
     from scoremd.analysis.protein import rmsd_to_native
-    from scoremd.analysis._protein_report import _native
+    from scoremd.analysis.protein import native_positions as _native
 
     native = _native(type("S", (), {"structure": NATIVE})())
     moved = np.stack([native @ _random_rotation(s).T + s for s in range(4)])
