@@ -282,6 +282,9 @@ def regenerate(
       t0: diffusion time in [t_min, 1] to start from.
       key: PRNG key (noise of the forward diffusion and of the sampler).
 
+    The compiled integration is cached per (sampler, score function, SDE) and batch shape,
+    like :func:`sample`'s, so a profile over several t0 and batches compiles once.
+
     Returns:
       (samples (B, *event) in normalised coordinates, numpy; the grid time actually used).
     """
@@ -296,6 +299,14 @@ def regenerate(
     key_fwd, key_path = jax.random.split(key)
     xt, _ = sde.marginal(key_fwd, x0, jnp.full((x0.shape[0],), times[start], x0.dtype))
 
-    run = jax.jit(lambda key, x: _integrate(kernel, key, SamplerState(x, jnp.asarray(start, jnp.int32)), start,
-                                            sampler.n_steps))
-    return np.asarray(run(key_path, xt)), float(times[start])
+    run = _COMPILED_REGENERATE.get((sampler, score_fn, sde), lambda: _make_regenerate(sampler, score_fn, sde))
+    return np.asarray(run(key_path, xt, jnp.asarray(start, jnp.int32))), float(times[start])
+
+
+def _make_regenerate(sampler: AbstractSampler, score_fn: ScoreFn, sde: VPSDE):
+    """The jitted integration from a traced start index: one compilation serves every t0."""
+    kernel = sampler.kernel(score_fn, sde)
+    return jax.jit(lambda key, x, start: _integrate(kernel, key, SamplerState(x, start), start, sampler.n_steps))
+
+
+_COMPILED_REGENERATE = CompileCache(maxsize=8)

@@ -157,3 +157,17 @@ def test_regenerate_refuses_bad_input():
         regenerate(ReverseSDE(n_steps=10), exact_score, SDE, x0, 1.5, key=jax.random.PRNGKey(0))
     with pytest.raises(ValueError, match="finite samples"):
         regenerate(ReverseSDE(n_steps=10), exact_score, SDE, x0.at[0, 0].set(jnp.nan), 0.5, key=jax.random.PRNGKey(0))
+
+
+def test_regenerate_compiles_once_for_every_t0():
+    from scoremd.diffusion import _samplers as sampling
+
+    def score(x, t):
+        return -x
+
+    x0 = _mixture_samples(32, jax.random.PRNGKey(0))
+    sampler = ReverseSDE(n_steps=20)
+    used = [regenerate(sampler, score, SDE, x0, t0, key=jax.random.PRNGKey(1))[1] for t0 in (0.05, 0.3, 1.0)]
+    assert len(set(used)) == 3
+    runs = [v for k, v in sampling._COMPILED_REGENERATE.items() if k[1] is score]
+    assert len(runs) == 1 and runs[0]._cache_size() == 1
