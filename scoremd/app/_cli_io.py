@@ -31,12 +31,22 @@ def checked(check):
     return run
 
 
-def out_path(path: str, overwrite: bool) -> Path:
-    """Check ``--out`` before any work: known format, writable place, no unasked overwrite."""
+FRAME_OUTPUTS = {fmt: (fmt,) if fmt == ".npy" else (fmt, ".pdb") for fmt in TRAJECTORY_FORMATS}
+"""Frames files: each accepted suffix and the suffixes of the files written for it (a topology
+PDB beside every format but .npy)."""
+
+
+def out_path(path: str, overwrite: bool, outputs: dict[str, tuple[str, ...]] = FRAME_OUTPUTS,
+             what: str = "frames") -> Path:
+    """Check ``--out`` before any work: known format, writable place, no unasked overwrite.
+
+    ``outputs`` maps each accepted suffix to the suffixes of every file written for it (all of
+    them are checked); ``what`` names the content in the refusal of an unknown suffix.
+    """
     p = Path(path)
-    if p.suffix not in TRAJECTORY_FORMATS:
-        raise ScoremdError(f"--out {path}: unknown format {p.suffix!r}; use one of {', '.join(TRAJECTORY_FORMATS)}")
-    targets = [p] if p.suffix == ".npy" else [p, p.with_suffix(".pdb")]
+    if p.suffix not in outputs:
+        raise ScoremdError(f"--out {path}: unknown format {p.suffix!r} for {what}; use one of {', '.join(outputs)}")
+    targets = [p.with_suffix(s) for s in outputs[p.suffix]]
     for t in targets:
         checked(check_output_path)(t, f"--out {path}")
     existing = [str(t) for t in targets if t.exists()]

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from .._errors import ScoremdError
-from ..storage import atomic_write_text, check_output_path
+from ..storage import atomic_write_text
 from . import _cli_io as files
 
 
@@ -59,14 +59,10 @@ def regenerate(args, load) -> dict:
     from ..analysis._regeneration import DEFAULT_T0, basin_statistic, regeneration_profile
 
     suffix = f"_{args.peptide}" if getattr(args, "peptide", None) else ""
-    out = Path(args.out) if args.out else Path(args.run_dir) / "report" / f"regeneration{suffix}.json"
-    if out.suffix != ".json":
-        raise ScoremdError(f"--out {out}: the profile is written as JSON; give a .json path")
     if args.out:  # the report's own file is rewritten like the rest of report/; a named one is not
-        files.checked(check_output_path)(out, f"--out {out}")
-        existing = [str(p) for p in (out, out.with_suffix(".png")) if p.exists()]
-        if existing and not args.overwrite:
-            raise ScoremdError(f"--out {out}: {', '.join(existing)} already exists; choose another name or pass --overwrite")
+        out = files.out_path(args.out, args.overwrite, {".json": (".json", ".png")}, "the profile (JSON, a PNG beside it)")
+    else:
+        out = Path(args.run_dir) / "report" / f"regeneration{suffix}.json"
     emulator = load()
     try:
         basin_statistic(emulator.system)

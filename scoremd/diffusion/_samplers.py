@@ -295,7 +295,6 @@ def regenerate(
         raise ValueError(f"t0 must lie in [t_min = {sde.t_min:g}, 1], got {t0}")
     times = sampler.times(sde)
     start = int(np.argmin(np.abs(times - t0)))
-    kernel = sampler.kernel(score_fn, sde)
     key_fwd, key_path = jax.random.split(key)
     xt, _ = sde.marginal(key_fwd, x0, jnp.full((x0.shape[0],), times[start], x0.dtype))
 

@@ -390,4 +390,4 @@ def test_regenerate_writes_the_basin_share_against_t0(run_dir, capsys, tmp_path)
     assert main(["--quiet", "regenerate", str(run_dir), "--n", "50", "--t0", "0,1"]) == 2
     assert "must lie in [t_min" in capsys.readouterr().err
     assert main(["--quiet", "regenerate", str(run_dir), "--n", "50", "--out", str(tmp_path / "r.npy")]) == 2
-    assert "give a .json path" in capsys.readouterr().err
+    assert "use one of .json" in capsys.readouterr().err
