@@ -154,8 +154,12 @@ def plot_fp_error(path, curve: dict):
 def plot_regeneration(path, result: dict, title: str = ""):
     """A regeneration profile (:func:`scoremd.analysis.regeneration_profile`): the basin share of
     frames regenerated from each t0 (± 2 binomial standard errors) against their own share (band),
-    with the mixture's ``expert_boundaries`` (diffusion times) where the result has them."""
-    fig, ax = _subplots(figsize=(6, 3.5))
+    with the mixture's ``expert_boundaries`` (diffusion times) where the result has them; where the
+    result carries phi/psi JS, a second panel shows it against the frames' own JS (their floor)."""
+    has_js = "start_js" in result
+    fig, axes = _subplots(1, 2 if has_js else 1, figsize=(11 if has_js else 6, 3.5))
+    axes = np.atleast_1d(axes)
+    ax = axes[0]
     rows = result["profile"]
     t = np.array([r["t0"] for r in rows])
     p = 100 * np.array([r["share"] for r in rows])
@@ -164,12 +168,18 @@ def plot_regeneration(path, result: dict, title: str = ""):
     ax.axhspan(start - 2 * start_se, start + 2 * start_se, color="0.85", label="the frames themselves (± 2 se)")
     ax.axhline(start, color="0.4", lw=1)
     ax.errorbar(t, p, yerr=2 * se, fmt="o-", capsize=3, label="regenerated from t0 (± 2 se)")
-    for i, b in enumerate(result.get("expert_boundaries") or ()):
-        ax.axvline(b, color="0.5", ls=":", lw=1, label="expert boundaries" if i == 0 else None)
-    ax.set_xlabel("diffusion time t0 the frames were diffused to")
     ax.set_ylabel(f"{result['statistic']} (%)")
-    ax.set_title(title or f"Regenerated frames (n = {result['n']}); t0 = 1 is i.i.d. sampling", fontsize=10)
-    ax.legend(fontsize=8)
+    if has_js:
+        axes[1].axhline(result["start_js"], color="0.4", lw=1, label="the frames themselves (their floor)")
+        axes[1].plot(t, [r["js"] for r in rows], "o-", label="regenerated from t0")
+        axes[1].set_ylabel("phi/psi JS against all training frames")
+        axes[1].set_ylim(bottom=0)
+    for a in axes:
+        for i, b in enumerate(result.get("expert_boundaries") or ()):
+            a.axvline(b, color="0.5", ls=":", lw=1, label="expert boundaries" if i == 0 else None)
+        a.set_xlabel("diffusion time t0 the frames were diffused to")
+        a.legend(fontsize=8)
+    fig.suptitle(title or f"Regenerated frames (n = {result['n']}); t0 = 1 is i.i.d. sampling", fontsize=10)
     _save(fig, path, dpi=110, bbox_inches="tight")
 
 

@@ -79,19 +79,24 @@ def regenerate(args, load) -> dict:
     sampler = emulator.sampler(method=args.method, steps=args.steps, rho=args.rho)
     with tqdm(total=args.n * len(t0s), desc="regenerate", unit="frame", disable=args.quiet) as bar:
         result = regeneration_profile(_WithSampler(emulator, sampler), frames, t0s,
-                                      key=jax.random.PRNGKey(seed), progress=bar.update)
+                                      key=jax.random.PRNGKey(seed), progress=bar.update,
+                                      reference=emulator.training_data())
     result = {"run": str(args.run_dir), "peptide": getattr(args, "peptide", None), "seed": seed,
               "sampler": {"method": sampler.name, "steps": int(sampler.n_steps), "rho": sampler.rho},
               "expert_boundaries": list(emulator.config.model.expert_boundaries or ()), **result}
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out, json.dumps(result, indent=2) + "\n")
     plot_regeneration(out.with_suffix(".png"), result)
+    js = "start_js" in result
     print(f"{result['statistic']} of {result['n']} training frames: {100 * result['start']:.2f} % "
-          f"(± {100 * result['start_se']:.2f}); regenerated from t0:")
+          f"(± {100 * result['start_se']:.2f})"
+          + (f"; their phi/psi JS against all training frames {result['start_js']:.5f}" if js else "")
+          + "; regenerated from t0:")
     for row in result["profile"]:
         se = (row["se"] ** 2 + result["start_se"] ** 2) ** 0.5
         shift = f"{(row['share'] - result['start']) / se:+.1f} se" if se > 0 else "no spread"
-        print(f"  t0 {row['t0']:<5g} {100 * row['share']:6.2f} % ± {100 * row['se']:.2f}  ({shift})")
+        print(f"  t0 {row['t0']:<5g} {100 * row['share']:6.2f} % ± {100 * row['se']:.2f}  ({shift})"
+              + (f"  JS {row['js']:.5f}" if js else ""))
     print(f"wrote {out} and {out.with_suffix('.png')}", file=sys.stderr)
     return result
 

@@ -381,7 +381,8 @@ def test_regenerate_writes_the_basin_share_against_t0(run_dir, capsys, tmp_path)
     assert result["expert_boundaries"] == list(load(run_dir).config.model.expert_boundaries or ())
     frames = load(run_dir).initial_positions(50, seed=result["seed"])
     assert result["start"] == pytest.approx(phi_positive(ALANINE_DIPEPTIDE, frames))
-    assert all(0 <= r["share"] <= 1 and r["se"] >= 0 for r in result["profile"])
+    assert all(0 <= r["share"] <= 1 and r["se"] >= 0 and r["js"] >= 0 for r in result["profile"])
+    assert 0 < result["start_js"] < np.log(2)
     assert out.with_suffix(".png").stat().st_size > 1000
     assert "regenerated from t0" in capsys.readouterr().out
     before = out.read_bytes()

@@ -41,6 +41,23 @@ def test_a_score_that_keeps_the_frames_keeps_the_share_and_a_mirror_flips_it():
     assert fake.calls == [(300, 0.5), (300, 0.5), (300, 0.5), (100, 0.5)] and sum(done) == 1000
 
 
+def test_the_js_profile_measures_blurred_basins_against_the_reference():
+    """Frames kept as they are score their own JS against the reference (the floor of that many
+    frames); frames blurred by noise score above it, more the more they are blurred."""
+    base = 0.15 * _chains(1, seed=0)  # one conformation (nm); frames scatter 0.01 nm around it
+    reference, x = base + 0.01 * _chains(20_000, seed=1), base + 0.01 * _chains(4000, seed=2)
+    rng = np.random.default_rng(3)
+    widths = {0.1: 0.0, 0.5: 0.01, 1.0: 0.03}
+    fake = _Fake(ALANINE_DIPEPTIDE, lambda f: f)
+    fake.regenerate = lambda p, t0, key: np.asarray(p) + widths[t0] * rng.normal(size=np.shape(p))
+    result = regeneration_profile(fake, x, tuple(widths), key=jax.random.PRNGKey(0), reference=reference)
+    js = [r["js"] for r in result["profile"]]
+    assert js[0] == pytest.approx(result["start_js"]) and 0 < result["start_js"] < js[1] < js[2]
+    assert "start_js" not in regeneration_profile(fake, x, (0.1,), key=jax.random.PRNGKey(0))
+    with pytest.raises(ValueError, match="the frames' shape"):
+        regeneration_profile(fake, x, (0.1,), key=jax.random.PRNGKey(0), reference=reference[:, :4])
+
+
 def test_proteins_count_folded_frames_and_systems_without_a_basin_are_refused():
     import mdtraj
 
