@@ -95,10 +95,24 @@ def assemble(stages: list[Stage], states: dict):
     return {s.name: states[s.name].ema_params for s in stages}
 
 
-def fit_stages(stages: list[Stage], params, key, data, loss_for, run_dir: Path, info: dict, progress: Progress):
+def _phases(stage: Stage, loss_for, fp_start: float) -> list[tuple]:
+    """(loss function, last step) of each phase of a stage: with ``loss.fp_start`` > 0 a stage
+    that carries the FP term first trains by score matching alone; one optimiser and learning-rate
+    schedule span both phases."""
+    steps = stage.train.steps
+    first = round(fp_start * steps)
+    if not stage.fokker_planck or first == 0:
+        return [(loss_for(stage), steps)]
+    return [(loss_for(dataclasses.replace(stage, fokker_planck=False)), first), (loss_for(stage), steps)]
+
+
+def fit_stages(stages: list[Stage], params, key, data, loss_for, run_dir: Path, info: dict, progress: Progress,
+               fp_start: float = 0.0):
     """Train (or resume) every stage in order on ``data`` (normalised; an array or a pytree of
     arrays), with ``loss_for(stage)`` its loss function; returns the whole model's EMA parameters.
-    Training time is added to ``info`` (written to run.json), also when interrupted."""
+    ``fp_start`` (``loss.fp_start``): the fraction of the steps of a stage with the FP term that
+    train by score matching alone first. Training time is added to ``info`` (written to
+    run.json), also when interrupted."""
     states = {}
     for n, stage in enumerate(stages):
         optimizer = make_optimizer(stage.train)  # the schedule spans the stage's own steps
@@ -108,9 +122,12 @@ def fit_stages(stages: list[Stage], params, key, data, loss_for, run_dir: Path, 
             label = "train" if len(stages) == 1 else f"train {stage.name} ({n + 1}/{len(stages)})"
             start = time.perf_counter()
             try:
-                state = fit(loss_for(stage), optimizer, state, data, stage.train, run_dir=run_dir,
-                            checkpoint_dir=run_dir / "checkpoints" / stage.name, progress=progress,
-                            description=label, metrics_tags={"stage": stage.name} if stage.name else None)
+                for loss_fn, until in _phases(stage, loss_for, fp_start):
+                    if int(state.step) < until:
+                        state = fit(loss_fn, optimizer, state, data, stage.train, run_dir=run_dir,
+                                    checkpoint_dir=run_dir / "checkpoints" / stage.name, progress=progress,
+                                    description=label, until=until,
+                                    metrics_tags={"stage": stage.name} if stage.name else None)
             finally:  # also when interrupted: the time was spent (the donated state is gone)
                 seconds = time.perf_counter() - start
                 info["train_seconds"] = info.get("train_seconds", 0.0) + seconds

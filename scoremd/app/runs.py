@@ -111,7 +111,8 @@ def train(config: RunConfig, run_dir: str | Path, *, progress: Progress = True) 
                                  stage.fokker_planck)
         return loss_fn
 
-    params = fit_stages(stages, params, key, jnp.asarray(data / scale), loss_for, run_dir, info, progress)
+    params = fit_stages(stages, params, key, jnp.asarray(data / scale), loss_for, run_dir, info, progress,
+                        config.loss.fp_start)
     return _emulator(config, system, model, params, float(scale), info, run_dir)
 
 

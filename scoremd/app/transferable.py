@@ -190,7 +190,8 @@ def train_transferable(config: RunConfig, run_dir: str | Path, *, progress: Prog
                                  stage.fokker_planck, context=batch["types"])
         return loss_fn
 
-    params = fit_stages(stages, params, key, data, loss_for, run_dir, info, progress)
+    params = fit_stages(stages, params, key, data, loss_for, run_dir, info, progress,
+                        config.loss.fp_start)
     return TransferableEmulator(config, system, model, params, float(scale), run_dir, float(info["extent"]), peptides)
 
 

@@ -55,6 +55,10 @@ class LossConfig:
       fp_batch_size: samples of each batch that enter the FP term (0: all).
       fp_times: ``"own"``: the FP term draws its own times and noise; ``"dsm"``: it reuses the
         score-matching x_t and t with importance weights u(t) / p(t) (the reference code's way).
+      fp_start: fraction in [0, 1) of the steps of every stage that carries the FP term trained
+        by score matching alone before the term joins (a schedule on ``fp_weight``; 0: from the
+        first step). Score-matching steps cost a fraction of FP steps, so a stage reaches a
+        sharper score in the same time; the FP term then makes the energy consistent.
       random_rotations: rotate every clean sample by an independent uniform random
         rotation before noising (molecules; teaches a non-invariant network the
         rotational symmetry of the Boltzmann density, docs/design.md §5).
@@ -67,6 +71,7 @@ class LossConfig:
     fp_t_max: float = 0.1
     fp_batch_size: int = 0
     fp_times: str = "own"
+    fp_start: float = 0.0
     random_rotations: bool = False
 
     def __post_init__(self):
@@ -82,6 +87,8 @@ class LossConfig:
             raise ValueError(f"loss.fp_t_max must lie in (0, 1], got {self.fp_t_max}")
         if self.fp_batch_size < 0:
             raise ValueError(f"loss.fp_batch_size must be >= 0, got {self.fp_batch_size}")
+        if not 0 <= self.fp_start < 1:
+            raise ValueError(f"loss.fp_start must lie in [0, 1) (a fraction of the stage's steps), got {self.fp_start}")
         if self.fp_times not in FP_TIMES:
             raise ValueError(f"loss.fp_times must be one of {', '.join(map(repr, FP_TIMES))}, got {self.fp_times!r}")
 

@@ -1,6 +1,7 @@
 """Mixture of experts over diffusion time: routing, staged training, frozen experts, resume."""
 
 import dataclasses
+import json
 from pathlib import Path
 
 import jax
@@ -183,3 +184,28 @@ def test_reports_state_the_steps_of_every_expert(tmp_path):
     assert expert_steps(budgets) == [30, 20, 10]
     single = dataclasses.replace(config, model=dataclasses.replace(config.model, expert_boundaries=()))
     assert steps_text(single) == "20 steps" and expert_steps(single) is None
+
+
+def test_fp_start_trains_by_score_matching_alone_first(tmp_path):
+    """loss.fp_start = 0.5: the FP expert's first half of steps equals a run without the FP term,
+    bit for bit (same keys and schedule); the FP term then joins; other experts are untouched."""
+    config = _config(tmp_path)
+    late = dataclasses.replace(config, loss=dataclasses.replace(config.loss, fp_start=0.5))
+    model = stages_mod.build_run_model(late, (2,), {})[0]
+    phases = {s.name: [until for _, until in stages_mod._phases(s, lambda s: s, 0.5)]
+              for s in stages_mod.plan_stages(late, model)}
+    assert phases == {"expert_2": [20], "expert_1": [20], "expert_0": [10, 20]}
+    without = dataclasses.replace(config, loss=dataclasses.replace(config.loss, fp_weight=0.0))
+    trained = {name: runs.train(c, tmp_path / name, progress=False).params["expert_0"]
+               for name, c in (("late", late), ("none", without), ("full", config))}
+
+    def losses(run):  # expert_0's logged losses by step
+        lines = [json.loads(line) for line in (tmp_path / run / "metrics.jsonl").read_text().splitlines()]
+        return {m["step"]: m["loss"] for m in lines if m.get("stage") == "expert_0"}
+
+    late_losses, none_losses, full_losses = losses("late"), losses("none"), losses("full")
+    assert [late_losses[s] for s in (5, 10)] == [none_losses[s] for s in (5, 10)]
+    assert late_losses[5] != full_losses[5] and late_losses[20] != none_losses[20]
+    assert any(not np.array_equal(a, b) for a, b in zip(_leaves(trained["late"]), _leaves(trained["none"])))
+    with pytest.raises(ValueError, match="fp_start must lie in"):
+        dataclasses.replace(config.loss, fp_start=1.0)
