@@ -92,6 +92,7 @@ def test_vocabulary_becomes_objects(tmp_path):
     ("sample.rho=0", "sample.rho must be a finite number > 0"),
     ("loss.fp_estimator=[1]", "not one of 'exact', 'taylor', 'fd'"),
     ("loss.fp_weight=nan", "loss.fp_weight must be a finite number >= 0"),
+    ("loss.fp_start=1", r"loss.fp_start must lie in \[0, 1\)"),
 ])
 def test_bad_values_are_named(override, match):
     with pytest.raises(ConfigError, match=match):
