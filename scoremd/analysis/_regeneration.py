@@ -68,8 +68,10 @@ def regeneration_profile(emulator, frames: np.ndarray, t0s: Sequence[float] = DE
       {"statistic": label, "n": N, "start": the frames' own share, "start_se": its binomial
       standard error, "profile": [{"t0", "share", "se"} for each t0]}; shares are fractions in
       [0, 1], ``se`` the binomial standard error sqrt(p (1 - p) / N) of the regenerated share.
-      With ``reference``: "start_js" (the frames' own phi/psi JS against it, in nats) and a
-      "js" in every profile row.
+      With ``reference``: "start_js" (the frames' own phi/psi JS against it, in nats; their
+      floor only when they are few against the reference: frames drawn from a small reference
+      repeat it and score below any independent set), "reference_n" (M) and a "js" in every
+      profile row.
     """
     frames = np.asarray(frames)
     if frames.ndim != 3 or len(frames) == 0:
@@ -98,7 +100,7 @@ def regeneration_profile(emulator, frames: np.ndarray, t0s: Sequence[float] = DE
         profile.append({"t0": float(t0), "share": p, "se": se, **({"js": js(out)} if js else {})})
     result = {"statistic": label, "n": n, "start": start, "start_se": start_se, "profile": profile}
     if js:
-        result["start_js"] = js(frames)
+        result["start_js"], result["reference_n"] = js(frames), len(reference)
     return result
 
 

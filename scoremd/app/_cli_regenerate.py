@@ -97,6 +97,9 @@ def regenerate(args, load) -> dict:
         shift = f"{(row['share'] - result['start']) / se:+.1f} se" if se > 0 else "no spread"
         print(f"  t0 {row['t0']:<5g} {100 * row['share']:6.2f} % ± {100 * row['se']:.2f}  ({shift})"
               + (f"  JS {row['js']:.5f}" if js else ""))
+    if js and result["reference_n"] < 5 * result["n"]:
+        print(f"note: the training data hold {result['reference_n']} frames, fewer than 5 x --n: the drawn frames "
+              "repeat them, so their own JS is no floor; read the JS column for its trend in t0 only")
     print(f"wrote {out} and {out.with_suffix('.png')}", file=sys.stderr)
     return result
 
