@@ -45,7 +45,7 @@ def _subsample(x: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
 
 
 def evaluate_molecule(emulator, run_dir: str | Path, samples: np.ndarray, trajectory: np.ndarray, *,
-                      reference: str = "validation") -> dict:
+                      reference: str = "validation", report_dir: str | Path | None = None) -> dict:
     """Score i.i.d. samples and MD frames against the held-out reference (and, separately,
     against the training frames) and write the report.
 
@@ -58,6 +58,8 @@ def evaluate_molecule(emulator, run_dir: str | Path, samples: np.ndarray, trajec
       reference: what the two protocols of docs/metrics.md (``protocols`` in the metrics) score
         against: ``"validation"`` (the held-out runs; floor: the training runs) or ``"test"``
         (the system's test runs, which no choice has seen; floor: the held-out runs).
+      report_dir: where the report goes instead of ``run_dir/report`` (e.g. a second MD
+        protocol scored beside the first).
 
     Returns:
       The metrics dict (also written to ``report/metrics.json``), in the schema every report
@@ -79,7 +81,7 @@ def evaluate_molecule(emulator, run_dir: str | Path, samples: np.ndarray, trajec
     system: MolecularSystem = emulator.system
     config = emulator.config
     run_dir = Path(run_dir)
-    out = run_dir / "report"
+    out = Path(report_dir) if report_dir is not None else run_dir / "report"
     out.mkdir(parents=True, exist_ok=True)
     burn = config.simulate.burn_in_frames
     md = md_frames(trajectory, burn)

@@ -48,7 +48,7 @@ def _reference_frame_ps(config, system) -> float:
 
 
 def evaluate_protein(emulator, run_dir: str | Path, samples: np.ndarray, trajectory: np.ndarray, *,
-                     reference: str = "validation") -> dict:
+                     reference: str = "validation", report_dir: str | Path | None = None) -> dict:
     """Score i.i.d. samples and MD of a C-alpha protein model and write the report.
 
     Metrics (each set against the held-out reference): ``js`` / ``pmf`` (TIC1/TIC2,
@@ -56,12 +56,13 @@ def evaluate_protein(emulator, run_dir: str | Path, samples: np.ndarray, traject
     ``mean_q``; for MD also ``transitions_per_us`` (Q > 0.8 <-> Q < 0.3) against the
     reference runs'. ``floor_reference``: one half of the held-out runs against the other.
     ``reference="test"`` scores against the system's test runs instead (floor: held-out runs).
+    The report goes to ``report_dir`` (default ``run_dir/report``).
     """
     if reference not in ("validation", "test"):
         raise ValueError(f'reference must be "validation" or "test", got {reference!r}')
     system, config = emulator.system, emulator.config
     run_dir = Path(run_dir)
-    out = run_dir / "report"
+    out = Path(report_dir) if report_dir is not None else run_dir / "report"
     out.mkdir(parents=True, exist_ok=True)
     data = load_molecular_data(system, config.data.dir, config.data.held_out, **config.data.reference_source())
     train = data.positions[data.train]

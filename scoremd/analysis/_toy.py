@@ -22,7 +22,8 @@ from .metrics import compare_to_reference
 __all__ = ["evaluate_toy"]
 
 
-def evaluate_toy(emulator, run_dir: str | Path, samples: np.ndarray, trajectory: np.ndarray, *, seed: int = 123) -> dict:
+def evaluate_toy(emulator, run_dir: str | Path, samples: np.ndarray, trajectory: np.ndarray, *, seed: int = 123,
+                 report_dir: str | Path | None = None) -> dict:
     """Score a toy run's i.i.d. samples and MD frames against the exact density and write the report.
 
     Args:
@@ -32,12 +33,13 @@ def evaluate_toy(emulator, run_dir: str | Path, samples: np.ndarray, trajectory:
       trajectory: MD frames, shape (frames, replicas, *event); the first
         ``config.simulate.burn_in_frames`` frames are discarded.
       seed: seed of the exact samples that measure the floor.
+      report_dir: the report's folder instead of ``run_dir/report``.
 
     Returns:
       The metrics dict (also written to ``report/metrics.json``).
     """
     run_dir = Path(run_dir)
-    out = run_dir / "report"
+    out = Path(report_dir) if report_dir is not None else run_dir / "report"
     out.mkdir(parents=True, exist_ok=True)
     system = emulator.system
     burn = emulator.config.simulate.burn_in_frames

@@ -15,7 +15,7 @@ __all__ = ["evaluate", "fp_error_vs_time"]
 
 
 def evaluate(emulator, run_dir: str | Path, samples: np.ndarray, trajectory: np.ndarray, *,
-             reference: str = "validation") -> dict:
+             reference: str = "validation", report_dir: str | Path | None = None) -> dict:
     """Score i.i.d. samples and MD frames and write ``run_dir/report`` (metrics.json, report.md, plots).
 
     Toys are scored against their exact Boltzmann density, molecules against their
@@ -30,12 +30,14 @@ def evaluate(emulator, run_dir: str | Path, samples: np.ndarray, trajectory: np.
         ``config.simulate.burn_in_frames`` frames of every replica are discarded.
       reference: molecules: score the two protocols of docs/metrics.md against the held-out
         ``"validation"`` runs or the untouched ``"test"`` runs (toys: the exact density).
+      report_dir: the report's folder instead of ``run_dir/report`` (the run's metadata and
+        loss log are still read from ``run_dir``).
 
     Returns:
       The metrics dict (also ``report/metrics.json``); see :mod:`scoremd.analysis` for its schema.
     """
     if emulator.is_molecular and emulator.system.is_protein:
-        return evaluate_protein(emulator, run_dir, samples, trajectory, reference=reference)
+        return evaluate_protein(emulator, run_dir, samples, trajectory, reference=reference, report_dir=report_dir)
     if emulator.is_molecular:
-        return evaluate_molecule(emulator, run_dir, samples, trajectory, reference=reference)
-    return evaluate_toy(emulator, run_dir, samples, trajectory)
+        return evaluate_molecule(emulator, run_dir, samples, trajectory, reference=reference, report_dir=report_dir)
+    return evaluate_toy(emulator, run_dir, samples, trajectory, report_dir=report_dir)

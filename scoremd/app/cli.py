@@ -126,6 +126,9 @@ def cmd_evaluate(args, emulator=None) -> dict:
     traj_path = Path(args.trajectory) if args.trajectory else run_dir / TRAJECTORY_FILE
     _refuse_ignored_options(args, samples_path, traj_path)
     reference = getattr(args, "reference", "validation")
+    report_dir = Path(args.report) if getattr(args, "report", None) else run_dir / "report"
+    if report_dir.exists() and not report_dir.is_dir():  # before any sampling or MD
+        raise ScoremdError(f"--report {report_dir} is a file; give a folder for the report")
     emulator = emulator or load(run_dir, step=getattr(args, "step", None))
     if hasattr(emulator, "peptide"):
         raise ScoremdError(_TRANSFERABLE_EVALUATION)
@@ -150,7 +153,7 @@ def cmd_evaluate(args, emulator=None) -> dict:
         raise DataError(f"--trajectory {traj_path} does not exist")
     else:
         trajectory = files.simulate_to(emulator, c.simulate.replicas, c.simulate.frames, traj_path, args, concatenate=False)
-    metrics = evaluate(emulator, run_dir, samples, trajectory, reference=reference)
+    metrics = evaluate(emulator, run_dir, samples, trajectory, reference=reference, report_dir=report_dir)
     m, f = metrics, format_metric
     floor = m["floor_iid"]
     print(
@@ -158,7 +161,7 @@ def cmd_evaluate(args, emulator=None) -> dict:
         f"MD: JS {f(m['md']['js'])}, PMF {f(m['md']['pmf'])} | "
         f"i.i.d. floor (n={floor['n']}): JS {f(floor['js'])}, PMF {f(floor['pmf'])}"
     )
-    print(f"report: {run_dir / 'report' / 'report.md'}")
+    print(f"report: {report_dir / 'report.md'}")
     return metrics
 
 
@@ -332,6 +335,9 @@ def build_parser() -> argparse.ArgumentParser:
                                 f"(default RUN_DIR/{TRAJECTORY_FILE}, made if missing)")
             p.add_argument("--replicas", type=_count, default=None,
                            help="replicas in a concatenated --trajectory (default: config simulate.replicas)")
+            p.add_argument("--report", default=None, metavar="DIR",
+                           help="write the report here instead of RUN_DIR/report (e.g. a second MD protocol "
+                                "scored beside the first)")
         else:
             p.add_argument("config")
             p.add_argument("--out", required=True)

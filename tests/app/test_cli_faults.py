@@ -187,4 +187,22 @@ def test_more_bad_input_is_one_line(run_dir, tmp_path, capsys):
     # Options that only shape new samples are refused when the samples already exist.
     _fails_cleanly(["evaluate", str(run_dir), "--samples", str(samples), "--method", "ode"], capsys,
                    "--method would not apply")
+    _fails_cleanly(["evaluate", str(run_dir), "--report", str(regular)], capsys, f"--report {regular} is a file")
     assert regular.read_text() == "x"
+    assert not (run_dir / "samples.npy").exists()  # refused before any sampling
+
+
+def test_evaluate_writes_a_second_report_beside_the_first(run_dir, tmp_path):
+    samples, traj = tmp_path / "s.npy", tmp_path / "t.npy"
+    assert main(["--quiet", "sample", str(run_dir), "--n", "200", "--out", str(samples)]) == 0
+    for name, steps in (("t.npy", "5"), ("t_long.npy", "20")):
+        assert main(["--quiet", "simulate", str(run_dir), "--replicas", "4", "--frames", "20",
+                     "--steps-per-frame", steps, "--out", str(tmp_path / name)]) == 0
+    common = ["--quiet", "evaluate", str(run_dir), "--samples", str(samples), "--replicas", "4"]
+    assert main([*common, "--trajectory", str(traj)]) == 0
+    first = _digest(run_dir / "report")
+    second = tmp_path / "report_long"
+    assert main([*common, "--trajectory", str(tmp_path / "t_long.npy"), "--report", str(second)]) == 0
+    assert _digest(run_dir / "report") == first  # the first report is untouched
+    assert (second / "metrics.json").exists() and (second / "report.md").exists()
+    assert (second / "metrics.json").read_text() != (run_dir / "report" / "metrics.json").read_text()
