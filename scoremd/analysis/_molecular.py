@@ -45,7 +45,8 @@ def _subsample(x: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
 
 
 def evaluate_molecule(emulator, run_dir: str | Path, samples: np.ndarray, trajectory: np.ndarray, *,
-                      reference: str = "validation", report_dir: str | Path | None = None) -> dict:
+                      reference: str = "validation", report_dir: str | Path | None = None,
+                      frame_ps: float | None = None) -> dict:
     """Score i.i.d. samples and MD frames against the held-out reference (and, separately,
     against the training frames) and write the report.
 
@@ -60,6 +61,8 @@ def evaluate_molecule(emulator, run_dir: str | Path, samples: np.ndarray, trajec
         (the system's test runs, which no choice has seen; floor: the held-out runs).
       report_dir: where the report goes instead of ``run_dir/report`` (e.g. a second MD
         protocol scored beside the first).
+      frame_ps: simulated time between MD frames in ps (default: the config's time step x
+        steps per frame): the MD protocol floor's window and the per-block shares use it.
 
     Returns:
       The metrics dict (also written to ``report/metrics.json``), in the schema every report
@@ -117,7 +120,7 @@ def evaluate_molecule(emulator, run_dir: str | Path, samples: np.ndarray, trajec
     }
     runs = np.unique(data.run_index)
     ns_per_frame = _ns_per_frame(config.data.dir, system)
-    md_frame_ps = emulator.integrator().dt * config.simulate.steps_per_frame_for(system)
+    md_frame_ps = frame_ps or emulator.integrator().dt * config.simulate.steps_per_frame_for(system)
     protocol_floor = None
     if ns_per_frame:
         ratio = md_frame_ps / (1000.0 * ns_per_frame)
@@ -136,7 +139,7 @@ def evaluate_molecule(emulator, run_dir: str | Path, samples: np.ndarray, trajec
         },
         "iid": row(samples),
         "md": {**row(md), "replicas": int(trajectory.shape[1]), "frames_per_replica": int(trajectory.shape[0]),
-               "burn_in_frames": int(burn)},
+               "burn_in_frames": int(burn), "frame_ps": float(md_frame_ps)},
         "data": row(train),
         "floor_reference": row(half_a, half_b),
         "floor_iid": iid_sample_floor(system, data, len(samples)),
@@ -184,7 +187,7 @@ def evaluate_molecule(emulator, run_dir: str | Path, samples: np.ndarray, trajec
         f"{list(m.hidden)}; FP weight {config.loss.fp_weight}"
         + (f"; experts at {list(m.expert_boundaries)}" if m.expert_boundaries else "") + ".",
         f"i.i.d.: {sampler_text(config)}. "
-        f"MD: {trajectory.shape[1]} replicas x {trajectory.shape[0]} frames "
+        f"MD: {trajectory.shape[1]} replicas x {trajectory.shape[0]} frames of {md_frame_ps:g} ps "
         f"({config.simulate.integrator} integrator, first {burn} frames discarded).",
         "",
         f"Reference: {held_out_text(metrics['reference'])} ({len(reference)} frames), never seen in "

@@ -48,7 +48,8 @@ def _reference_frame_ps(config, system) -> float:
 
 
 def evaluate_protein(emulator, run_dir: str | Path, samples: np.ndarray, trajectory: np.ndarray, *,
-                     reference: str = "validation", report_dir: str | Path | None = None) -> dict:
+                     reference: str = "validation", report_dir: str | Path | None = None,
+                     frame_ps: float | None = None) -> dict:
     """Score i.i.d. samples and MD of a C-alpha protein model and write the report.
 
     Metrics (each set against the held-out reference): ``js`` / ``pmf`` (TIC1/TIC2,
@@ -56,7 +57,8 @@ def evaluate_protein(emulator, run_dir: str | Path, samples: np.ndarray, traject
     ``mean_q``; for MD also ``transitions_per_us`` (Q > 0.8 <-> Q < 0.3) against the
     reference runs'. ``floor_reference``: one half of the held-out runs against the other.
     ``reference="test"`` scores against the system's test runs instead (floor: held-out runs).
-    The report goes to ``report_dir`` (default ``run_dir/report``).
+    The report goes to ``report_dir`` (default ``run_dir/report``); ``frame_ps`` is the MD's
+    time between frames in ps (default: the config's time step x steps per frame).
     """
     if reference not in ("validation", "test"):
         raise ValueError(f'reference must be "validation" or "test", got {reference!r}')
@@ -75,7 +77,7 @@ def evaluate_protein(emulator, run_dir: str | Path, samples: np.ndarray, traject
         half_a, half_b = data.validation_halves()
     burn = config.simulate.burn_in_frames
     md = md_frames(trajectory, burn)
-    frame_ps = emulator.integrator().dt * config.simulate.steps_per_frame_for(system)
+    frame_ps = frame_ps or emulator.integrator().dt * config.simulate.steps_per_frame_for(system)
     ref_frame_ps = _reference_frame_ps(config, system)
     lag = max(1, int(round(system.tica_lag_ps / ref_frame_ps)))
     tica = fit_tica([data.positions[data.run_index == r] for r in np.unique(data.run_index[data.train])], lag)

@@ -15,7 +15,8 @@ __all__ = ["evaluate", "fp_error_vs_time"]
 
 
 def evaluate(emulator, run_dir: str | Path, samples: np.ndarray, trajectory: np.ndarray, *,
-             reference: str = "validation", report_dir: str | Path | None = None) -> dict:
+             reference: str = "validation", report_dir: str | Path | None = None,
+             frame_ps: float | None = None) -> dict:
     """Score i.i.d. samples and MD frames and write ``run_dir/report`` (metrics.json, report.md, plots).
 
     Toys are scored against their exact Boltzmann density, molecules against their
@@ -32,12 +33,17 @@ def evaluate(emulator, run_dir: str | Path, samples: np.ndarray, trajectory: np.
         ``"validation"`` runs or the untouched ``"test"`` runs (toys: the exact density).
       report_dir: the report's folder instead of ``run_dir/report`` (the run's metadata and
         loss log are still read from ``run_dir``).
+      frame_ps: molecules: simulated time between the trajectory's frames in ps (default: the
+        config's time step x steps per frame); it sets the MD protocol floor's windows and the
+        per-block shares, so MD made with other settings must say it.
 
     Returns:
       The metrics dict (also ``report/metrics.json``); see :mod:`scoremd.analysis` for its schema.
     """
     if emulator.is_molecular and emulator.system.is_protein:
-        return evaluate_protein(emulator, run_dir, samples, trajectory, reference=reference, report_dir=report_dir)
+        return evaluate_protein(emulator, run_dir, samples, trajectory, reference=reference, report_dir=report_dir,
+                                frame_ps=frame_ps)
     if emulator.is_molecular:
-        return evaluate_molecule(emulator, run_dir, samples, trajectory, reference=reference, report_dir=report_dir)
+        return evaluate_molecule(emulator, run_dir, samples, trajectory, reference=reference, report_dir=report_dir,
+                                 frame_ps=frame_ps)
     return evaluate_toy(emulator, run_dir, samples, trajectory, report_dir=report_dir)

@@ -129,6 +129,10 @@ def cmd_evaluate(args, emulator=None) -> dict:
     report_dir = Path(args.report) if getattr(args, "report", None) else run_dir / "report"
     if report_dir.exists() and not report_dir.is_dir():  # before any sampling or MD
         raise ScoremdError(f"--report {report_dir} is a file; give a folder for the report")
+    frame_ps = getattr(args, "frame_ps", None)
+    if frame_ps is not None and not traj_path.exists():
+        raise ScoremdError("--frame-ps describes an existing --trajectory; new MD takes --dt and --steps-per-frame "
+                           "and is timed by them")
     emulator = emulator or load(run_dir, step=getattr(args, "step", None))
     if hasattr(emulator, "peptide"):
         raise ScoremdError(_TRANSFERABLE_EVALUATION)
@@ -153,7 +157,10 @@ def cmd_evaluate(args, emulator=None) -> dict:
         raise DataError(f"--trajectory {traj_path} does not exist")
     else:
         trajectory = files.simulate_to(emulator, c.simulate.replicas, c.simulate.frames, traj_path, args, concatenate=False)
-    metrics = evaluate(emulator, run_dir, samples, trajectory, reference=reference, report_dir=report_dir)
+        frame_ps = (emulator.integrator(integrator=args.integrator, dt=args.dt, friction=args.friction).dt
+                    * c.simulate.steps_per_frame_for(emulator.system, args.steps_per_frame))
+    metrics = evaluate(emulator, run_dir, samples, trajectory, reference=reference, report_dir=report_dir,
+                       frame_ps=frame_ps)
     m, f = metrics, format_metric
     floor = m["floor_iid"]
     print(
@@ -335,6 +342,9 @@ def build_parser() -> argparse.ArgumentParser:
                                 f"(default RUN_DIR/{TRAJECTORY_FILE}, made if missing)")
             p.add_argument("--replicas", type=_count, default=None,
                            help="replicas in a concatenated --trajectory (default: config simulate.replicas)")
+            p.add_argument("--frame-ps", type=_positive_float, default=None, metavar="PS",
+                           help="time between the frames of an existing --trajectory in ps (default: the config's "
+                                "dt x steps per frame); e.g. 0.1 for `simulate --steps-per-frame 50` at 2 fs")
             p.add_argument("--report", default=None, metavar="DIR",
                            help="write the report here instead of RUN_DIR/report (e.g. a second MD protocol "
                                 "scored beside the first)")

@@ -240,6 +240,12 @@ def test_evaluate_accepts_the_simulate_output(run_dir, tmp_path):
     assert main(["--quiet", "evaluate", str(run_dir), "--trajectory", str(traj), "--replicas", "4"]) == 0
     metrics = json.loads((run_dir / "report" / "metrics.json").read_text())
     assert metrics["md"]["replicas"] == 4 and metrics["md"]["frames_per_replica"] == 5
+    assert metrics["md"]["frame_ps"] == pytest.approx(0.02)  # the config's 20 steps of 1 fs
+    assert main(["--quiet", "evaluate", str(run_dir), "--trajectory", str(traj), "--replicas", "4",  # beside it
+                 "--frame-ps", "0.2", "--report", str(tmp_path / "long")]) == 0
+    long = json.loads((tmp_path / "long" / "metrics.json").read_text())
+    assert long["md"]["frame_ps"] == pytest.approx(0.2) and long["phi_positive_md_blocks"]["block_ps"] == pytest.approx(1.0)
+    assert json.loads((run_dir / "report" / "metrics.json").read_text()) == metrics
 
 
 def test_bad_molecular_input_is_a_clear_error(run_dir, tmp_path, capsys):

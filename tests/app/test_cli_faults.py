@@ -188,6 +188,7 @@ def test_more_bad_input_is_one_line(run_dir, tmp_path, capsys):
     _fails_cleanly(["evaluate", str(run_dir), "--samples", str(samples), "--method", "ode"], capsys,
                    "--method would not apply")
     _fails_cleanly(["evaluate", str(run_dir), "--report", str(regular)], capsys, f"--report {regular} is a file")
+    _fails_cleanly(["evaluate", str(run_dir), "--frame-ps", "0.1"], capsys, "--frame-ps describes an existing")
     assert regular.read_text() == "x"
     assert not (run_dir / "samples.npy").exists()  # refused before any sampling
 
