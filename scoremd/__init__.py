@@ -26,6 +26,7 @@ from ._errors import CheckpointError as CheckpointError
 from ._errors import ConfigError as ConfigError
 from ._errors import DataError as DataError
 from ._errors import ScoremdError as ScoremdError
+from ._errors import ResumeError as ResumeError
 from ._errors import SimulationDivergedError as SimulationDivergedError
 from ._errors import TrainingDivergedError as TrainingDivergedError
 from .analysis import evaluate as evaluate
@@ -63,7 +64,7 @@ from .training import fit as fit
 
 __all__ = ["AbstractEnergyModel", "CheckpointError", "ConfigError", "DataConfig", "DataError", "Emulator", "ExactFP",
            "FiniteDifferenceFP", "HMC", "LangevinLeapfrog", "LangevinMiddle", "LossConfig", "MALA", "ModelConfig",
-           "ProbabilityFlowODE", "ReverseSDE", "RunConfig", "SampleConfig", "ScoremdError", "SimulateConfig",
+           "ProbabilityFlowODE", "ResumeError", "ReverseSDE", "RunConfig", "SampleConfig", "ScoremdError", "SimulateConfig",
            "SimulationDivergedError", "TrainConfig", "TrainingDivergedError", "VPSDE", "build_model", "dsm_loss",
            "evaluate", "fit", "get_system", "js_divergence", "load", "load_config", "mcmc", "pmf_error", "sample",
            "simulate", "to_openmm", "train", "__version__"]

@@ -24,6 +24,10 @@ class CheckpointError(ScoremdError, FileNotFoundError):
     """A run directory holds no usable checkpoint."""
 
 
+class ResumeError(ScoremdError, ValueError):
+    """A saved MD state cannot resume this run: other settings, or a damaged file."""
+
+
 class TrainingDivergedError(ScoremdError, RuntimeError):
     """Too many consecutive training steps had a non-finite loss or gradient."""
 

@@ -8,13 +8,15 @@ run is complete. Positions in nm.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import sys
 from pathlib import Path
 
 import jax
 import numpy as np
 
-from .._errors import DataError, ScoremdError, SimulationDivergedError
+from .._errors import DataError, ResumeError, ScoremdError, SimulationDivergedError
 from ..storage import TRAJECTORY_FORMATS, check_allocation, check_output_path, write_positions
 
 __all__ = ["check_format", "check_size", "checked", "load_samples", "load_trajectory", "mcmc_to", "out_path",
@@ -30,6 +32,9 @@ def checked(check):
             raise ScoremdError(str(err)) from None
     return run
 
+
+MD_SAVE_SECONDS = 60.0
+"""How often an MD run of the command line saves its state to be resumable (s of wall time)."""
 
 FRAME_OUTPUTS = {fmt: (fmt,) if fmt == ".npy" else (fmt, ".pdb") for fmt in TRAJECTORY_FORMATS}
 """Frames files: each accepted suffix and the suffixes of the files written for it (a topology
@@ -94,18 +99,28 @@ def sample_to(emulator, n, out: Path, args) -> np.ndarray:
 def simulate_to(emulator, replicas, frames, out: Path, args, *, concatenate: bool) -> np.ndarray:
     """MD with the learned force, written to ``out`` only once the run is complete.
 
-    Frames stream to a hidden file beside ``out`` as the run goes. On success ``out`` gets
-    them, replicas concatenated (``scoremd simulate``) or as (frames, replicas, *event) (the
-    run directory's layout), replacing an old file only then. If a replica diverges, the
-    frames before it go to ``<name>.partial<ext>``, which cannot shadow a good file, and
-    ``out`` is left as it was. Returns the frames (frames, replicas, *event).
+    Frames stream to a hidden file beside ``out`` as the run goes, and the integrator's state
+    is saved beside it every minute. On success ``out`` gets them, replicas concatenated
+    (``scoremd simulate``) or as (frames, replicas, *event) (the run directory's layout),
+    replacing an old file only then. An interrupted run (Ctrl-C, SIGTERM, a lost session)
+    keeps both hidden files, and the same command resumes it from the last save, giving the
+    frames an uninterrupted run gives. If a replica diverges, the frames before it go to
+    ``<name>.partial<ext>``, which cannot shadow a good file, and ``out`` is left as it was.
+    Returns the frames (frames, replicas, *event).
     """
     check_size(emulator, replicas * frames, f"{replicas} replicas x {frames} frames")
     c = emulator.config.simulate
     seed = c.seed if args.seed is None else args.seed
     start = _start(emulator, replicas, seed, args)
     integrator = emulator.integrator(integrator=args.integrator, dt=args.dt, friction=args.friction)
-    stream = out.with_name(f".{out.name}.stream.npy")
+    stream, resume = out.with_name(f".{out.name}.stream.npy"), out.with_name(f".{out.name}.resume.npz")
+    model = hashlib.sha256(b"".join(np.asarray(leaf).tobytes() for leaf in jax.tree_util.tree_leaves(emulator.params)))
+    tag = json.dumps({"model": model.hexdigest(), "seed": seed, "start": getattr(args, "start", "training")})
+    if resume.exists() and stream.exists():
+        if not args.quiet:
+            print(f"resuming the MD saved in {resume}", file=sys.stderr)
+    else:
+        resume.unlink(missing_ok=True)  # a save without its frames cannot resume anything
 
     def arrange(frames_):
         return replicas_concatenated(frames_) if concatenate else frames_
@@ -113,7 +128,8 @@ def simulate_to(emulator, replicas, frames, out: Path, args, *, concatenate: boo
     try:
         traj = emulator.simulate(
             start, frames, key=jax.random.PRNGKey(seed), integrator=integrator, steps_per_frame=args.steps_per_frame,
-            out=stream, progress=not args.quiet,
+            out=stream, progress=not args.quiet, checkpoint=resume, checkpoint_tag=tag,
+            checkpoint_seconds=MD_SAVE_SECONDS,
         ).frames
     except SimulationDivergedError as err:
         kept = np.load(stream)
@@ -124,10 +140,21 @@ def simulate_to(emulator, replicas, frames, out: Path, args, *, concatenate: boo
             write(emulator, partial, arrange(kept))  # (replaces the partial of an earlier failed run)
             where = f"the {len(kept)} frames of every replica before it are in {partial}; {state}"
         stream.unlink()
+        resume.unlink(missing_ok=True)
         raise SimulationDivergedError(f"{str(err).split('; the ')[0]}; {where}", replica=err.replica,
                                       step=err.step, frames_written=err.frames_written) from None
+    except ResumeError as err:  # the saved run stays as it is
+        raise ResumeError(f"{err} (the frames are in {stream})") from None
+    except KeyboardInterrupt:
+        if resume.exists():
+            print(f"the MD so far is saved in {stream} and {resume}: run the same command again to resume it",
+                  file=sys.stderr)
+        else:
+            stream.unlink(missing_ok=True)
+        raise
     except BaseException:
         stream.unlink(missing_ok=True)
+        resume.unlink(missing_ok=True)
         raise
     try:
         write(emulator, out, arrange(traj))

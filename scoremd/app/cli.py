@@ -399,8 +399,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"scoremd: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as stop:
-        print(f"scoremd: {'terminated' if isinstance(stop, Terminated) else 'interrupted'}; checkpoints and "
-              "reference-MD chunks written so far are kept (an unfinished learned-MD run writes nothing)",
+        print(f"scoremd: {'terminated' if isinstance(stop, Terminated) else 'interrupted'}; checkpoints, "
+              "reference-MD chunks and the learned MD saved so far are kept (the same command resumes them)",
               file=sys.stderr)
         return 143 if isinstance(stop, Terminated) else 130
     return 0

@@ -192,7 +192,9 @@ class Emulator:
 
     def simulate(self, positions: Float[Array, " R *event"], n_frames: int, *, key: jax.Array,
                  integrator: AbstractLangevin | None = None, steps_per_frame: int | None = None,
-                 out: str | Path | None = None, throw: bool = True, progress: Progress = False) -> Trajectory:
+                 out: str | Path | None = None, throw: bool = True, progress: Progress = False,
+                 checkpoint: str | Path | None = None, checkpoint_tag: str = "",
+                 checkpoint_seconds: float = 60.0) -> Trajectory:
         """Langevin MD with the learned force from ``positions`` (R, *event) in nm.
 
         Args:
@@ -205,6 +207,8 @@ class Emulator:
           out: optional ``.npy`` file the frames (n_frames, R, *event) are streamed to.
           throw: raise on divergence (else report it in ``Trajectory.divergent_step``).
           progress: ``True`` for a progress bar, or a callable.
+          checkpoint, checkpoint_tag, checkpoint_seconds: make the run resumable
+            (:func:`scoremd.dynamics.simulate`).
 
         Returns:
           A :class:`~scoremd.dynamics.Trajectory`; ``frames`` (n_frames, R, *event) in nm.
@@ -213,7 +217,8 @@ class Emulator:
         spf = self.config.simulate.steps_per_frame_for(self.system, steps_per_frame)
         return simulate(
             integrator or self.integrator(), self.force, positions, self.masses, n_frames, spf,
-            key=key, out=out, throw=throw, progress=progress,
+            key=key, out=out, throw=throw, progress=progress, checkpoint=checkpoint, checkpoint_tag=checkpoint_tag,
+            checkpoint_seconds=checkpoint_seconds,
         )
 
     def mcmc(self, positions: Float[Array, " R *event"], n_frames: int, *, key: jax.Array,

@@ -5,13 +5,19 @@ replicas, records a frame every ``steps_per_frame`` steps inside one compiled
 ``lax.scan`` per chunk of frames, and streams the frames to a ``.npy`` file as
 the run goes. Divergence is reported by the kernel's ``info.is_divergent``;
 the driver raises at the boundary (``throw=True``, docs/design.md D8) or returns
-the first divergent step of every replica (``throw=False``).
+the first divergent step of every replica (``throw=False``). With a ``checkpoint`` file the
+run is resumable: its state is saved as it goes, and a later call with the same settings
+continues from the last save, giving the same frames as an uninterrupted run.
 
 Units: positions nm, time ps, forces kJ/mol/nm, masses amu.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import tempfile
+import time
 from pathlib import Path
 from typing import NamedTuple
 
@@ -22,10 +28,10 @@ from jaxtyping import Array, Float
 
 from .._cache import CompileCache
 from .._checks import positive_int
-from .._errors import SimulationDivergedError
+from .._errors import ResumeError, SimulationDivergedError
 from .._progress import Progress, progress_bar
 from ..parallel import batch_sharding
-from ..storage import NpyFrameWriter, check_allocation
+from ..storage import NpyFrameWriter, check_allocation, read_frames
 from ._integrators import AbstractLangevin, ForceFn
 
 __all__ = ["Trajectory", "simulate"]
@@ -104,6 +110,9 @@ def simulate(
     progress: Progress = False,
     unroll: int = 4,
     devices=None,
+    checkpoint: str | Path | None = None,
+    checkpoint_seconds: float = 60.0,
+    checkpoint_tag: str = "",
 ) -> Trajectory:
     """Run R replicas of Langevin dynamics and record ``n_frames`` frames.
 
@@ -131,6 +140,13 @@ def simulate(
       devices: devices to split the replicas over (default ``jax.devices()``; one
         device, or a count that does not divide R, runs unsplit; docs/design.md D11).
         The trajectory does not depend on the split.
+      checkpoint: optional ``.npz`` path (needs ``out``) where the integrator state, PRNG key
+        and frame count are saved at most every ``checkpoint_seconds`` (after a compiled
+        chunk). If it exists when the call starts, the run resumes from it: ``out`` keeps its
+        first saved frames and the rest are computed, the same frames as without the
+        interruption. It is removed when the run completes. The caller guarantees the same
+        force function; settings that differ (replicas, frames, integrator, and
+        ``checkpoint_tag``, e.g. the model and seed) are refused.
 
     The compiled integrator is cached per (integrator, force function, masses, frame
     settings), so repeated calls with the same force function compile once; a force
@@ -141,7 +157,9 @@ def simulate(
       SimulationDivergedError: with ``throw``, a replica produced non-finite positions or
         left ``integrator.position_limit``; the error names the replica and step. All
         frames before the divergence are kept (and are already in ``out``).
-      ValueError: bad shapes, non-finite starting positions, non-positive counts.
+      ValueError: bad shapes, non-finite starting positions, non-positive counts, a
+        ``checkpoint`` without ``out``.
+      ResumeError: a ``checkpoint`` saved with other settings, or damaged (nothing is changed).
     """
     positions = jnp.asarray(positions)
     if positions.ndim < 2:
@@ -162,11 +180,25 @@ def simulate(
     key, key_init = jax.random.split(key)
     state = built[per_chunk][0](positions, key=key_init)
     frames_out = np.empty((n_frames, *positions.shape), np.float32)
-    writer = NpyFrameWriter(out, positions.shape) if out is not None else None
     step = jnp.zeros((), jnp.int32)
     first_bad = jnp.full(positions.shape[:1], -1, jnp.int32)
     done = 0
-    bar = progress_bar(progress, n_frames, "simulate", unit="frame")
+    signature = None
+    if checkpoint is not None:
+        if out is None:
+            raise ValueError("a checkpoint needs out: the frames before it are read back from there")
+        checkpoint = Path(checkpoint)
+        signature = json.dumps({"positions": list(positions.shape), "n_frames": n_frames,
+                                "steps_per_frame": steps_per_frame, "integrator": repr(integrator),
+                                "tag": checkpoint_tag})
+        if checkpoint.exists():
+            state, key, step, first_bad, done = _resume(checkpoint, signature, state, key)
+            frames_out[:done] = read_frames(out, done)
+    writer = None
+    if out is not None:
+        writer = NpyFrameWriter(out, positions.shape, resume_at=done if done else None)
+    saved = time.monotonic()
+    bar = progress_bar(progress, n_frames, "simulate", initial=done, unit="frame")
     try:
         while done < n_frames:
             take = min(per_chunk, n_frames - done)
@@ -194,11 +226,71 @@ def simulate(
             _store(frames[:take], frames_out, done, writer)
             done += take
             bar.update(take)
+            if checkpoint is not None and done < n_frames and time.monotonic() - saved >= checkpoint_seconds:
+                _save(checkpoint, signature, state, key, step, first_bad, done)
+                saved = time.monotonic()
     finally:
         bar.close()
         if writer is not None:
             writer.close()
+    if checkpoint is not None:
+        checkpoint.unlink(missing_ok=True)
     return Trajectory(frames_out, np.asarray(first_bad))
+
+
+def _save(path: Path, signature: str, state, key, step, first_bad, done: int) -> None:
+    """The integrator state, key, step count, divergence record and frame count, atomically."""
+    typed = jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
+    arrays = {f"state_{i}": np.asarray(leaf) for i, leaf in enumerate(jax.tree_util.tree_leaves(state))}
+    arrays.update(key=np.asarray(jax.random.key_data(key) if typed else key), typed_key=np.asarray(typed),
+                  step=np.asarray(step), first_bad=np.asarray(first_bad), done=np.asarray(done),
+                  signature=np.asarray(signature))
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **arrays)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _differences(saved: str, now: str) -> str:
+    """'name: saved -> now' for every setting that differs between two signatures."""
+    def fields(text):
+        try:
+            d = json.loads(text)
+            tag = json.loads(d.pop("tag", "") or "{}")
+            return {**d, **(tag if isinstance(tag, dict) else {"tag": tag})}
+        except (ValueError, AttributeError, TypeError):
+            return {"settings": text}
+
+    a, b = fields(saved), fields(now)
+    return "; ".join(f"{k}: {a.get(k)} -> {b.get(k)}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k))
+
+
+def _resume(path: Path, signature: str, template, key):
+    """(state, key, step, first_bad, frames done) from a :func:`_save` file, its state laid out
+    like ``template`` (same tree, shapes and placement)."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            data = {k: f[k] for k in f.files}
+    except (OSError, ValueError) as err:
+        raise ResumeError(f"{path}: not a readable MD checkpoint ({err}); delete it to start the run over") from None
+    if str(data.get("signature")) != signature:
+        changed = _differences(str(data.get("signature")), signature)
+        raise ResumeError(f"{path} was saved by a run with other settings ({changed}); "
+                          "use the same settings to resume, or delete it to start over")
+    leaves, tree = jax.tree_util.tree_flatten(template)
+    loaded = [data.get(f"state_{i}") for i in range(len(leaves))]
+    if any(x is None or x.shape != leaf.shape for x, leaf in zip(loaded, leaves)):
+        raise ResumeError(f"{path}: its integrator state does not match this integrator; delete it to start over")
+    state = tree.unflatten([jax.device_put(x.astype(leaf.dtype), leaf.sharding) for x, leaf in zip(loaded, leaves)])
+    saved_key = jnp.asarray(data["key"], jnp.uint32)
+    key = jax.random.wrap_key_data(saved_key) if bool(data["typed_key"]) else saved_key
+    return state, key, jnp.asarray(data["step"]), jnp.asarray(data["first_bad"]), int(data["done"])
 
 
 def _store(frames, frames_out, start, writer):

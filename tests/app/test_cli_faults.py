@@ -207,3 +207,38 @@ def test_evaluate_writes_a_second_report_beside_the_first(run_dir, tmp_path):
     assert _digest(run_dir / "report") == first  # the first report is untouched
     assert (second / "metrics.json").exists() and (second / "report.md").exists()
     assert (second / "metrics.json").read_text() != (run_dir / "report" / "metrics.json").read_text()
+
+
+def test_interrupted_md_resumes_to_the_frames_of_an_uninterrupted_run(run_dir, tmp_path, capsys, monkeypatch):
+    import scoremd.app._cli_io as cli_io
+    import scoremd.dynamics._simulate as driver
+
+    whole, cut = tmp_path / "whole.npy", tmp_path / "cut.npy"
+    md = ["--quiet", "simulate", str(run_dir), "--replicas", "3", "--frames", "130"]
+    assert main([*md, "--out", str(whole)]) == 0
+    monkeypatch.setattr(cli_io, "MD_SAVE_SECONDS", 0.0)
+    real = driver.progress_bar
+
+    class Stop:  # Ctrl-C once all 130 frames are done (the state was saved at 100)
+        n = 0
+
+        def update(self, k):
+            self.n += k
+            if self.n >= 130:
+                raise KeyboardInterrupt
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(driver, "progress_bar", lambda *a, **k: Stop())
+    assert main([*md, "--out", str(cut)]) == 130
+    stream, resume = tmp_path / ".cut.npy.stream.npy", tmp_path / ".cut.npy.resume.npz"
+    assert not cut.exists() and stream.exists() and resume.exists()
+    assert "run the same command again to resume" in capsys.readouterr().err
+    monkeypatch.setattr(driver, "progress_bar", real)
+    saved = _digest(tmp_path)
+    _fails_cleanly([*md[1:], "--seed", "7", "--out", str(cut)], capsys, "other settings (seed: 2 -> 7)")
+    assert _digest(tmp_path) == saved  # a refused resume changes nothing
+    assert main([*md, "--out", str(cut)]) == 0
+    np.testing.assert_array_equal(np.load(cut), np.load(whole))
+    assert not stream.exists() and not resume.exists()

@@ -114,3 +114,42 @@ def test_throw_false_reports_divergence_per_replica():
     assert traj.divergent_step[1] > 0 and traj.divergent_step[0] == traj.divergent_step[2] == -1
     np.testing.assert_array_equal(traj.diverged, [False, True, False])
     assert np.isfinite(traj.frames[:, [0, 2]]).all()
+
+
+class _StopAfter:
+    """A progress bar that interrupts the run once ``limit`` frames are done."""
+
+    def __init__(self, limit):
+        self.limit, self.n = limit, 0
+
+    def __call__(self, total, description):
+        return self
+
+    def update(self, k):
+        self.n += k
+        if self.n >= self.limit:
+            raise KeyboardInterrupt
+
+    def close(self):
+        pass
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_interrupted_run_resumes_to_the_same_frames(scheme, tmp_path):
+    cfg = INTEGRATORS[scheme](kbt=1.0, friction=0.5, dt=0.01)
+    force = lambda x: -4.0 * x * (x**2 - 1.0)  # noqa: E731  double well
+    x0, key = jnp.linspace(-1.0, 1.0, 6)[:, None], jax.random.PRNGKey(3)
+    whole = simulate(cfg, force, x0, 2.0, 50, 7, key=key, frames_per_chunk=10).frames
+    out, ckpt = tmp_path / "md.npy", tmp_path / "md.resume.npz"
+    run = dict(key=key, frames_per_chunk=10, out=out, checkpoint=ckpt, checkpoint_seconds=0.0)
+    with pytest.raises(KeyboardInterrupt):
+        simulate(cfg, force, x0, 2.0, 50, 7, progress=_StopAfter(30), **run)
+    assert ckpt.exists() and np.load(out).shape[0] == 30
+    with pytest.raises(ValueError, match="other settings"):  # another integrator cannot resume it
+        simulate(INTEGRATORS[scheme](kbt=2.0, friction=0.5, dt=0.01), force, x0, 2.0, 50, 7, **run)
+    resumed = simulate(cfg, force, x0, 2.0, 50, 7, **run).frames
+    np.testing.assert_array_equal(resumed, whole)
+    np.testing.assert_array_equal(np.load(out), whole)
+    assert not ckpt.exists()  # removed once the run is complete
+    with pytest.raises(ValueError, match="needs out"):
+        simulate(cfg, force, x0, 2.0, 5, 7, key=key, checkpoint=ckpt)
