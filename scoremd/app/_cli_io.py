@@ -115,7 +115,10 @@ def simulate_to(emulator, replicas, frames, out: Path, args, *, concatenate: boo
     integrator = emulator.integrator(integrator=args.integrator, dt=args.dt, friction=args.friction)
     stream, resume = out.with_name(f".{out.name}.stream.npy"), out.with_name(f".{out.name}.resume.npz")
     model = hashlib.sha256(b"".join(np.asarray(leaf).tobytes() for leaf in jax.tree_util.tree_leaves(emulator.params)))
-    tag = json.dumps({"model": model.hexdigest(), "seed": seed, "start": getattr(args, "start", "training")})
+    if emulator.masses is not None:  # a transferable model's peptides share their parameters
+        model.update(np.asarray(emulator.masses, np.float64).tobytes())
+    tag = json.dumps({"system": emulator.system.name, "model": model.hexdigest(), "seed": seed,
+                      "start": getattr(args, "start", "training")})
     if resume.exists() and stream.exists():
         if not args.quiet:
             print(f"resuming the MD saved in {resume}", file=sys.stderr)
