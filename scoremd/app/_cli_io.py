@@ -20,7 +20,7 @@ from .._errors import DataError, ResumeError, ScoremdError, SimulationDivergedEr
 from ..storage import TRAJECTORY_FORMATS, check_allocation, check_output_path, write_positions
 
 __all__ = ["check_format", "check_size", "checked", "load_samples", "load_trajectory", "mcmc_to", "out_path",
-           "sample_to", "simulate_to"]
+           "refuse_ignored_options", "sample_to", "simulate_to"]
 
 
 def checked(check):
@@ -58,6 +58,19 @@ def out_path(path: str, overwrite: bool, outputs: dict[str, tuple[str, ...]] = F
     if existing and not overwrite:
         raise ScoremdError(f"--out {path}: {', '.join(existing)} already exists; choose another name or pass --overwrite")
     return p
+
+
+def refuse_ignored_options(args, samples_path: Path, traj_path: Path) -> None:
+    """Options that only shape newly made samples or MD must not be silently ignored."""
+    made = {"samples": [o for o in ("method", "steps", "rho") if getattr(args, o, None) is not None],
+            "MD frames": [o for o in ("steps_per_frame", "dt", "friction", "integrator")
+                          if getattr(args, o, None) is not None]}
+    for what, path, options in (("samples", samples_path, made["samples"]), ("MD frames", traj_path, made["MD frames"])):
+        if path.exists() and (options or getattr(args, "seed", None) is not None or getattr(args, "step", None)):
+            names = ", ".join("--" + o.replace("_", "-") for o in options + ["seed", "step"]
+                              if o in options or getattr(args, o, None) is not None)
+            raise ScoremdError(f"{names} would not apply: the {what} in {path} already exist and are evaluated "
+                               "as they are; remove the file (or pass other --samples/--trajectory) to make new ones")
 
 
 def check_size(emulator, count: int, what: str) -> None:

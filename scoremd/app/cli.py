@@ -104,19 +104,6 @@ def cmd_simulate(args) -> None:
         files.mcmc_to(emulator, args.replicas, args.frames, out, args)
 
 
-def _refuse_ignored_options(args, samples_path: Path, traj_path: Path) -> None:
-    """Options that only shape newly made samples or MD must not be silently ignored."""
-    made = {"samples": [o for o in ("method", "steps", "rho") if getattr(args, o, None) is not None],
-            "MD frames": [o for o in ("steps_per_frame", "dt", "friction", "integrator")
-                          if getattr(args, o, None) is not None]}
-    for what, path, options in (("samples", samples_path, made["samples"]), ("MD frames", traj_path, made["MD frames"])):
-        if path.exists() and (options or getattr(args, "seed", None) is not None or getattr(args, "step", None)):
-            names = ", ".join("--" + o.replace("_", "-") for o in options + ["seed", "step"]
-                              if o in options or getattr(args, o, None) is not None)
-            raise ScoremdError(f"{names} would not apply: the {what} in {path} already exist and are evaluated "
-                               "as they are; remove the file (or pass other --samples/--trajectory) to make new ones")
-
-
 def cmd_evaluate(args, emulator=None) -> dict:
     from ..analysis import evaluate, format_metric
     from .runs import load
@@ -124,7 +111,7 @@ def cmd_evaluate(args, emulator=None) -> dict:
     run_dir = Path(args.run_dir)
     samples_path = Path(args.samples) if args.samples else run_dir / SAMPLES_FILE
     traj_path = Path(args.trajectory) if args.trajectory else run_dir / TRAJECTORY_FILE
-    _refuse_ignored_options(args, samples_path, traj_path)
+    files.refuse_ignored_options(args, samples_path, traj_path)
     reference = getattr(args, "reference", "validation")
     report_dir = Path(args.report) if getattr(args, "report", None) else run_dir / "report"
     if report_dir.exists() and not report_dir.is_dir():  # before any sampling or MD
