@@ -115,6 +115,23 @@ def atomic_save_npy(path: str | Path, array: np.ndarray) -> None:
         raise
 
 
+def atomic_savez(path: str | Path, **arrays) -> None:
+    """``np.savez`` to a temporary file in the same folder, synced to disk, then renamed into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **arrays)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, _default_mode())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def atomic_write_text(path: str | Path, text: str) -> None:
     """Write text to a temporary file and rename it into place."""
     path = Path(path)
@@ -255,5 +272,5 @@ def write_positions(path: str | Path, xyz: np.ndarray, topology=None) -> list[Pa
     return [path, pdb]
 
 
-__all__ = ["NpyFrameWriter", "TRAJECTORY_FORMATS", "array_sha256", "atomic_save_npy", "atomic_write_text",
+__all__ = ["NpyFrameWriter", "TRAJECTORY_FORMATS", "array_sha256", "atomic_save_npy", "atomic_savez", "atomic_write_text",
            "available_memory", "check_allocation", "check_output_path", "read_frames", "sha256", "write_positions"]

@@ -15,8 +15,6 @@ Units: positions nm, time ps, forces kJ/mol/nm, masses amu.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import NamedTuple
@@ -31,7 +29,7 @@ from .._checks import positive_int
 from .._errors import ResumeError, SimulationDivergedError
 from .._progress import Progress, progress_bar
 from ..parallel import batch_sharding
-from ..storage import NpyFrameWriter, check_allocation, read_frames
+from ..storage import NpyFrameWriter, atomic_savez, check_allocation, read_frames
 from ._integrators import AbstractLangevin, ForceFn
 
 __all__ = ["Trajectory", "simulate"]
@@ -141,7 +139,7 @@ def simulate(
         device, or a count that does not divide R, runs unsplit; docs/design.md D11).
         The trajectory does not depend on the split.
       checkpoint: optional ``.npz`` path (needs ``out``) where the integrator state, PRNG key
-        and frame count are saved at most every ``checkpoint_seconds`` (after a compiled
+        and frame count are saved at most every ``checkpoint_seconds`` (s of wall time; after a compiled
         chunk). If it exists when the call starts, the run resumes from it: ``out`` keeps its
         first saved frames and the rest are computed, the same frames as without the
         interruption. It is removed when the run completes. The caller guarantees the same
@@ -245,16 +243,7 @@ def _save(path: Path, signature: str, state, key, step, first_bad, done: int) ->
     arrays.update(key=np.asarray(jax.random.key_data(key) if typed else key), typed_key=np.asarray(typed),
                   step=np.asarray(step), first_bad=np.asarray(first_bad), done=np.asarray(done),
                   signature=np.asarray(signature))
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_savez(path, **arrays)
 
 
 def _differences(saved: str, now: str) -> str:
