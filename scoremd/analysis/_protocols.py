@@ -3,7 +3,9 @@
 * **paper**: ``n`` model frames (50 000 in the paper) drawn at random against ``n`` reference
   frames drawn at random; MD frames are drawn from the whole pooled trajectory. Repeated over
   ``draws`` independent draws: mean and standard deviation.
-* **large**: all frames of the smaller set against as many frames drawn from the larger.
+* **large**: all frames of the smaller set against as many frames drawn from the larger; a model
+  set larger than the independent reference is drawn down to its size, so the floor exists at
+  the same n.
 
 The floor of a protocol is the same metric between two independent references (e.g. the
 test runs against the validation runs) at the same sizes: plug-in JS and PMF fall with the
@@ -69,8 +71,9 @@ def protocols(system: MolecularSystem, sets: dict[str, np.ndarray], reference: n
     """Both protocols for every set in ``sets`` against ``reference``, with their floors.
 
     The floor of each set is ``independent`` (a second reference no model saw) scored against
-    ``reference`` in the same protocol at that set's size (or at ``independent``'s size when
-    that is smaller: every entry states its ``n``).
+    ``reference`` in the same protocol at that set's size. A set larger than ``independent``
+    (e.g. 12 million frames of long MD) is scored at ``independent``'s size, drawn at random,
+    in both protocols, so model and floor always stand at the same ``n``.
 
     Returns:
       {"paper": {name: {...}, "floor " + name: {...}}, "large": {...}} with the entries of
@@ -78,11 +81,12 @@ def protocols(system: MolecularSystem, sets: dict[str, np.ndarray], reference: n
     """
     out: dict[str, dict] = {"paper": {}, "large": {}}
     for name, x in sets.items():
-        k = min(n, len(x))
+        k = min(n, len(x), len(independent))
         out["paper"][name] = paper_protocol(system, x, reference, n=k, draws=draws)
         out["paper"][f"floor {name}"] = paper_protocol(system, independent, reference, n=k, draws=draws, seed=1)
-        out["large"][name] = large_sample(system, x, reference)
-        same_size = _draw(np.random.default_rng(2), independent, min(len(x), len(independent)))
+        size = min(len(x), len(independent))  # the largest n at which the floor exists too
+        out["large"][name] = large_sample(system, _draw(np.random.default_rng(3), x, size), reference)
+        same_size = _draw(np.random.default_rng(2), independent, size)
         out["large"][f"floor {name}"] = large_sample(system, same_size, reference, seed=1)
     return out
 

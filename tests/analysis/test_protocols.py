@@ -42,6 +42,10 @@ def test_protocols_put_each_set_next_to_a_floor_of_its_own_size():
     for name, size in (("i.i.d.", 3000), ("MD", 5000)):
         assert result["paper"][name]["n"] == result["paper"][f"floor {name}"]["n"] == 2500
         assert result["large"][name]["n"] == result["large"][f"floor {name}"]["n"] == size
+    # A set larger than the independent reference (long MD) is scored at the floor's size.
+    big = protocols(ALANINE_DIPEPTIDE, {"MD": _frames(12_000, 4)}, reference, independent[:4000], n=5000, draws=2)
+    for key in ("paper", "large"):
+        assert big[key]["MD"]["n"] == big[key]["floor MD"]["n"] == 4000
     lines = protocol_lines({"reference": "test runs [4]", **result})
     assert "against the test runs [4]" in lines[1] and sum(line.startswith("| paper") for line in lines) == 2
     assert not any("training-data rows" in line for line in lines)
