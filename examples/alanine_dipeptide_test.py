@@ -14,7 +14,7 @@ share and its standard error over runs. The training-data row is what an exact m
 training runs would score.
 
     python examples/alanine_dipeptide_test.py --out runs/aldp_test [--recipes both diffusion] \\
-        [--seeds 0 1 2] [--paper-md]
+        [--seeds 0 1 2] [--paper-md [RECIPE ...]]
 
 Re-running resumes: finished runs and reports are read back, interrupted training resumes
 from its checkpoints, and an existing ``md_paper.npy`` is scored as it is.
@@ -137,11 +137,15 @@ def main(argv=None) -> None:
     parser.add_argument("--out", required=True)
     parser.add_argument("--recipes", nargs="+", default=["both"], choices=["diffusion", "fp", "both"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--paper-md", action="store_true", help="also run and score 100 replicas x 12 ns")
+    parser.add_argument("--paper-md", nargs="*", metavar="RECIPE",
+                        help="also run and score 100 replicas x 12 ns (for the recipes named, default: all)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args(argv)
     out = Path(args.out)
-    results = {r: [run_one(r, s, out, args.set, args.paper_md) for s in args.seeds] for r in args.recipes}
+    paper = set() if args.paper_md is None else set(args.paper_md or args.recipes)
+    if paper - set(args.recipes):
+        parser.error(f"--paper-md names recipes not in --recipes: {', '.join(sorted(paper - set(args.recipes)))}")
+    results = {r: [run_one(r, s, out, args.set, r in paper) for s in args.seeds] for r in args.recipes}
     text = table(results)
     atomic_write_text(out / "test_table.md", text)
     print(text)
