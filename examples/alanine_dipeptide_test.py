@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 import scoremd
-from scoremd.analysis import format_metric
+from scoremd.analysis import TRAINING_AT_MD_SIZE, format_metric
 from scoremd.app import run
 from scoremd.app.cli import main as cli
 from scoremd.storage import atomic_write_text
@@ -119,6 +119,9 @@ def table(results: dict[str, list[dict]]) -> str:
             lines.append(_row(f"{recipe} ({len(paper)} seed{'s' if len(paper) > 1 else ''}): MD {pm['replicas']} x "
                               f"{pm['frames_per_replica'] * pm['frame_ps'] / 1000:g} ns (paper)", paper, "MD", "MD",
                               test_share))
+            if TRAINING_AT_MD_SIZE in paper[0]["protocols"]["large"]:  # the bound at the long MD's n
+                lines.append(_row(f"training data (runs 00-01) at the {recipe} paper MD's n", paper[:1],
+                                  TRAINING_AT_MD_SIZE, "training data", test_share))
     shares = ", ".join(f"run {k} {100 * v:.2f} %" for k, v in runs["runs"].items())
     lines += [
         "",

@@ -12,6 +12,7 @@ from ._floors import iid_sample_floor as iid_sample_floor
 from ._floors import md_protocol_floor as md_protocol_floor
 from ._floors import protocol_floor as protocol_floor
 from ._floors import reference_splits as reference_splits
+from ._molecular import TRAINING_AT_MD_SIZE as TRAINING_AT_MD_SIZE
 from ._molecular_metrics import bond_lengths as bond_lengths
 from ._molecular_metrics import bond_w1 as bond_w1
 from ._molecular_metrics import dihedral_metrics as dihedral_metrics
@@ -28,7 +29,7 @@ from .metrics import pmf_error as pmf_error
 from .report import evaluate as evaluate
 from .report import fp_error_vs_time as fp_error_vs_time
 
-__all__ = ["bond_lengths", "bond_w1", "compare_to_reference", "dihedral_metrics", "evaluate", "format_metric",
+__all__ = ["TRAINING_AT_MD_SIZE", "bond_lengths", "bond_w1", "compare_to_reference", "dihedral_metrics", "evaluate", "format_metric",
            "fp_error_vs_time", "held_out_text", "histogram", "iid_sample_floor", "js_divergence", "md_frames",
            "md_protocol_floor", "phi_positive", "phi_positive_blocks", "phi_positive_by_run", "pmf_error",
            "protocol_floor", "reference_splits"]
