@@ -111,8 +111,9 @@ def protocol_lines(result: dict) -> list[str]:
                 cells = [fmt(m["js"]), fmt(m["pmf"]), fmt(f["js"]), fmt(f["pmf"])]
             lines.append(f"| {label} | {name} | {m['n']} | " + " | ".join(cells) + " |")
     if "training data" in result["large"]:
-        lines += ["", "The training-data rows are frames the model was fitted to, as many as the i.i.d. samples: "
-                  "what an exact model of its training data scores. Where they sit above the floor, the training "
-                  "runs and the scored runs differ (a slow basin visited a different number of times), and no "
-                  "model of those training frames can be read below that row."]
+        lines += ["", "The training-data rows are frames the model was fitted to, as many as the i.i.d. samples "
+                  "(and, beside a long MD, as many as its frames): what an exact model of its training data "
+                  "scores. Where they sit above the floor, the training runs and the scored runs differ (a slow "
+                  "basin visited a different number of times), and no model of those training frames can be read "
+                  "below that row."]
     return lines
