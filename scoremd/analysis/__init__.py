@@ -29,7 +29,7 @@ from .metrics import pmf_error as pmf_error
 from .report import evaluate as evaluate
 from .report import fp_error_vs_time as fp_error_vs_time
 
-__all__ = ["TRAINING_AT_MD_SIZE", "bond_lengths", "bond_w1", "compare_to_reference", "dihedral_metrics", "evaluate", "format_metric",
-           "fp_error_vs_time", "held_out_text", "histogram", "iid_sample_floor", "js_divergence", "md_frames",
-           "md_protocol_floor", "phi_positive", "phi_positive_blocks", "phi_positive_by_run", "pmf_error",
-           "protocol_floor", "reference_splits"]
+__all__ = ["TRAINING_AT_MD_SIZE", "bond_lengths", "bond_w1", "compare_to_reference", "dihedral_metrics", "evaluate",
+           "format_metric", "fp_error_vs_time", "held_out_text", "histogram", "iid_sample_floor", "js_divergence",
+           "md_frames", "md_protocol_floor", "phi_positive", "phi_positive_blocks", "phi_positive_by_run",
+           "pmf_error", "protocol_floor", "reference_splits"]
