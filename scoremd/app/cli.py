@@ -242,7 +242,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _sampling_options(p):
-    p.add_argument("--method", choices=["sde", "ode"], default=None, help="i.i.d. sampler (default: config)")
+    p.add_argument("--method", choices=["sde", "ode", "smc"], default=None, help="i.i.d. sampler (default: config)")
     p.add_argument("--steps", type=_count, default=None, help="sampler integration steps (default: config)")
     p.add_argument("--rho", type=_positive_float, default=None,
                    help="time-grid exponent: 1 uniform, > 1 denser at small t (default: config, else the sampler's)")

@@ -57,10 +57,12 @@ class SampleConfig:
 
     Attributes:
       n: number of samples.
-      method: ``"sde"`` (:class:`~scoremd.diffusion.ReverseSDE`, Euler-Maruyama) or ``"ode"``
-        (:class:`~scoremd.diffusion.ProbabilityFlowODE`, Heun).
+      method: ``"sde"`` (:class:`~scoremd.diffusion.ReverseSDE`, Euler-Maruyama), ``"ode"``
+        (:class:`~scoremd.diffusion.ProbabilityFlowODE`, Heun) or ``"smc"``
+        (:class:`~scoremd.diffusion.SMCReverseSDE`: the reverse SDE's particles weighted by the
+        model's energies and resampled, so that they follow exp(-E(x, t_min)), the MD's density).
       steps: integration steps from t = 1 to t_min.
-      rho: time-grid exponent (None: the sampler's default, 1 for sde, 3 for ode).
+      rho: time-grid exponent (None: the sampler's default, 1 for sde and smc, 3 for ode).
       chunk_size: samples integrated at once (bounds memory).
       seed: PRNG seed.
     """

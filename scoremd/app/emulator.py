@@ -135,6 +135,10 @@ class Emulator:
         """s_theta(x, t) on normalised coordinates (what the samplers integrate)."""
         return self.model.score(self.params, x, t)
 
+    def _normalised_energy(self, x, t):
+        """E_theta(x, t) (B,) in k_BT on normalised coordinates (what the SMC sampler weighs by)."""
+        return self.model.energy(self.params, x, t)
+
     def sampler(self, *, method: str | None = None, steps: int | None = None,
                 rho: float | None = None) -> AbstractSampler:
         """The i.i.d. sampler of ``config.sample``, with any of its settings overridden."""
@@ -157,6 +161,7 @@ class Emulator:
         x = sample(
             sampler or self.sampler(), self._normalised_score, self.model.sde, n, self.event_shape, key=key,
             chunk_size=chunk_size or self.config.sample.chunk_size, progress=progress,
+            energy_fn=self._normalised_energy, centre_fn=self._centred if self.is_molecular else None,
         )
         return self._centred(x * self.scale)
 
@@ -170,7 +175,8 @@ class Emulator:
         """
         x = self._check(positions)
         out, _ = regenerate(sampler or self.sampler(), self._normalised_score, self.model.sde, x / self.scale,
-                            t0, key=key)
+                            t0, key=key, energy_fn=self._normalised_energy,
+                            centre_fn=self._centred if self.is_molecular else None)
         return self._centred(out * self.scale)
 
     def _centred(self, x):

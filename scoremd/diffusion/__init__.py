@@ -3,7 +3,8 @@
 Everything here works in the network's normalised coordinates on a
 :class:`~scoremd.sde.VPSDE` (re-exported here): denoising score matching and the
 Fokker-Planck regulariser (docs/design.md §3), and the reverse-diffusion samplers
-as ``init``/``step`` kernels with the :func:`sample` driver (§4).
+as ``init``/``step`` kernels with the :func:`sample` driver (§4), among them sequential Monte
+Carlo on the model's energies (:class:`SMCReverseSDE`).
 """
 
 from ..sde import VPSDE as VPSDE
@@ -22,7 +23,6 @@ from ._losses import dsm_loss as dsm_loss
 from ._losses import sample_times as sample_times
 from ._losses import time_weights as time_weights
 from ._losses import training_loss as training_loss
-from ._samplers import SAMPLERS as SAMPLERS
 from ._samplers import AbstractSampler as AbstractSampler
 from ._samplers import ProbabilityFlowODE as ProbabilityFlowODE
 from ._samplers import ReverseSDE as ReverseSDE
@@ -32,8 +32,17 @@ from ._samplers import SamplerState as SamplerState
 from ._samplers import regenerate as regenerate
 from ._samplers import sample as sample
 from ._samplers import time_grid as time_grid
+from ._smc import SMCInfo as SMCInfo
+from ._smc import SMCReverseSDE as SMCReverseSDE
+from ._smc import SMCState as SMCState
 
-__all__ = ["FP_ESTIMATORS", "FP_TIMES", "SAMPLERS", "AbstractFPEstimator", "AbstractSampler", "ExactFP", "FiniteDifferenceFP", "TaylorFP",
-           "LossConfig", "ProbabilityFlowODE", "ReverseSDE", "SamplerInfo", "SamplerKernel", "SamplerState", "VPSDE",
-           "dsm_loss", "fp_error_curve", "fp_error_curves", "fp_loss", "fp_residual", "regenerate", "sample", "sample_times",
-           "time_grid", "time_weights", "training_loss"]
+SAMPLERS: dict[str, type[AbstractSampler]] = {c.name: c for c in (ReverseSDE, ProbabilityFlowODE, SMCReverseSDE)}
+"""The samplers by their configuration name."""
+
+__all__ = [
+    "AbstractFPEstimator", "AbstractSampler", "ExactFP", "FP_ESTIMATORS", "FP_TIMES",
+    "FiniteDifferenceFP", "LossConfig", "ProbabilityFlowODE", "ReverseSDE", "SAMPLERS", "SMCInfo",
+    "SMCReverseSDE", "SMCState", "SamplerInfo", "SamplerKernel", "SamplerState", "TaylorFP", "VPSDE",
+    "dsm_loss", "fp_error_curve", "fp_error_curves", "fp_loss", "fp_residual", "regenerate", "sample",
+    "sample_times", "time_grid", "time_weights", "training_loss",
+]

@@ -6,16 +6,19 @@
   dx/dt = -1/2 beta(t) (x + s(x, t)) (Song et al. 2021, eq. 13).
 
 Both end with one denoising step x0 = (x + sigma^2 s) / m at t_min (Tweedie;
-D7). ``sampler.kernel(score_fn, sde)`` returns the blackjax-shaped pair::
+D7). :class:`~scoremd.diffusion.SMCReverseSDE` (``scoremd.diffusion._smc``) reweights and
+resamples the reverse SDE's particles with the model's energies. ``sampler.kernel(score_fn, sde)``
+(energy samplers: ``kernel(score_fn, sde, energy_fn)``) returns the blackjax-shaped pair::
 
-    state = kernel.init(x1)                     # x1 ~ N(0, I) at t = 1
+    state = kernel.init(x1)                     # x1 ~ N(0, I) at t = 1 (or init(x, start) at grid point start)
     state, info = kernel.step(key, state)       # one step down the time grid
     x0 = kernel.finalize(state)                 # the denoising step
 
 and :func:`sample` is a thin driver over it that draws any number of samples
 in chunks of fixed size (the last one padded), so memory is bounded and the
 chunk is compiled once. Everything here is in the network's normalised,
-dimensionless coordinates; ``score_fn(x, t) -> s`` with x (B, *event), t (B,).
+dimensionless coordinates; ``score_fn(x, t) -> s`` with x (B, *event), t (B,), and
+``energy_fn(x, t) -> E`` (B,) with s = -grad_x E.
 """
 
 from __future__ import annotations
@@ -38,10 +41,12 @@ from ..parallel import batch_sharding
 from ..sde import VPSDE
 from ..storage import check_allocation
 
-__all__ = ["AbstractSampler", "ProbabilityFlowODE", "ReverseSDE", "SAMPLERS", "SamplerInfo", "SamplerKernel",
+__all__ = ["AbstractSampler", "ProbabilityFlowODE", "ReverseSDE", "SamplerInfo", "SamplerKernel",
            "SamplerState", "regenerate", "sample", "time_grid"]
 
 ScoreFn = Callable[[jax.Array, jax.Array], jax.Array]
+EnergyFn = Callable[[jax.Array, jax.Array], jax.Array]
+CentreFn = Callable[[jax.Array], jax.Array]
 
 
 def time_grid(sde: VPSDE, n_steps: int, rho: float = 1.0) -> np.ndarray:
@@ -70,7 +75,8 @@ class SamplerInfo(NamedTuple):
 
 
 class SamplerKernel(NamedTuple):
-    """``init(x1) -> state``, ``step(key, state) -> (state, info)``, ``finalize(state) -> x0``."""
+    """``init(x, start=0) -> state`` (x at grid point ``start``), ``step(key, state) -> (state, info)``,
+    ``finalize(state) -> x0``."""
 
     init: Callable
     step: Callable
@@ -97,6 +103,7 @@ class AbstractSampler(abc.ABC):
     name: ClassVar[str]
     default_rho: ClassVar[float]
     score_evaluations_per_step: ClassVar[int]
+    needs_energy: ClassVar[bool] = False  # kernel() needs the energy function, not only the score
 
     def __post_init__(self):
         object.__setattr__(self, "n_steps", positive_int(self.n_steps, "the sampler's number of steps"))
@@ -111,11 +118,13 @@ class AbstractSampler(abc.ABC):
     def _update(self, score_fn: ScoreFn, sde: VPSDE, key, x, t, t_next):
         """x at t -> x at t_next (< t)."""
 
-    def kernel(self, score_fn: ScoreFn, sde: VPSDE) -> SamplerKernel:
+    def kernel(self, score_fn: ScoreFn, sde: VPSDE, energy_fn: EnergyFn | None = None,
+               centre_fn: CentreFn | None = None) -> SamplerKernel:
+        del energy_fn, centre_fn  # the integrators need only the score
         times = self.times(sde)
 
-        def init(x1) -> SamplerState:
-            return SamplerState(x1, jnp.zeros((), jnp.int32))
+        def init(x, start=0) -> SamplerState:
+            return SamplerState(x, jnp.asarray(start, jnp.int32))
 
         def step(key, state: SamplerState) -> tuple[SamplerState, SamplerInfo]:
             x, i = state
@@ -172,11 +181,14 @@ class ProbabilityFlowODE(AbstractSampler):
         return x + 0.5 * h * (d1 + d2)
 
 
-SAMPLERS: dict[str, type[AbstractSampler]] = {c.name: c for c in (ReverseSDE, ProbabilityFlowODE)}
-"""The samplers by their configuration name."""
+def _kernel(sampler: AbstractSampler, score_fn: ScoreFn, sde: VPSDE, energy_fn: EnergyFn | None,
+            centre_fn: CentreFn | None) -> SamplerKernel:
+    if sampler.needs_energy and energy_fn is None:
+        raise ValueError(f"the {sampler.name!r} sampler weighs its particles by the model's energy: pass energy_fn")
+    return sampler.kernel(score_fn, sde, energy_fn, centre_fn)
 
 
-def _integrate(kernel: SamplerKernel, key, state: SamplerState, start: int, stop: int):
+def _integrate(kernel: SamplerKernel, key, state, start: int, stop: int):
     """Steps start .. stop - 1 of the kernel's grid from ``state``, then the final step."""
 
     def body(_, carry):
@@ -189,8 +201,9 @@ def _integrate(kernel: SamplerKernel, key, state: SamplerState, start: int, stop
     return kernel.finalize(state)
 
 
-def _make_chunk(sampler: AbstractSampler, score_fn: ScoreFn, sde: VPSDE):
-    kernel = sampler.kernel(score_fn, sde)
+def _make_chunk(sampler: AbstractSampler, score_fn: ScoreFn, sde: VPSDE, energy_fn: EnergyFn | None,
+                centre_fn: CentreFn | None):
+    kernel = _kernel(sampler, score_fn, sde, energy_fn, centre_fn)
     return jax.jit(lambda key, x: _integrate(kernel, key, kernel.init(x), 0, sampler.n_steps))
 
 
@@ -209,8 +222,10 @@ def sample(
     dtype=jnp.float32,
     progress: Progress = False,
     devices=None,
+    energy_fn: EnergyFn | None = None,
+    centre_fn: CentreFn | None = None,
 ) -> np.ndarray:
-    """Draw ``n`` independent samples by integrating the reverse diffusion.
+    """Draw ``n`` samples by integrating the reverse diffusion.
 
     Args:
       sampler: the integrator and its grid, e.g. ``ReverseSDE(n_steps=1000)`` or
@@ -224,8 +239,13 @@ def sample(
       progress: ``True`` for a progress bar over chunks, or a callable (:mod:`scoremd._progress`).
       devices: devices to split each chunk over (default ``jax.devices()``; one device,
         or a count that does not divide the chunk, runs unsplit; docs/design.md D11).
+      energy_fn: batched energy E(x, t) (B,) with score_fn = -grad_x E; needed by samplers with
+        ``needs_energy`` (:class:`~scoremd.diffusion.SMCReverseSDE`, whose particles are one
+        population per chunk: resampled copies are not independent).
+      centre_fn: x (B, *event) -> x without the directions the energy does not depend on (a
+        molecule's centre of mass), for samplers with ``needs_energy``; default none.
 
-    The compiled chunk is cached per (sampler, score function, SDE), so a second call
+    The compiled chunk is cached per (sampler, score function, energy function, SDE), so a second call
     with the same score function does not compile again (a score function that reads a
     global changed between calls keeps the value it was compiled with).
 
@@ -237,7 +257,8 @@ def sample(
     n, chunk_size = positive_int(n, "the number of samples"), positive_int(chunk_size, "chunk_size")
     event_shape = tuple(event_shape)
     check_allocation(n * math.prod(event_shape) * np.dtype(dtype).itemsize, f"{n} samples of shape {event_shape}")
-    run = _COMPILED.get((sampler, score_fn, sde), lambda: _make_chunk(sampler, score_fn, sde))
+    run = _COMPILED.get((sampler, score_fn, energy_fn, centre_fn, sde),
+                        lambda: _make_chunk(sampler, score_fn, sde, energy_fn, centre_fn))
     chunk = min(chunk_size, n)
     n_chunks = math.ceil(n / chunk)
     out = np.empty((n_chunks * chunk, *event_shape), np.dtype(dtype))
@@ -265,6 +286,8 @@ def regenerate(
     t0: float,
     *,
     key: jax.Array,
+    energy_fn: EnergyFn | None = None,
+    centre_fn: CentreFn | None = None,
 ) -> tuple[np.ndarray, float]:
     """Diffuse data to t0 and integrate the sampler's grid from there down to t_min.
 
@@ -281,6 +304,7 @@ def regenerate(
         grows with B; pass tens of thousands of frames, not millions).
       t0: diffusion time in [t_min, 1] to start from.
       key: PRNG key (noise of the forward diffusion and of the sampler).
+      energy_fn, centre_fn: as for :func:`sample` (an SMC sampler starts from equal weights at t0).
 
     The compiled integration is cached per (sampler, score function, SDE) and batch shape,
     like :func:`sample`'s, so a profile over several t0 and batches compiles once.
@@ -298,14 +322,16 @@ def regenerate(
     key_fwd, key_path = jax.random.split(key)
     xt, _ = sde.marginal(key_fwd, x0, jnp.full((x0.shape[0],), times[start], x0.dtype))
 
-    run = _COMPILED_REGENERATE.get((sampler, score_fn, sde), lambda: _make_regenerate(sampler, score_fn, sde))
+    run = _COMPILED_REGENERATE.get((sampler, score_fn, energy_fn, centre_fn, sde),
+                                   lambda: _make_regenerate(sampler, score_fn, sde, energy_fn, centre_fn))
     return np.asarray(run(key_path, xt, jnp.asarray(start, jnp.int32))), float(times[start])
 
 
-def _make_regenerate(sampler: AbstractSampler, score_fn: ScoreFn, sde: VPSDE):
+def _make_regenerate(sampler: AbstractSampler, score_fn: ScoreFn, sde: VPSDE, energy_fn: EnergyFn | None,
+                     centre_fn: CentreFn | None):
     """The jitted integration from a traced start index: one compilation serves every t0."""
-    kernel = sampler.kernel(score_fn, sde)
-    return jax.jit(lambda key, x, start: _integrate(kernel, key, SamplerState(x, start), start, sampler.n_steps))
+    kernel = _kernel(sampler, score_fn, sde, energy_fn, centre_fn)
+    return jax.jit(lambda key, x, start: _integrate(kernel, key, kernel.init(x, start), start, sampler.n_steps))
 
 
 _COMPILED_REGENERATE = CompileCache(maxsize=8)

@@ -139,3 +139,23 @@ def test_mcmc_samples_the_models_own_boltzmann_density(trained, method):
     with pytest.raises(ValueError, match="unknown MCMC method 'gibbs'"):
         em.mcmc(x0[:2], 1, key=jax.random.PRNGKey(0), method="gibbs")
 
+
+
+def test_smc_samples_the_models_own_boltzmann_density(trained):
+    """SMC ends at exp(-E(x, t_min)), the density the MD samples: its 3 x 3 coarse bins match the
+    learned density's (tolerance: five standard errors of a tenth of the samples, for the copies
+    that resampling makes). The plain reverse SDE of this briefly trained model does not."""
+    from scoremd.diffusion import ReverseSDE, SMCReverseSDE
+    from scoremd.systems import boltzmann_bin_probabilities
+
+    em = trained
+    bounds = ((-5.0, 4.0), (-3.5, 5.5))
+    p = boltzmann_bin_probabilities(em.energy, em.kbt, bounds, 90).reshape(3, 30, 3, 30).sum(axis=(1, 3)).ravel()
+    n = 20_000
+    x = em.sample(n, key=jax.random.PRNGKey(0), sampler=SMCReverseSDE(n_steps=200), chunk_size=5_000)
+    assert x.shape == (n, 2) and np.isfinite(x).all()
+    share = np.histogramdd(x, bins=3, range=bounds)[0].ravel() / n
+    tolerance = 5 * np.sqrt(p * (1 - p) / (n / 10)) + 1e-3
+    assert np.all(np.abs(share - p) < tolerance), (share, p)
+    plain = em.sample(n, key=jax.random.PRNGKey(0), sampler=ReverseSDE(n_steps=200), chunk_size=5_000)
+    assert np.max(np.abs(np.histogramdd(plain, bins=3, range=bounds)[0].ravel() / n - p) / tolerance) > 2
