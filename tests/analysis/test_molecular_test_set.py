@@ -1,11 +1,13 @@
 """`scoremd evaluate --reference test` on a tiny alanine-dipeptide reference with test runs made by
 the test: the protocols score the test runs, and the training frames are scored as a model would
-be, at the i.i.d. samples' size and, beside an MD that outnumbers them, at the MD's size."""
+be, at the i.i.d. samples' size and, beside an MD that outnumbers them, at the MD's size. And the
+SMC sampler on the same molecule."""
 
 import json
 import shutil
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 
@@ -75,3 +77,26 @@ def test_no_md_size_row_when_the_md_does_not_outnumber_the_samples(run_dir):
     p = _evaluate(run_dir, train[:20], train[:12].reshape(3, 4, 5, 3), "short_md")  # 8 MD frames
     assert TRAINING_AT_MD_SIZE not in p["paper"] and TRAINING_AT_MD_SIZE not in p["large"]
     assert p["large"]["training data"]["n"] == 20 and p["large"]["MD"]["n"] == 8
+
+
+def test_smc_samples_of_a_molecule_are_centred_and_blind_to_the_centre_of_mass(run_dir, tmp_path):
+    """`scoremd sample --method smc`; its weights leave out the centre of mass, along which the
+    energy is flat: shifting every starting particle by the same vector changes nothing."""
+    out = tmp_path / "smc.npy"
+    assert main(["--quiet", "sample", str(run_dir), "--method", "smc", "--n", "64", "--steps", "20",
+                 "--out", str(out)]) == 0
+    x = np.load(out)
+    assert x.shape == (64, 5, 3) and np.isfinite(x).all()
+    np.testing.assert_allclose(x.mean(axis=1), 0.0, atol=1e-5)
+    from scoremd.diffusion import SMCReverseSDE
+
+    em = load(run_dir)
+    kernel = SMCReverseSDE(n_steps=20).kernel(em._normalised_score, em.model.sde, em._normalised_energy, em._centred)
+    x1 = em.model.sde.prior_sample(jax.random.PRNGKey(0), (64, 5, 3))
+    ends = []
+    for shift in (0.0, 2.0):
+        state = kernel.init(x1 + shift)
+        for k in jax.random.split(jax.random.PRNGKey(1), 20):
+            state, _ = kernel.step(k, state)
+        ends.append(np.asarray(em._centred(kernel.finalize(state))))
+    np.testing.assert_allclose(ends[0], ends[1], atol=1e-4)
