@@ -51,8 +51,11 @@ def _mean_sd(values) -> str:
     return f"{format_metric(v.mean())} ± {format_metric(v.std())}"
 
 
-def table(results: dict[str, list[dict]]) -> str:
-    first = next(iter(results.values()))[0]
+def table(results: dict[str, list[dict]], failures: list[str] = ()) -> str:
+    done = [runs for runs in results.values() if runs]
+    if not done:
+        return "No run finished:\n\n" + "\n".join(f"- {f}" for f in failures) + "\n"
+    first = done[0][0]
     floor, ref = first["floor_reference"], first["reference"]
     lines = [
         "| recipe | seeds | iid TIC JS | MD TIC JS | iid TIC PMF | MD TIC PMF | iid distance JS | MD distance JS | "
@@ -60,6 +63,10 @@ def table(results: dict[str, list[dict]]) -> str:
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for recipe, runs in results.items():
+        if not runs:
+            lines.append(f"| {recipe} | 0 | every seed's MD diverged (below) |" + " |" * 12)
+            continue
+
         def col(key, field):
             return _mean_sd([m[key].get(field, np.nan) for m in runs])
 
@@ -81,6 +88,9 @@ def table(results: dict[str, list[dict]]) -> str:
         "Mean ± sd (ddof = 0) over seeds. MD broken replicas: the share of replicas that reached a "
         "C-alpha chain outside the training data's bond range (docs/metrics.md).",
     ]
+    if failures:  # a diverged MD stops that seed, not the table
+        lines += ["", "Not in the table (the seed's MD diverged; its run directory keeps the model and samples):", "",
+                  *(f"- {f}" for f in failures)]
     return "\n".join(lines) + "\n"
 
 
@@ -94,9 +104,16 @@ def main(argv=None) -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args(argv)
     out = Path(args.out)
-    results = {r: [run_one(args.protein, r, s, out, args.set, args.reference) for s in args.seeds]
-               for r in args.recipes}
-    text = table(results)
+    results: dict[str, list[dict]] = {r: [] for r in args.recipes}
+    failures = []
+    for recipe in args.recipes:
+        for seed in args.seeds:
+            try:
+                results[recipe].append(run_one(args.protein, recipe, seed, out, args.set, args.reference))
+            except scoremd.SimulationDivergedError as e:
+                failures.append(f"{recipe}, seed {seed}: {e}")
+                print(f"{recipe} seed {seed}: MD diverged, going on with the next run ({e})")
+    text = table(results, failures)
     atomic_write_text(out / args.protein / "table.md", text)
     print(text)
 
