@@ -245,7 +245,7 @@ def sample(
       centre_fn: x (B, *event) -> x without the directions the energy does not depend on (a
         molecule's centre of mass), for samplers with ``needs_energy``; default none.
 
-    The compiled chunk is cached per (sampler, score function, energy function, SDE), so a second call
+    The compiled chunk is cached per (sampler, score and energy functions, SDE), so a second call
     with the same score function does not compile again (a score function that reads a
     global changed between calls keeps the value it was compiled with).
 
@@ -306,7 +306,7 @@ def regenerate(
       key: PRNG key (noise of the forward diffusion and of the sampler).
       energy_fn, centre_fn: as for :func:`sample` (an SMC sampler starts from equal weights at t0).
 
-    The compiled integration is cached per (sampler, score function, SDE) and batch shape,
+    The compiled integration is cached per (sampler, score and energy functions, SDE) and batch shape,
     like :func:`sample`'s, so a profile over several t0 and batches compiles once.
 
     Returns:
