@@ -8,6 +8,7 @@ run is complete. Positions in nm.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import sys
@@ -18,9 +19,10 @@ import numpy as np
 
 from .._errors import DataError, ResumeError, ScoremdError, SimulationDivergedError
 from ..storage import TRAJECTORY_FORMATS, check_allocation, check_output_path, write_positions
+from .rundir import read_sampler_record, write_sampler_record
 
 __all__ = ["check_format", "check_size", "checked", "load_samples", "load_trajectory", "mcmc_to", "out_path",
-           "refuse_ignored_options", "sample_to", "simulate_to"]
+           "refuse_ignored_options", "sample_to", "simulate_to", "with_recorded_sampler"]
 
 
 def checked(check):
@@ -105,8 +107,26 @@ def sample_to(emulator, n, out: Path, args) -> np.ndarray:
             f"the sampler produced {bad} of {len(x)} non-finite samples (nothing written to {out}); "
             "use more --steps or --method sde, or train longer")
     write(emulator, out, x)
+    write_sampler_record(out, sampler, seed, len(x))
     print(f"{x.shape[0]} samples of shape {x.shape[1:]}", file=sys.stderr)
     return x
+
+
+def with_recorded_sampler(emulator, samples_path: Path, n: int):
+    """The emulator, its ``config.sample`` set to the sampler recorded beside ``samples_path``.
+
+    So that a report of samples drawn with another sampler than the config's (``scoremd
+    sample --method ...``) names the one that drew them. Without a record: unchanged.
+    """
+    record = read_sampler_record(samples_path, n)
+    c = emulator.config
+    if record is None:
+        return emulator
+    sample = dataclasses.replace(c.sample, method=record["method"], steps=record["steps"], rho=record["rho"],
+                                 seed=record.get("seed", c.sample.seed), n=n)
+    if sample == c.sample:
+        return emulator
+    return dataclasses.replace(emulator, config=dataclasses.replace(c, sample=sample))
 
 
 def simulate_to(emulator, replicas, frames, out: Path, args, *, concatenate: bool) -> np.ndarray:

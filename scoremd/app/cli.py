@@ -138,6 +138,7 @@ def cmd_evaluate(args, emulator=None) -> dict:
         raise DataError(f"--samples {samples_path} does not exist")
     else:
         samples = files.sample_to(emulator, c.sample.n, samples_path, args)
+    emulator = files.with_recorded_sampler(emulator, samples_path, len(samples))  # the report names the sampler used
     if traj_path.exists():
         trajectory = files.load_trajectory(traj_path, emulator.event_shape, args.replicas or c.simulate.replicas)
     elif args.trajectory:

@@ -8,6 +8,8 @@ A *run directory* holds everything about one model::
     RUN_DIR/checkpoints/    orbax checkpoints (params, optimiser, EMA, step, key), one folder per expert
     RUN_DIR/metrics.jsonl   one JSON line per logged training step
     RUN_DIR/samples.npy     i.i.d. samples (nm), written by ``scoremd run`` / ``evaluate``
+    RUN_DIR/samples.npy.sampler.json  the sampler that drew them (beside every samples file
+                            the command line writes; the report describes that sampler)
     RUN_DIR/trajectory.npy  MD frames (frames, replicas, *event) (nm)
     RUN_DIR/report/         metrics.json, report.md and plots (:func:`scoremd.evaluate`)
 """
@@ -25,13 +27,16 @@ from ..storage import atomic_write_text
 from .config import RunConfig, config_to_dict
 
 __all__ = ["CONFIG_FILE", "RUN_FILE", "SAMPLES_FILE", "TOPOLOGY_FILE", "TRAJECTORY_FILE", "check_resumable",
-           "read_run_info", "record_training_size", "write_run_info", "write_topology"]
+           "read_run_info", "read_sampler_record", "record_training_size", "write_run_info", "write_sampler_record",
+           "write_topology"]
 
 CONFIG_FILE = "config.toml"
 RUN_FILE = "run.json"
 TOPOLOGY_FILE = "topology.pdb"
 SAMPLES_FILE = "samples.npy"
 TRAJECTORY_FILE = "trajectory.npy"
+
+SAMPLER_RECORD_SUFFIX = ".sampler.json"
 
 # Sections that may change between a run's sessions without invalidating its checkpoints.
 _RESUMABLE_CHANGES = {"sample", "simulate"}
@@ -47,6 +52,43 @@ def read_run_info(run_dir: str | Path) -> dict:
 def write_run_info(run_dir: str | Path, info: dict) -> None:
     """Replace ``run.json`` atomically."""
     atomic_write_text(Path(run_dir) / RUN_FILE, json.dumps(info, indent=2) + "\n")
+
+
+def _sampler_record_path(samples_path: str | Path) -> Path:
+    p = Path(samples_path)
+    return p.with_name(p.name + SAMPLER_RECORD_SUFFIX)
+
+
+def write_sampler_record(samples_path: str | Path, sampler, seed: int, n: int) -> None:
+    """Write ``<samples file>.sampler.json``: which sampler drew the ``n`` samples of ``samples_path``.
+
+    ``sampler`` is an :class:`~scoremd.diffusion.AbstractSampler`; ``seed`` the PRNG seed. A
+    report of these samples then names the sampler that made them, not the config's.
+    """
+    record = {"method": sampler.name, "steps": int(sampler.n_steps),
+              "rho": float(sampler.default_rho if sampler.rho is None else sampler.rho), "seed": int(seed), "n": int(n)}
+    atomic_write_text(_sampler_record_path(samples_path), json.dumps(record, indent=2) + "\n")
+
+
+def read_sampler_record(samples_path: str | Path, n: int) -> dict | None:
+    """The sampler record beside ``samples_path`` (see :func:`write_sampler_record`), or None.
+
+    A record written for a different number of samples than the ``n`` the file holds belongs
+    to an older file of that name: it is ignored with a warning.
+    """
+    path = _sampler_record_path(samples_path)
+    if not path.exists():
+        return None
+    try:
+        record = json.loads(path.read_text())
+        valid = record["method"] and int(record["n"]) == n
+    except (ValueError, KeyError, TypeError):
+        valid = False
+    if not valid:
+        warnings.warn(f"{path} does not describe the {n} samples of {samples_path} (an older file's record?); "
+                      "the report names the config's sampler", stacklevel=2)
+        return None
+    return record
 
 
 def record_training_size(info: dict, n_train: int, run_dir: Path) -> None:

@@ -30,8 +30,8 @@ from ..training import (
 )
 from .config import RunConfig, config_from_dict, config_to_toml, load_config
 from .emulator import Emulator
-from .rundir import (CONFIG_FILE, RUN_FILE, TOPOLOGY_FILE, check_resumable, read_run_info, record_training_size,
-                     write_run_info, write_topology)
+from .rundir import (CONFIG_FILE, RUN_FILE, SAMPLES_FILE, TOPOLOGY_FILE, check_resumable, read_run_info,
+                     record_training_size, write_run_info, write_sampler_record, write_topology)
 from ._stages import assemble, build_run_model, fit_stages, fresh_state, plan_stages, restore_stage
 
 __all__ = ["load", "load_training_data", "run", "train"]
@@ -133,7 +133,8 @@ def run(config: RunConfig, run_dir: str | Path, *, reference: str = "validation"
         raise ConfigError(f"{config.system} is evaluated per molecule: use examples/dipeptides.py")
     run_dir = Path(run_dir)
     samples = emulator.sample(config.sample.n, key=jax.random.PRNGKey(config.sample.seed), progress=progress)
-    np.save(run_dir / "samples.npy", samples)
+    np.save(run_dir / SAMPLES_FILE, samples)
+    write_sampler_record(run_dir / SAMPLES_FILE, emulator.sampler(), config.sample.seed, len(samples))
     start = emulator.initial_positions(config.simulate.replicas, seed=config.simulate.seed)
     traj = emulator.simulate(start, config.simulate.frames, key=jax.random.PRNGKey(config.simulate.seed),
                              out=run_dir / "trajectory.npy", progress=progress).frames

@@ -242,3 +242,20 @@ def test_interrupted_md_resumes_to_the_frames_of_an_uninterrupted_run(run_dir, t
     assert main([*md, "--out", str(cut)]) == 0
     np.testing.assert_array_equal(np.load(cut), np.load(whole))
     assert not stream.exists() and not resume.exists()
+
+
+def test_a_report_names_the_sampler_that_drew_its_samples(run_dir, tmp_path):
+    """Samples drawn with another sampler than the config's are reported as that sampler's."""
+    samples, traj = tmp_path / "sde.npy", tmp_path / "t.npy"
+    assert main(["--quiet", "sample", str(run_dir), "--method", "sde", "--steps", "7", "--n", "150",
+                 "--out", str(samples)]) == 0
+    assert main(["--quiet", "simulate", str(run_dir), "--replicas", "4", "--frames", "20", "--out", str(traj)]) == 0
+    common = ["--quiet", "evaluate", str(run_dir), "--samples", str(samples), "--trajectory", str(traj),
+              "--replicas", "4"]
+    assert main([*common, "--report", str(tmp_path / "r")]) == 0
+    text = (tmp_path / "r" / "report.md").read_text()
+    assert "sde sampler, 7 steps" in text and "ode sampler" not in text
+    np.save(samples, np.load(samples)[:100])  # another file under the same name: its record is stale
+    with pytest.warns(UserWarning, match="does not describe the 100 samples"):
+        assert main([*common, "--report", str(tmp_path / "r2")]) == 0
+    assert "ode sampler, 50 steps" in (tmp_path / "r2" / "report.md").read_text()  # the config's, said with a warning
