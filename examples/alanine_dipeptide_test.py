@@ -5,7 +5,9 @@ For each recipe of ``examples/configs/alanine_dipeptide_<recipe>.toml`` and each
 and scores both against the test runs run_04 ... run_07, which no choice of settings has
 seen (``scoremd evaluate --reference test``). With ``--paper-md`` it also runs the paper's MD
 protocol (100 replicas x 12 ns from training frames, a frame every 50 steps of 2 fs) and
-scores it the same way into ``report_paper_md/``. Then writes ``OUT/test_table.md``: for every
+scores it the same way into ``report_paper_md/``. With ``--also-sample sde`` (or ode, smc) it
+also draws the i.i.d. samples of each seed with that sampler (the preset's steps and time grid)
+into ``samples_<method>.npy`` and scores them into ``report_<method>/``. Then writes ``OUT/test_table.md``: for every
 set (i.i.d., preset MD, paper MD), the phi/psi JS in the paper's protocol (50 000 frames
 against 50 000 test frames) and with large samples (every frame against as many test frames),
 mean ± sd over seeds, each next to its floor (the validation runs scored the same way at the
@@ -14,7 +16,7 @@ share and its standard error over runs. The training-data row is what an exact m
 training runs would score.
 
     python examples/alanine_dipeptide_test.py --out runs/aldp_test [--recipes both diffusion] \\
-        [--seeds 0 1 2] [--paper-md [RECIPE ...]]
+        [--seeds 0 1 2] [--paper-md [RECIPE ...]] [--also-sample sde]
 
 Re-running resumes: finished runs and reports are read back, interrupted training resumes
 from its checkpoints, and an existing ``md_paper.npy`` is scored as it is.
@@ -45,8 +47,10 @@ def _scored_on_test(path: Path) -> dict | None:
     return metrics if str(metrics.get("protocols", {}).get("reference", "")).startswith("test") else None
 
 
-def run_one(recipe: str, seed: int, out: Path, overrides: list[str], paper_md: bool) -> dict:
-    """The test-set reports of one training seed: {"preset": metrics, "paper": metrics or None}."""
+def run_one(recipe: str, seed: int, out: Path, overrides: list[str], paper_md: bool,
+            also_sample: tuple[str, ...] = ()) -> dict:
+    """The test-set reports of one training seed: {"preset": metrics, "paper": metrics or None,
+    "config": its RunConfig, "samplers": {method: metrics of its i.i.d. samples}}."""
     run_dir = out / f"{recipe}_seed{seed}"
     config = scoremd.load_config(CONFIGS / f"alanine_dipeptide_{recipe}.toml", [*overrides, f"train.seed={seed}"])
     metrics = _scored_on_test(run_dir / "report" / "metrics.json")
@@ -55,7 +59,19 @@ def run_one(recipe: str, seed: int, out: Path, overrides: list[str], paper_md: b
     if "frame_ps" not in metrics["md"]:  # reports written before the frame interval was recorded
         metrics["md"]["frame_ps"] = scoremd.load(run_dir).integrator().dt * config.simulate.steps_per_frame_for(
             scoremd.get_system("alanine_dipeptide"))
-    result = {"preset": metrics, "paper": None}
+    result = {"preset": metrics, "paper": None, "config": config, "samplers": {}}
+    for method in also_sample:
+        if method == config.sample.method:
+            continue
+        report, samples = run_dir / f"report_{method}", run_dir / f"samples_{method}.npy"
+        result["samplers"][method] = _scored_on_test(report / "metrics.json")
+        if result["samplers"][method] is None:
+            if not samples.exists():
+                assert cli(["sample", str(run_dir), "--method", method, "--n", str(config.sample.n),
+                            "--out", str(samples)]) == 0
+            assert cli(["evaluate", str(run_dir), "--samples", str(samples), "--reference", "test",
+                        "--report", str(report)]) == 0
+            result["samplers"][method] = _scored_on_test(report / "metrics.json")
     if paper_md:
         report = run_dir / "report_paper_md"
         result["paper"] = _scored_on_test(report / "metrics.json")
@@ -109,7 +125,11 @@ def table(results: dict[str, list[dict]]) -> str:
     for recipe, seeds in results.items():
         preset = [r["preset"] for r in seeds]
         tag = f"{recipe} ({len(seeds)} seed{'s' if len(seeds) > 1 else ''})"
-        lines.append(_row(f"{tag}: i.i.d.", preset, "i.i.d.", "i.i.d.", test_share))
+        lines.append(_row(f"{tag}: i.i.d. ({seeds[0]['config'].sample.method}, the preset's)", preset, "i.i.d.",
+                          "i.i.d.", test_share))
+        for method in seeds[0]["samplers"]:
+            lines.append(_row(f"{tag}: i.i.d. ({method})", [r["samplers"][method] for r in seeds], "i.i.d.",
+                              "i.i.d.", test_share))
         md = preset[0]["md"]
         lines.append(_row(f"{tag}: MD {md['replicas']} x {md['frames_per_replica'] * md['frame_ps'] / 1000:g} ns",
                           preset, "MD", "MD", test_share))
@@ -142,13 +162,16 @@ def main(argv=None) -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--paper-md", nargs="*", metavar="RECIPE",
                         help="also run and score 100 replicas x 12 ns (for the recipes named, default: all)")
+    parser.add_argument("--also-sample", nargs="+", default=[], choices=["sde", "ode", "smc"], metavar="METHOD",
+                        help="also draw and score each seed's i.i.d. samples with these samplers (sde, ode, smc)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args(argv)
     out = Path(args.out)
     paper = set() if args.paper_md is None else set(args.paper_md or args.recipes)
     if paper - set(args.recipes):
         parser.error(f"--paper-md names recipes not in --recipes: {', '.join(sorted(paper - set(args.recipes)))}")
-    results = {r: [run_one(r, s, out, args.set, r in paper) for s in args.seeds] for r in args.recipes}
+    results = {r: [run_one(r, s, out, args.set, r in paper, tuple(args.also_sample)) for s in args.seeds]
+               for r in args.recipes}
     text = table(results)
     atomic_write_text(out / "test_table.md", text)
     print(text)
