@@ -20,6 +20,9 @@ from ._molecular_metrics import md_frames as md_frames
 from ._molecular_metrics import phi_positive as phi_positive
 from ._molecular_metrics import phi_positive_blocks as phi_positive_blocks
 from ._molecular_metrics import phi_positive_by_run as phi_positive_by_run
+from ._protocols import large_sample as large_sample
+from ._protocols import paper_protocol as paper_protocol
+from ._protocols import protocols as protocols
 from ._text import format_metric as format_metric
 from ._text import held_out_text as held_out_text
 from .metrics import compare_to_reference as compare_to_reference
@@ -31,5 +34,5 @@ from .report import fp_error_vs_time as fp_error_vs_time
 
 __all__ = ["TRAINING_AT_MD_SIZE", "bond_lengths", "bond_w1", "compare_to_reference", "dihedral_metrics", "evaluate",
            "format_metric", "fp_error_vs_time", "held_out_text", "histogram", "iid_sample_floor", "js_divergence",
-           "md_frames", "md_protocol_floor", "phi_positive", "phi_positive_blocks", "phi_positive_by_run",
-           "pmf_error", "protocol_floor", "reference_splits"]
+           "large_sample", "md_frames", "md_protocol_floor", "paper_protocol", "phi_positive", "phi_positive_blocks",
+           "phi_positive_by_run", "pmf_error", "protocol_floor", "protocols", "reference_splits"]
