@@ -143,7 +143,7 @@ F = (k_BT/s)·s_θ(x/s, t₀) (kJ/mol/nm) drives Langevin dynamics of the beads
 
 This notebook loads a trained run (set `SCOREMD_RUN` to its directory, e.g. one
 written by `scoremd run examples/configs/alanine_dipeptide_both.toml --out runs/aldp_both`)
-or trains the CPU preset (about 25 minutes on 2 cores). With `SCOREMD_FAST=1` it
+or trains the CPU preset (about 15 minutes on 2 cores). With `SCOREMD_FAST=1` it
 trains a tiny model in about a minute (what the test suite runs)."""),
     ("code", """import os
 import tempfile
@@ -191,7 +191,12 @@ else:
     emulator = scoremd.train(config, WORK / "both", progress=not FAST)
 c = emulator.config
 print(f"{c.model.kind} ({c.model.features}) {list(c.model.hidden)}; scale s = {emulator.scale:.4f} nm")"""),
-    ("md", """## i.i.d. samples and MD with the learned force"""),
+    ("md", """## i.i.d. samples and MD with the learned force
+
+The preset draws i.i.d. samples by sequential Monte Carlo (`c.sample.method == "smc"`): the
+reverse SDE's particles weighted by the model's energies and resampled, so that they follow
+the same density exp(−E) the MD samples; `emulator.sampler(method="sde")` is the plain
+reverse SDE."""),
     ("code", """iid = emulator.sample(c.sample.n, key=jax.random.PRNGKey(c.sample.seed))
 start = emulator.initial_positions(c.simulate.replicas, seed=c.simulate.seed)
 traj = emulator.simulate(start, c.simulate.frames, key=jax.random.PRNGKey(c.simulate.seed)).frames  # (frames, replicas, 5, 3) nm
