@@ -35,7 +35,9 @@ def paper_protocol(system: MolecularSystem, x: np.ndarray, reference: np.ndarray
                    draws: int = 5, seed: int = 0) -> dict:
     """``n`` frames of ``x`` against ``n`` reference frames, both drawn at random, ``draws`` times.
 
-    ``n`` is capped at the smaller set's size (the result says which ``n`` was used).
+    ``x`` (N, beads, 3) and ``reference`` (M, beads, 3) are positions in nm; the metrics are the
+    system's dihedral JS (nats) and PMF error (k_BT^2) (:func:`dihedral_metrics`). ``n`` is
+    capped at the smaller set's size (the result says which ``n`` was used).
 
     Returns:
       {"js", "js_sd", "pmf", "pmf_sd", "n", "draws"}.
@@ -57,6 +59,8 @@ def paper_protocol(system: MolecularSystem, x: np.ndarray, reference: np.ndarray
 def large_sample(system: MolecularSystem, x: np.ndarray, reference: np.ndarray, *, seed: int = 0) -> dict:
     """All frames of the smaller set against as many drawn at random from the larger.
 
+    ``x`` (N, beads, 3) and ``reference`` (M, beads, 3): positions in nm.
+
     Returns:
       {"js", "pmf", "n"}.
     """
@@ -69,6 +73,9 @@ def large_sample(system: MolecularSystem, x: np.ndarray, reference: np.ndarray, 
 def protocols(system: MolecularSystem, sets: dict[str, np.ndarray], reference: np.ndarray,
               independent: np.ndarray, *, n: int = PAPER_FRAMES, draws: int = 5) -> dict:
     """Both protocols for every set in ``sets`` against ``reference``, with their floors.
+
+    ``sets`` maps names to positions (N_k, beads, 3); ``reference`` and ``independent`` are
+    positions (M, beads, 3), all in nm.
 
     The floor of each set is ``independent`` (a second reference no model saw) scored against
     ``reference`` in the same protocol at that set's size. A set larger than ``independent``
