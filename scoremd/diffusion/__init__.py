@@ -23,6 +23,7 @@ from ._losses import dsm_loss as dsm_loss
 from ._losses import sample_times as sample_times
 from ._losses import time_weights as time_weights
 from ._losses import training_loss as training_loss
+from ._samplers import AbstractIntegrator as AbstractIntegrator
 from ._samplers import AbstractSampler as AbstractSampler
 from ._samplers import ProbabilityFlowODE as ProbabilityFlowODE
 from ._samplers import ReverseSDE as ReverseSDE
@@ -40,7 +41,7 @@ SAMPLERS: dict[str, type[AbstractSampler]] = {c.name: c for c in (ReverseSDE, Pr
 """The samplers by their configuration name."""
 
 __all__ = [
-    "AbstractFPEstimator", "AbstractSampler", "ExactFP", "FP_ESTIMATORS", "FP_TIMES",
+    "AbstractFPEstimator", "AbstractIntegrator", "AbstractSampler", "ExactFP", "FP_ESTIMATORS", "FP_TIMES",
     "FiniteDifferenceFP", "LossConfig", "ProbabilityFlowODE", "ReverseSDE", "SAMPLERS", "SMCInfo",
     "SMCReverseSDE", "SMCState", "SamplerInfo", "SamplerKernel", "SamplerState", "TaylorFP", "VPSDE",
     "dsm_loss", "fp_error_curve", "fp_error_curves", "fp_loss", "fp_residual", "regenerate", "sample",

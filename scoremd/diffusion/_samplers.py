@@ -41,8 +41,8 @@ from ..parallel import batch_sharding
 from ..sde import VPSDE
 from ..storage import check_allocation
 
-__all__ = ["AbstractSampler", "ProbabilityFlowODE", "ReverseSDE", "SamplerInfo", "SamplerKernel",
-           "SamplerState", "regenerate", "sample", "time_grid"]
+__all__ = ["AbstractIntegrator", "AbstractSampler", "ProbabilityFlowODE", "ReverseSDE", "SamplerInfo",
+           "SamplerKernel", "SamplerState", "regenerate", "sample", "time_grid"]
 
 ScoreFn = Callable[[jax.Array, jax.Array], jax.Array]
 EnergyFn = Callable[[jax.Array, jax.Array], jax.Array]
@@ -89,7 +89,7 @@ def _times(score_fn: ScoreFn, x, t):
 
 @dataclasses.dataclass(frozen=True)
 class AbstractSampler(abc.ABC):
-    """A reverse-diffusion integrator on a time grid from t = 1 to t_min.
+    """A reverse-diffusion sampler on a time grid from t = 1 to t_min.
 
     Attributes:
       n_steps: integration steps, > 0.
@@ -113,6 +113,20 @@ class AbstractSampler(abc.ABC):
     def times(self, sde: VPSDE) -> np.ndarray:
         """The decreasing time grid, shape (n_steps + 1,)."""
         return time_grid(sde, self.n_steps, self.default_rho if self.rho is None else self.rho)
+
+    @abc.abstractmethod
+    def kernel(self, score_fn: ScoreFn, sde: VPSDE, energy_fn: EnergyFn | None = None,
+               centre_fn: CentreFn | None = None) -> SamplerKernel:
+        """The sampler as an ``init``/``step``/``finalize`` triple on this sampler's time grid.
+
+        ``score_fn`` maps (x (B, *event), t (B,)) to the score (B, *event); ``energy_fn`` maps the
+        same to E (B,) and is required when ``needs_energy``; ``centre_fn`` removes the directions
+        the energy does not depend on (a molecule's centre of mass)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class AbstractIntegrator(AbstractSampler):
+    """A sampler that moves each particle on its own by one integration rule, ``_update``."""
 
     @abc.abstractmethod
     def _update(self, score_fn: ScoreFn, sde: VPSDE, key, x, t, t_next):
@@ -145,7 +159,7 @@ class AbstractSampler(abc.ABC):
 
 @final
 @dataclasses.dataclass(frozen=True)
-class ReverseSDE(AbstractSampler):
+class ReverseSDE(AbstractIntegrator):
     """Euler-Maruyama on the reverse-time SDE (the paper's sampler; uniform grid by default)."""
 
     name: ClassVar[str] = "sde"
@@ -162,7 +176,7 @@ class ReverseSDE(AbstractSampler):
 
 @final
 @dataclasses.dataclass(frozen=True)
-class ProbabilityFlowODE(AbstractSampler):
+class ProbabilityFlowODE(AbstractIntegrator):
     """Heun's method on the probability-flow ODE (deterministic; grid rho = 3 by default)."""
 
     name: ClassVar[str] = "ode"

@@ -102,9 +102,6 @@ class SMCReverseSDE(AbstractSampler):
         if not 0.0 <= self.t_stop < 1.0:
             raise ValueError(f"t_stop must lie in [0, 1), got {self.t_stop}")
 
-    def _update(self, score_fn, sde, key, x, t, t_next):  # pragma: no cover - the kernel below replaces it
-        raise NotImplementedError
-
     def kernel(self, score_fn: ScoreFn, sde: VPSDE, energy_fn: EnergyFn | None = None,
                centre_fn: CentreFn | None = None) -> SamplerKernel:
         """``centre_fn`` (x (B, *event) -> x without the directions E does not depend on, e.g. a
