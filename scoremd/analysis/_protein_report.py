@@ -81,7 +81,7 @@ def evaluate_protein(emulator, run_dir: str | Path, samples: np.ndarray, traject
     ref_frame_ps = _reference_frame_ps(config, system)
     lag = max(1, int(round(system.tica_lag_ps / ref_frame_ps)))
     tica = fit_tica([data.positions[data.run_index == r] for r in np.unique(data.run_index[data.train])], lag)
-    native = native_positions(system)
+    native = native_positions(system, config.data.dir)
     pairs, r0 = native_contacts(native, system.native_contact_cutoff)
     bond_range = BondRange(train)
     k = len(r0)

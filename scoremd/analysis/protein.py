@@ -23,8 +23,11 @@ Units: nm, ps; JS natural log; PMF in k_BT^2.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
+from .._errors import DataError
 from ..geometry import dihedral_angles
 from .metrics import histogram, js_divergence, pmf_error
 
@@ -38,11 +41,33 @@ BOND_MARGIN = 0.05
 """nm added on both sides of the reference's range of consecutive C-alpha distances."""
 
 
-def native_positions(system) -> np.ndarray:
-    """C-alpha positions (nm) of a protein system's native structure (``system.structure``), shape (n, 3)."""
+_REPOSITORY = Path(__file__).resolve().parents[2]  # the checkout that holds scoremd/ and data/
+
+
+def native_positions(system, data_dir: str | Path | None = None) -> np.ndarray:
+    """C-alpha positions (nm) of a protein system's native structure (``system.structure``), shape (n, 3).
+
+    A relative ``structure`` (the shipped systems' ``data/folded/<file>.pdb``) is looked up in the
+    working directory, then as ``<data_dir>/folded/<file>``, then in the repository that holds
+    this package, so reports and notebooks work from any directory.
+
+    Raises:
+      DataError: the structure is in none of these places (the message lists them).
+    """
     import mdtraj
 
-    return mdtraj.load(system.structure).xyz[0].astype(np.float64)
+    structure = Path(system.structure)
+    candidates = [structure]
+    if not structure.is_absolute():
+        if data_dir is not None:
+            candidates.append(Path(data_dir) / "folded" / structure.name)
+        candidates.append(_REPOSITORY / structure)
+    for path in candidates:
+        if path.is_file():
+            return mdtraj.load(str(path)).xyz[0].astype(np.float64)
+    raise DataError(f"the native structure of {getattr(system, 'name', 'this system')} is not at "
+                    + " nor ".join(str(c) for c in candidates)
+                    + "; run from the repository root or keep the native PDB under <data dir>/folded/")
 
 
 def pair_distances(x: np.ndarray, min_separation: int = 1) -> np.ndarray:

@@ -114,3 +114,25 @@ def test_bond_range_flags_broken_and_collapsed_bonds(runs):
     broken[1, 3] = broken[1, 2] + 0.1 * (broken[1, 3] - broken[1, 2])  # bond 2-3 collapsed to ~0.04 nm
     assert bonds.broken(broken).tolist() == [True, True, False, False]
     assert bonds.broken(np.stack([broken, b[:4]])).shape == (2, 4)
+
+
+def test_native_structure_is_found_from_any_working_directory(tmp_path, monkeypatch):
+    import scoremd
+    from scoremd import DataError
+    from scoremd.analysis.protein import native_positions
+
+    monkeypatch.chdir(tmp_path)  # the shipped systems name data/folded/... relative to the repository
+    native = native_positions(scoremd.get_system("chignolin"))
+    assert native.shape == (10, 3)
+    # a copy kept under <data dir>/folded/ is found there before the repository's
+    import mdtraj
+
+    (tmp_path / "mine" / "folded").mkdir(parents=True)
+    shifted = mdtraj.load(str(NATIVE))
+    shifted.xyz += 1.0
+    shifted.save_pdb(str(tmp_path / "mine" / "folded" / NATIVE.name))
+    np.testing.assert_allclose(native_positions(scoremd.get_system("chignolin"), tmp_path / "mine"),
+                               native + 1.0, atol=1e-3)
+    missing = type("S", (), {"name": "mine", "structure": "elsewhere/none.pdb"})()
+    with pytest.raises(DataError, match="none.pdb"):
+        native_positions(missing, tmp_path)
