@@ -1,4 +1,4 @@
-"""Write the tutorial notebooks (without outputs) from the cell sources below (and dipeptides_cells.py).
+"""Write the tutorial notebooks (without outputs) from the cell sources below (and the *_cells.py files).
 
     python notebooks/make_notebooks.py
 """
@@ -9,6 +9,7 @@ import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from dipeptides_cells import DIPEPTIDES  # the transferable-model tutorial's cells (notebooks/)
+from fast_folders_cells import FAST_FOLDERS  # the C-alpha protein tutorial's cells (notebooks/)
 
 MUELLER_BROWN = [
     ("md", """# Müller–Brown: sampling and simulating with one energy-based diffusion model
@@ -294,3 +295,4 @@ if __name__ == "__main__":
     nbformat.write(build(MUELLER_BROWN), here / "mueller_brown.ipynb")
     nbformat.write(build(ALANINE_DIPEPTIDE), here / "alanine_dipeptide.ipynb")
     nbformat.write(build(DIPEPTIDES), here / "dipeptides.ipynb")
+    nbformat.write(build(FAST_FOLDERS), here / "fast_folders.ipynb")
