@@ -3,7 +3,8 @@
 A *run directory* holds everything about one model::
 
     RUN_DIR/config.toml     the fully resolved config (written before training)
-    RUN_DIR/run.json        normalisation scale, event shape, bead masses, training time
+    RUN_DIR/run.json        normalisation scale, event shape, bead masses, training time, the
+                            directory training started in (relative data paths are read from it)
     RUN_DIR/topology.pdb    coarse-grained topology (molecules)
     RUN_DIR/checkpoints/    orbax checkpoints (params, optimiser, EMA, step, key), one folder per expert
     RUN_DIR/metrics.jsonl   one JSON line per logged training step
@@ -16,6 +17,8 @@ A *run directory* holds everything about one model::
 
 from __future__ import annotations
 
+import dataclasses
+import glob
 import json
 import warnings
 from pathlib import Path
@@ -27,6 +30,7 @@ from ..storage import atomic_write_text
 from .config import RunConfig, config_to_dict
 
 __all__ = ["CONFIG_FILE", "RUN_FILE", "SAMPLES_FILE", "TOPOLOGY_FILE", "TRAJECTORY_FILE", "check_resumable",
+           "locate_data", "record_working_directory",
            "read_run_info", "read_sampler_record", "record_training_size", "write_run_info", "write_sampler_record",
            "write_topology"]
 
@@ -89,6 +93,39 @@ def read_sampler_record(samples_path: str | Path, n: int) -> dict | None:
                       "the report names the config's sampler", stacklevel=2)
         return None
     return record
+
+
+def record_working_directory(info: dict) -> None:
+    """Set ``info["cwd"]``, the absolute directory a run's relative data paths were read from, on
+    its first start (a resume keeps the first)."""
+    info.setdefault("cwd", str(Path.cwd().resolve()))
+
+
+def locate_data(config: RunConfig, info: dict) -> RunConfig:
+    """``config`` with each relative data path (``data.dir``, ``path``, ``topology``,
+    ``trajectories``) that is not found from the current directory but is found from the
+    directory the run was trained in (``info["cwd"]``) made absolute, so that a run directory
+    loads, samples, simulates and evaluates from anywhere. Paths found here, absolute paths and
+    runs without a recorded directory are left as they are."""
+    origin = info.get("cwd")
+    if not origin:
+        return config
+    data = config.data
+
+    def moved(path):
+        if path is None or Path(path).is_absolute():
+            return path
+        there = Path(origin) / path
+        if any(c in str(path) for c in "*?["):  # a glob pattern of trajectory files
+            return str(there) if not glob.glob(str(path)) and glob.glob(str(there)) else path
+        return str(there) if not Path(path).exists() and there.exists() else path
+
+    changes = {"dir": moved(data.dir), "path": moved(data.path), "topology": moved(data.topology)}
+    if data.trajectories is not None:
+        changes["trajectories"] = tuple(moved(t) for t in data.trajectories)
+    if all(getattr(data, k) == v for k, v in changes.items()):
+        return config
+    return dataclasses.replace(config, data=dataclasses.replace(data, **changes))
 
 
 def record_training_size(info: dict, n_train: int, run_dir: Path) -> None:

@@ -30,8 +30,9 @@ from ..training import (
 )
 from .config import RunConfig, config_from_dict, config_to_toml, load_config
 from .emulator import Emulator
-from .rundir import (CONFIG_FILE, RUN_FILE, SAMPLES_FILE, TOPOLOGY_FILE, check_resumable, read_run_info,
-                     record_training_size, write_run_info, write_sampler_record, write_topology)
+from .rundir import (CONFIG_FILE, RUN_FILE, SAMPLES_FILE, TOPOLOGY_FILE, check_resumable, locate_data,
+                     read_run_info, record_training_size, record_working_directory, write_run_info,
+                     write_sampler_record, write_topology)
 from ._stages import assemble, build_run_model, fit_stages, fresh_state, plan_stages, restore_stage
 
 __all__ = ["load", "load_training_data", "run", "train"]
@@ -104,7 +105,9 @@ def train(config: RunConfig, run_dir: str | Path, *, progress: Progress = True) 
         write_topology(run_dir / TOPOLOGY_FILE, cg_topology(reference.topology_pdb, reference.atom_indices),
                        reference.positions[0])
     record_training_size(info, len(data), run_dir)
+    record_working_directory(info)
     write_run_info(run_dir, info)
+
     def loss_for(stage):
         def loss_fn(p, k, x0):
             return training_loss(stage.model, p, k, x0, config.loss, stage.t_range, stage.t_midpoint,
@@ -167,6 +170,7 @@ def load(run_dir: str | Path, *, step: int | None = None) -> Emulator:
 
         return load_transferable(run_dir, step=step)
     info = read_run_info(run_dir)
+    config = locate_data(config, info)  # relative data paths, from the directory training started in
     system = get_system(config.system)
     if config.model.whiten_distances and "distance_stats" not in info:
         raise CheckpointError(f"{run_dir / RUN_FILE} has no distance_stats for model.whiten_distances; retrain")

@@ -32,7 +32,8 @@ from ..training import make_optimizer
 from .config import RunConfig, config_to_toml, load_config
 from .emulator import Emulator
 from ._stages import assemble, build_run_model, fit_stages, fresh_state, plan_stages, restore_stage
-from .rundir import CONFIG_FILE, RUN_FILE, check_resumable, read_run_info, record_training_size, write_run_info
+from .rundir import (CONFIG_FILE, RUN_FILE, check_resumable, locate_data, read_run_info, record_training_size,
+                     record_working_directory, write_run_info)
 
 __all__ = ["TransferableEmulator", "load_transferable", "training_peptides", "train_transferable"]
 
@@ -179,6 +180,7 @@ def train_transferable(config: RunConfig, run_dir: str | Path, *, progress: Prog
                 peptides=list(peptides), scoremd_version=__version__,
                 extent=info.get("extent") or float(np.max(np.abs(frames["x"]))))
     record_training_size(info, len(frames["x"]), run_dir)
+    record_working_directory(info)
     write_run_info(run_dir, info)
     data = {"x": jnp.asarray(frames["x"] / scale), "types": jnp.asarray(frames["types"])}
 
@@ -203,6 +205,7 @@ def load_transferable(run_dir: str | Path, *, step: int | None = None) -> Transf
     config = load_config(run_dir / CONFIG_FILE)
     system = _check_config(config)
     info = read_run_info(run_dir)
+    config = locate_data(config, info)  # relative data paths, from the directory training started in
     if "scale" not in info or "peptides" not in info:
         raise CheckpointError(f"{run_dir / RUN_FILE} is missing or incomplete; train again into a new directory")
     model, params, key = build_run_model(config, system.event_shape, info)

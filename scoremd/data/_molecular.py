@@ -110,9 +110,10 @@ def load_molecular_data(system: MolecularSystem, data_dir: str | Path, held_out:
         return MolecularData(positions, run_index, train, validation, masses, Path(topology), atoms)
     folder = Path(data_dir) / system.name
     if not folder.is_dir():
+        where = "" if folder.is_absolute() else f" (relative to the current directory, {Path.cwd()})"
         raise DataError(
-            f"no reference data for {system.name} in {folder}; generate it with `{system.generate_command}` "
-            f"(with --out {folder})"
+            f"no reference data for {system.name} in {folder}{where}; if it exists elsewhere, point data.dir "
+            f"there; else generate it with `{system.generate_command}` (with --out {folder})"
         )
     if runs is None:
         runs = tuple(n for n in _run_numbers(folder) if n not in system.test_runs)

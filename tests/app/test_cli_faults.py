@@ -259,3 +259,17 @@ def test_a_report_names_the_sampler_that_drew_its_samples(run_dir, tmp_path):
     with pytest.warns(UserWarning, match="does not describe the 100 samples"):
         assert main([*common, "--report", str(tmp_path / "r2")]) == 0
     assert "ode sampler, 50 steps" in (tmp_path / "r2" / "report.md").read_text()  # the config's, said with a warning
+
+
+def test_a_run_trained_with_relative_data_paths_works_from_any_directory(tmp_path, monkeypatch, capsys):
+    """data.dir = "data" is read from the directory training started in, wherever the run is used later."""
+    out = tmp_path / "runs" / "chig"
+    monkeypatch.chdir(ROOT)
+    tiny = ["data.dir=data", "model.hidden=[16, 16]", "train.steps=20", "train.warmup_steps=2", "train.log_every=10"]
+    assert main(["--quiet", "train", str(ROOT / "examples" / "configs" / "chignolin_diffusion.toml"),
+                 "--out", str(out), *_sets(tiny)]) == 0
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # no data/ here: the MD's start frames come from the training data
+    assert main(["--quiet", "simulate", str(out), "--replicas", "2", "--frames", "3", "--out", "md.npy"]) == 0
+    assert np.load(elsewhere / "md.npy").shape == (3 * 2, 10, 3)  # frames x replicas, beads, xyz
