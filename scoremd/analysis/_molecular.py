@@ -16,6 +16,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from .._errors import ConfigError
 from ..data import load_molecular_data, reference_metadata
 from ..storage import atomic_write_text
 from ..systems import MolecularSystem
@@ -47,6 +48,21 @@ def _subsample(x: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
     if len(x) <= n:
         return x
     return x[np.sort(np.random.default_rng(seed).choice(len(x), n, replace=False))]
+
+
+def check_reference(config, reference: str) -> None:
+    """Refuse, before any work, a ``reference`` a molecular report cannot score against.
+
+    Raises:
+      ValueError: ``reference`` is neither ``"validation"`` nor ``"test"``.
+      ConfigError: ``"test"`` with a user's own trajectories (``data.trajectories``): the test runs
+        are the shipped reference's, not the user's files.
+    """
+    if reference not in ("validation", "test"):
+        raise ValueError(f'reference must be "validation" or "test", got {reference!r}')
+    if reference == "test" and config.data.trajectories is not None:
+        raise ConfigError("the test reference is the system's shipped test runs, not the files of data.trajectories; "
+                          'score a model of your own trajectories with reference="validation" (its held-out files)')
 
 
 def evaluate_molecule(emulator, run_dir: str | Path, samples: np.ndarray, trajectory: np.ndarray, *,
@@ -83,14 +99,12 @@ def evaluate_molecule(emulator, run_dir: str | Path, samples: np.ndarray, trajec
       reference and of the training frames); ``fp_error`` vs
       diffusion time; ``train_seconds``.
     """
-    if reference not in ("validation", "test"):
-        raise ValueError(f'reference must be "validation" or "test", got {reference!r}')
+    check_reference(emulator.config, reference)
     against = reference
     system: MolecularSystem = emulator.system
     config = emulator.config
     run_dir = Path(run_dir)
     out = Path(report_dir) if report_dir is not None else run_dir / "report"
-    out.mkdir(parents=True, exist_ok=True)
     burn = config.simulate.burn_in_frames
     md = md_frames(trajectory, burn)
     data = load_molecular_data(system, config.data.dir, config.data.held_out,  # no test runs
@@ -109,6 +123,7 @@ def evaluate_molecule(emulator, run_dir: str | Path, samples: np.ndarray, trajec
     else:
         scored, independent, described = data.positions[data.validation], train, "held-out (validation) runs"
         scored_runs = data.run_index[data.validation]
+    out.mkdir(parents=True, exist_ok=True)  # once every reference loaded
     protocol_sets = {"i.i.d.": samples, "MD": md}
     if against == "test":
         # An exact model of the frames it was fitted to scores this row: where the training runs

@@ -18,6 +18,7 @@ from ..geometry import fraction_native_contacts, native_contacts
 from ..storage import atomic_write_text
 from . import _plots
 from ._consistency import fp_error_vs_time
+from ._molecular import check_reference
 from ._molecular_metrics import md_frames
 from ._text import consistency_lines, format_metric, sampler_text, steps_text
 from .protein import (BOND_MARGIN, BondRange, native_positions, contact_map, distance_js, fit_tica, folding_transitions_per_us, histogram_js,
@@ -60,12 +61,10 @@ def evaluate_protein(emulator, run_dir: str | Path, samples: np.ndarray, traject
     The report goes to ``report_dir`` (default ``run_dir/report``); ``frame_ps`` is the MD's
     time between frames in ps (default: the config's time step x steps per frame).
     """
-    if reference not in ("validation", "test"):
-        raise ValueError(f'reference must be "validation" or "test", got {reference!r}')
     system, config = emulator.system, emulator.config
+    check_reference(config, reference)
     run_dir = Path(run_dir)
     out = Path(report_dir) if report_dir is not None else run_dir / "report"
-    out.mkdir(parents=True, exist_ok=True)
     data = load_molecular_data(system, config.data.dir, config.data.held_out, **config.data.reference_source())
     train = data.positions[data.train]
     held_out = data.positions[data.validation]
@@ -75,6 +74,7 @@ def evaluate_protein(emulator, run_dir: str | Path, samples: np.ndarray, traject
     else:
         scored = held_out
         half_a, half_b = data.validation_halves()
+    out.mkdir(parents=True, exist_ok=True)  # once every reference loaded
     burn = config.simulate.burn_in_frames
     md = md_frames(trajectory, burn)
     frame_ps = frame_ps or emulator.integrator().dt * config.simulate.steps_per_frame_for(system)

@@ -130,7 +130,10 @@ def run(config: RunConfig, run_dir: str | Path, *, reference: str = "validation"
       The report's metrics (``run_dir/report/metrics.json``).
     """
     from ..analysis import evaluate
+    from ..analysis._molecular import check_reference
 
+    if isinstance(get_system(config.system), MolecularSystem):
+        check_reference(config, reference)  # before hours of training
     emulator = train(config, run_dir, progress=progress)
     if not isinstance(emulator, Emulator):
         raise ConfigError(f"{config.system} is evaluated per molecule: use examples/dipeptides.py")

@@ -273,3 +273,17 @@ def test_a_run_trained_with_relative_data_paths_works_from_any_directory(tmp_pat
     monkeypatch.chdir(elsewhere)  # no data/ here: the MD's start frames come from the training data
     assert main(["--quiet", "simulate", str(out), "--replicas", "2", "--frames", "3", "--out", "md.npy"]) == 0
     assert np.load(elsewhere / "md.npy").shape == (3 * 2, 10, 3)  # frames x replicas, beads, xyz
+
+
+def test_own_trajectories_are_not_scored_against_the_shipped_test_runs(tmp_path):
+    """With data.trajectories the test runs would be another reference's: refused before training."""
+    import scoremd
+    from scoremd.analysis._molecular import check_reference
+    from scoremd.app import run
+
+    config = scoremd.load_config(ROOT / "examples" / "configs" / "chignolin_diffusion.toml",
+                                 ["data.trajectories=['mine/*.dcd']", "data.topology=mine/top.pdb"])
+    with pytest.raises(scoremd.ConfigError, match="data.trajectories"):
+        run(config, tmp_path / "run", reference="test", progress=False)
+    assert not (tmp_path / "run").exists()
+    check_reference(config, "validation")  # the user's held-out files are fine
