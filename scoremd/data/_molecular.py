@@ -105,6 +105,9 @@ def load_molecular_data(system: MolecularSystem, data_dir: str | Path, held_out:
             trajectories, topology, system.cg_map, stride=stride, residue_masses=system.residue_masses)
         if runs is not None:
             keep = np.isin(run_index, np.asarray(runs))
+            if not keep.any():
+                raise DataError(f"runs {list(runs)} select none of the {run_index.max() + 1} files of "
+                                "data.trajectories (their runs are numbered 0, 1, ... in file order)")
             positions, run_index = positions[keep], run_index[keep]
         train, validation = split_frames(run_index, system.validation_fraction, held_out)
         return MolecularData(positions, run_index, train, validation, masses, Path(topology), atoms)

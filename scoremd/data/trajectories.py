@@ -42,12 +42,29 @@ def _n_atoms(path: Path) -> int:
     import mdtraj
 
     try:
+        if path.suffix.lower() in (".pdb", ".cif", ".pdbx", ".mmcif", ".gro", ".h5"):  # self-describing formats
+            return int(mdtraj.load_frame(str(path), 0).n_atoms)
         with mdtraj.open(str(path)) as handle:
             first = handle.read(n_frames=1)
     except Exception as err:  # mdtraj raises format-specific errors
         raise DataError(f"{path} is not a trajectory mdtraj can read ({err})") from err
     xyz = first[0] if isinstance(first, tuple) else first
     return int(np.asarray(xyz).shape[1])
+
+
+def _read(path: Path, top, atoms, stride: int) -> np.ndarray:
+    """The bead positions (T, n_beads, 3) nm of one trajectory file."""
+    import mdtraj
+
+    chunks = []
+    try:
+        for chunk in mdtraj.iterload(str(path), top=top, chunk=10_000, stride=stride):
+            chunks.append(chunk.xyz[:, atoms])
+    except Exception as err:  # a truncated or damaged file fails mid-read, in a format-specific way
+        read = sum(len(c) for c in chunks)
+        raise DataError(f"{path} could not be read past frame {read * stride} ({type(err).__name__}: {err}); the "
+                        "file may be truncated or damaged: copy it again, or leave it out of data.trajectories") from err
+    return np.concatenate(chunks) if chunks else np.empty((0, len(atoms), 3), np.float32)
 
 
 def load_trajectory_files(files, topology: str | Path, cg_map, *, stride: int = 1, residue_masses: bool = False):
@@ -71,13 +88,19 @@ def load_trajectory_files(files, topology: str | Path, cg_map, *, stride: int = 
     import mdtraj
 
     paths = expand_files(files)
+    if not paths:
+        raise DataError("no trajectory files given: list one file or glob pattern per run in data.trajectories")
     if not Path(topology).is_file():
         raise DataError(f"topology file {topology} does not exist")
     try:
         top = mdtraj.load_topology(str(topology))
     except Exception as err:
         raise DataError(f"{topology} is not a topology mdtraj can read ({err})") from err
-    atoms = select_beads(top, cg_map)
+    try:
+        atoms = select_beads(top, cg_map)
+    except DataError as err:
+        raise DataError(f"the topology {topology} does not hold this system's beads: {err}. data.topology must be "
+                        "the topology the trajectories were written with, for this system's residues") from err
     for path in paths:  # all checked before any is read in full
         n = _n_atoms(path)
         if n != top.n_atoms:
@@ -85,12 +108,13 @@ def load_trajectory_files(files, topology: str | Path, cg_map, *, stride: int = 
                             "give the topology these trajectories were written with")
     xs, runs = [], []
     for k, path in enumerate(paths):
-        chunks = [c.xyz[:, atoms] for c in mdtraj.iterload(str(path), top=top, chunk=10_000, stride=stride)]
-        x = np.concatenate(chunks) if chunks else np.empty((0, len(atoms), 3), np.float32)
+        x = _read(path, top, atoms, stride)
         if not len(x):
             raise DataError(f"{path} holds no frames")
-        if not np.isfinite(x).all():
-            raise DataError(f"{path} contains NaN or inf coordinates")
+        bad = np.flatnonzero(~np.isfinite(x).reshape(len(x), -1).all(axis=1))
+        if len(bad):
+            raise DataError(f"{path}: {len(bad)} of {len(x)} frames (after stride {stride}) hold NaN or inf "
+                            f"coordinates, the first at frame {bad[0]}; remove them or regenerate the file")
         xs.append(center(x.astype(np.float64)).astype(np.float32))
         runs.append(np.full(len(x), k))
     return np.concatenate(xs), np.concatenate(runs), bead_masses(top, atoms, residue_masses=residue_masses), atoms

@@ -79,3 +79,39 @@ def test_config_needs_a_topology_with_trajectories():
     with pytest.raises(ValueError, match="stride"):
         DataConfig(stride=0)
     assert DataConfig(trajectories=["a.dcd"], topology="a.pdb").reference_source()["trajectories"] == ("a.dcd",)
+
+
+def test_damaged_files_and_empty_selections_are_named(aldp_files, tmp_path):
+    folder, xyz = aldp_files
+    top = folder / "system.pdb"
+    source = mdtraj.load(str(top))
+    # a truncated XTC fails mid-read in mdtraj: the file and the frame are named
+    mdtraj.Trajectory(np.asarray(xyz), source.topology).save_xtc(str(tmp_path / "whole.xtc"))
+    data = (tmp_path / "whole.xtc").read_bytes()
+    (tmp_path / "cut.xtc").write_bytes(data[: 2 * len(data) // 3])
+    with pytest.raises(DataError, match=r"cut.xtc could not be read past frame \d+ .*truncated"):
+        load_trajectory_files([tmp_path / "cut.xtc"], top, ALANINE_DIPEPTIDE.cg_map)
+    # NaN frames: how many and where
+    bad = np.array(xyz[:20])
+    bad[[3, 7]] = np.nan
+    mdtraj.Trajectory(bad, source.topology).save_dcd(str(tmp_path / "nan.dcd"))
+    with pytest.raises(DataError, match="2 of 20 frames .* the first at frame 3"):
+        load_trajectory_files([tmp_path / "nan.dcd"], top, ALANINE_DIPEPTIDE.cg_map)
+    # a topology of another molecule names the topology file
+    with pytest.raises(DataError, match=r"the topology .*system.pdb does not hold this system's beads"):
+        load_trajectory_files([folder / "part-0.dcd"], top, CHIGNOLIN.cg_map)
+    with pytest.raises(DataError, match="no trajectory files"):
+        load_trajectory_files([], top, ALANINE_DIPEPTIDE.cg_map)
+    with pytest.raises(DataError, match=r"runs \[7\] select none of the 4 files"):
+        load_molecular_data(ALANINE_DIPEPTIDE, "unused", trajectories=[str(folder / "part-*.dcd")], topology=top,
+                            runs=(7,))
+
+
+def test_multi_model_pdb_is_a_trajectory(aldp_files, tmp_path):
+    folder, xyz = aldp_files
+    source = mdtraj.load(str(folder / "system.pdb"))
+    mdtraj.Trajectory(np.asarray(xyz[:5]), source.topology).save_pdb(str(tmp_path / "models.pdb"))
+    positions, runs, _, atoms = load_trajectory_files([tmp_path / "models.pdb"], folder / "system.pdb",
+                                                      ALANINE_DIPEPTIDE.cg_map)
+    assert positions.shape == (5, 5, 3) and set(runs) == {0}
+    np.testing.assert_allclose(positions, center(np.asarray(xyz[:5])[:, atoms]), atol=1e-3)  # PDB: 1e-4 nm
