@@ -37,7 +37,8 @@ class DataConfig:
         ``"time"`` the last half of every run. The floor splits the held-out frames
         in two by runs (in time if they come from one run).
       trajectories: molecules: a user's own reference instead of ``dir``: trajectory files or
-        glob patterns mdtraj reads (e.g. D. E. Shaw Research DCD files), one run per file, in order.
+        glob patterns mdtraj reads (e.g. D. E. Shaw Research DCD files), one run per file, in order
+        (a single name or pattern may be given as a string).
       topology: the topology of ``trajectories`` (e.g. their PDB), with every atom of the files.
       stride: keep every stride-th frame of ``trajectories``.
       frame_ps: time between the frames of ``trajectories`` (ps, before ``stride``; e.g. 200 for
@@ -51,7 +52,7 @@ class DataConfig:
     path: str | None = None
     scale: float | str = 1.0
     held_out: str = "runs"
-    trajectories: tuple[str, ...] | None = None
+    trajectories: tuple[str, ...] | str | None = None
     topology: str | None = None
     stride: int = 1
     frame_ps: float | None = None
@@ -69,9 +70,15 @@ class DataConfig:
         if self.held_out not in HELD_OUT_SPLITS:
             raise ValueError(f'data.held_out must be "runs" or "time", got {self.held_out!r}')
         if self.trajectories is not None:
-            object.__setattr__(self, "trajectories", tuple(str(t) for t in self.trajectories))
+            files = (self.trajectories,) if isinstance(self.trajectories, (str, Path)) else self.trajectories
+            object.__setattr__(self, "trajectories", tuple(str(t) for t in files))
             if not self.trajectories or self.topology is None:
                 raise ValueError("data.trajectories needs at least one file and data.topology (their topology file)")
+            if self.path is not None:
+                raise ValueError("data.path and data.trajectories are two sources of training data; keep one")
+        elif self.topology is not None or self.stride != 1 or self.frame_ps is not None:
+            raise ValueError("data.topology, data.stride and data.frame_ps describe the files of data.trajectories; "
+                             "set data.trajectories too, or remove them")
         if self.frame_ps is not None and not self.frame_ps > 0:
             raise ValueError(f"data.frame_ps must be a positive time in ps, got {self.frame_ps!r}")
         if not (isinstance(self.stride, int) and self.stride > 0):

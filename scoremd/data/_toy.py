@@ -47,7 +47,15 @@ def generate_toy_data(
     Langevin integrator with the system's k_BT, mass, friction, dt and
     steps-per-frame; ``burn_in_frames`` frames are discarded. Frames are ordered
     frame-major (all replicas of frame 0, then frame 1, ...).
+
+    Raises:
+      DataError: ``system`` is not a toy system (molecules' reference MD is made with OpenMM).
     """
+    if not isinstance(system, ToySystem):
+        name = getattr(system, "name", system)
+        command = getattr(system, "generate_command", None) or "scoremd data generate dipeptides"
+        raise DataError(f"{name} is not a toy system with an analytic potential; its reference MD comes from "
+                        f"OpenMM: `{command}`")
     n_replicas = n_replicas or system.data_replicas
     n_frames = n_frames or system.data_frames
     start = system.exact_samples(n_replicas, seed=seed)

@@ -191,6 +191,9 @@ def test_more_bad_input_is_one_line(run_dir, tmp_path, capsys):
     _fails_cleanly(["evaluate", str(run_dir), "--frame-ps", "0.1"], capsys, "--frame-ps describes an existing")
     assert regular.read_text() == "x"
     assert not (run_dir / "samples.npy").exists()  # refused before any sampling
+    _fails_cleanly(["data", "toy", "chignolin", "--dir", str(tmp_path / "toy")], capsys,
+                   "chignolin is not a toy system", "scoremd data go")
+    assert not (tmp_path / "toy" / "chignolin").exists()
 
 
 def test_evaluate_writes_a_second_report_beside_the_first(run_dir, tmp_path):

@@ -79,6 +79,13 @@ def test_config_needs_a_topology_with_trajectories():
     with pytest.raises(ValueError, match="stride"):
         DataConfig(stride=0)
     assert DataConfig(trajectories=["a.dcd"], topology="a.pdb").reference_source()["trajectories"] == ("a.dcd",)
+    assert DataConfig(trajectories="run-*.dcd", topology="a.pdb").trajectories == ("run-*.dcd",)  # one pattern
+    # settings of trajectories without trajectories would be ignored silently: refused
+    for settings in ({"topology": "a.pdb"}, {"stride": 10}, {"frame_ps": 200.0}):
+        with pytest.raises(ValueError, match="set data.trajectories too"):
+            DataConfig(**settings)
+    with pytest.raises(ValueError, match="two sources"):
+        DataConfig(trajectories=["a.dcd"], topology="a.pdb", path="x.npy")
 
 
 def test_damaged_files_and_empty_selections_are_named(aldp_files, tmp_path):
