@@ -77,7 +77,8 @@ class GoModel:
         from .structures import read_pdb
 
         path = Path(self.native)
-        pdb = read_pdb(path, "does not exist (native C-alpha structures are in data/folded/)")
+        shipped = Path(__file__).resolve().parents[2] / "data" / "folded"
+        pdb = read_pdb(path, f"does not exist (the shipped native C-alpha structures are in {shipped})")
         atoms = list(pdb.topology.atoms())
         names = [a.residue.name for a in atoms]
         if any(a.name != "CA" for a in atoms) or len(atoms) < 4:
