@@ -40,6 +40,11 @@ def cmd_generate(args) -> None:
     files.checked(check_output_path)(args.out, f"--out {args.out}", directory=True)
     if args.structure == "dipeptides":
         return _dipeptides(args)
+    if args.structure in ("chignolin", "bba"):  # C-alpha systems: a structure-based model, not all-atom MD
+        from ..systems import get_system
+
+        raise ScoremdError(f"{args.structure}'s reference is the structure-based C-alpha model: "
+                           f"`{get_system(args.structure).generate_command}`")
     dipeptide_only = [o for o, v in (("--peptides", args.peptides), ("--scheduler", args.scheduler),
                                      ("--workers", args.workers), ("--chunk-ns", args.chunk_ns),
                                      ("--protocol", args.protocol)) if v is not None]

@@ -194,6 +194,9 @@ def test_more_bad_input_is_one_line(run_dir, tmp_path, capsys):
     _fails_cleanly(["data", "toy", "chignolin", "--dir", str(tmp_path / "toy")], capsys,
                    "chignolin is not a toy system", "scoremd data go")
     assert not (tmp_path / "toy" / "chignolin").exists()
+    _fails_cleanly(["data", "generate", "bba", "--ns", "1", "--out", str(tmp_path / "bba")], capsys,
+                   "structure-based C-alpha model", "scoremd data go")
+    assert not (tmp_path / "bba").exists()
 
 
 def test_evaluate_writes_a_second_report_beside_the_first(run_dir, tmp_path):
