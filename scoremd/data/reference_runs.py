@@ -67,9 +67,11 @@ def load_reference(folder: str | Path, runs=None):
         missing = [str(p) for p in paths if not (p / "metadata.json").exists()]
         if missing:
             raise DataError(f"reference run(s) {', '.join(missing)} do not exist; create them with "
-                            "`scoremd data generate` (see docs/data/)")
+                            "`scoremd data generate` (molecules) or `scoremd data go` (C-alpha proteins); "
+                            "see docs/data/")
     if not paths:
-        raise DataError(f"no reference runs in {folder}; create them with `scoremd data generate`")
+        raise DataError(f"no reference runs in {folder}; create them with `scoremd data generate` (molecules) or "
+                        "`scoremd data go` (C-alpha proteins); see docs/data/")
     xs, idx = [], []
     for run in paths:
         x = read_run_positions(run)
