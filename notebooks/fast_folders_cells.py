@@ -86,15 +86,20 @@ print(f"{len(train)} training frames, {len(reference)} held-out frames; {len(r0)
 print(f"reference: folded {np.mean(q_of(reference) > 0.8):.1%}, {ref_rate:.0f} folding + unfolding transitions per µs")
 print(f"floor: TIC JS {floor['js']:.4f}, TIC PMF {floor['pmf']:.3f}, distance JS {floor['distance_js']:.4f}")
 
-t_ns = np.arange(2000) * frame_ps / 1000
-fig, ax = plt.subplots(figsize=(8, 2.6))
-ax.plot(t_ns, q_runs[0][:2000], lw=0.5)
-ax.axhline(0.8, ls="--", c="k", lw=0.8)
-ax.axhline(0.3, ls=":", c="k", lw=0.8)
-ax.set_xlabel("time (ns)")
-ax.set_ylabel("Q")
-ax.set_title("the first 10 ns of a held-out reference run")
-plt.show()"""),
+
+def plot_q(q, dt_ps, title):
+    \"\"\"Q against time (ns) of frames dt_ps apart, with the folded (0.8) and unfolded (0.3) thresholds.\"\"\"
+    fig, ax = plt.subplots(figsize=(8, 2.6))
+    ax.plot(np.arange(1, len(q) + 1) * dt_ps / 1000, q, lw=0.5)
+    ax.axhline(0.8, ls="--", c="k", lw=0.8)
+    ax.axhline(0.3, ls=":", c="k", lw=0.8)
+    ax.set_xlabel("time (ns)")
+    ax.set_ylabel("Q")
+    ax.set_title(title)
+    plt.show()
+
+
+plot_q(q_runs[0][:2000], frame_ps, "the first 10 ns of a held-out reference run")"""),
     ("md", """## The model: load a run, or train one"""),
     ("code", """if RUN:
     emulator = scoremd.load(RUN)
@@ -172,15 +177,7 @@ plt.show()
 print(f"contact-map mean absolute error: i.i.d. {np.nanmean(np.abs(maps['i.i.d.'] - maps['reference'])):.3f}, "
       f"MD {np.nanmean(np.abs(maps['MD'] - maps['reference'])):.3f}")"""),
     ("md", """## Folding and unfolding in one MD replica"""),
-    ("code", """q_md = q_of(traj[:, 0])
-fig, ax = plt.subplots(figsize=(8, 2.6))
-ax.plot(np.arange(1, len(q_md) + 1) * md_frame_ps / 1000, q_md, lw=0.6)
-ax.axhline(0.8, ls="--", c="k", lw=0.8)
-ax.axhline(0.3, ls=":", c="k", lw=0.8)
-ax.set_xlabel("time (ns)")
-ax.set_ylabel("Q")
-ax.set_title("replica 0 with the learned force")
-plt.show()"""),
+    ("code", """plot_q(q_of(traj[:, 0]), md_frame_ps, "replica 0 with the learned force")"""),
     ("md", """## The whole report, and the same on D. E. Shaw Research data
 
 `scoremd evaluate RUN` (or `scoremd.analysis.protein` piece by piece, as above) writes
