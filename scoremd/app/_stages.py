@@ -66,7 +66,8 @@ def build_run_model(config: RunConfig, event_shape, info: dict):
     key_init, key_train = jax.random.split(jax.random.PRNGKey(config.train.seed))
     stats = info.get("distance_stats")
     model, params = build_model(config.model, event_shape, config.sde, key=key_init,
-                                distance_stats=(stats["mean"], stats["std"]) if stats else None)
+                                distance_stats=(stats["mean"], stats["std"]) if stats and "mean" in stats else None,
+                                closest=(stats or {}).get("closest"))
     return model, params, key_train
 
 

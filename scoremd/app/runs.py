@@ -21,7 +21,7 @@ from .._progress import Progress
 from ..data import cg_topology, load_molecular_data, load_positions_file, load_toy_dataset, normalisation_scale
 from ..diffusion import training_loss
 from ..geometry import center
-from ..models import distance_statistics
+from ..models import closest_distances, distance_statistics
 from ..storage import atomic_write_text, check_output_path
 from ..systems import MolecularSystem, System, TransferableSystem, get_system
 from ..training import (
@@ -90,6 +90,8 @@ def train(config: RunConfig, run_dir: str | Path, *, progress: Progress = True) 
     if config.model.whiten_distances and "distance_stats" not in info:
         mean, std = distance_statistics(data / scale)
         info["distance_stats"] = {"mean": list(mean), "std": list(std)}
+    if config.model.excluded_volume and "closest" not in info.get("distance_stats", {}):
+        info.setdefault("distance_stats", {})["closest"] = list(closest_distances(data / scale))
     model, params, key = build_run_model(config, system.event_shape, info)
     stages = plan_stages(config, model)  # checks train.expert_step_ratios before anything is written
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -177,6 +179,8 @@ def load(run_dir: str | Path, *, step: int | None = None) -> Emulator:
     system = get_system(config.system)
     if config.model.whiten_distances and "distance_stats" not in info:
         raise CheckpointError(f"{run_dir / RUN_FILE} has no distance_stats for model.whiten_distances; retrain")
+    if config.model.excluded_volume and "closest" not in info.get("distance_stats", {}):
+        raise CheckpointError(f"{run_dir / RUN_FILE} has no closest pair distances for model.excluded_volume; retrain")
     model, params, key = build_run_model(config, system.event_shape, info)
     stages = plan_stages(config, model)
     if step is not None:

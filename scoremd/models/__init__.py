@@ -18,6 +18,7 @@ from ._energy import MixtureEnergyModel as MixtureEnergyModel
 from ._energy import Params as Params
 from ._energy import build_model as build_model
 from ._mlp import EnergyMLP as EnergyMLP
+from ._mlp import closest_distances as closest_distances
 from ._mlp import distance_statistics as distance_statistics
 from ._peptide import PeptideEnergyMLP as PeptideEnergyMLP
 from ._peptide import PeptideEnergyTransformer as PeptideEnergyTransformer
@@ -27,4 +28,4 @@ from ._transformer import EnergyTransformer as EnergyTransformer
 
 __all__ = ["AbstractEnergyModel", "BoundEnergyModel", "EnergyMLP", "EnergyModel", "EnergyTransformer", "Features",
            "MixtureEnergyModel", "ModelConfig", "ModelKind", "OutputScaling", "Params", "PeptideEnergyMLP",
-           "PeptideEnergyTransformer", "build_model", "distance_statistics", "n_time_features", "time_features"]
+           "PeptideEnergyTransformer", "build_model", "closest_distances", "distance_statistics", "n_time_features", "time_features"]

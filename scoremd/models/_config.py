@@ -63,6 +63,10 @@ class ModelConfig:
         data's mean length and spread, so the chain holds together in MD and sampling far
         outside the data, where the network's extrapolation is arbitrary; the network
         learns the rest.
+      excluded_volume: with ``"invariant"`` features (MLP), add a harmonic wall below every
+        non-bonded pair's (|i - j| >= 2) closest approach in the training data, measured and
+        stored with the run: zero on the data, it keeps beads from passing through each
+        other where the network's extrapolation is arbitrary (docs/design.md §9).
       hidden: hidden-layer widths (MLP); the transformers use ``hidden[0]`` as node width
         and ``len(hidden)`` as their number of attention layers.
       heads: attention heads (transformer).
@@ -83,6 +87,7 @@ class ModelConfig:
     features: Features = Features.CARTESIAN
     whiten_distances: bool = False
     bond_prior: bool = False
+    excluded_volume: bool = False
     hidden: tuple[int, ...] = (256, 256, 256)
     heads: int = 4
     head_dim: int = 16
@@ -103,6 +108,8 @@ class ModelConfig:
         if self.bond_prior and not self.whiten_distances:
             raise ValueError("model.bond_prior needs model.whiten_distances = true (the prior is built from the "
                              "bond lengths' statistics)")
+        if self.excluded_volume and (self.kind is not ModelKind.MLP or self.features is not Features.INVARIANT):
+            raise ValueError('model.excluded_volume needs kind = "mlp" with features = "invariant" (pair distances)')
         if self.embed_dim <= 0:
             raise ValueError(f"model.embed_dim must be positive, got {self.embed_dim}")
         if self.heads <= 0 or self.head_dim <= 0:

@@ -219,14 +219,15 @@ class MixtureEnergyModel(AbstractEnergyModel):
         return jax.lax.cond(jnp.all(idx == idx[0]), lambda: jax.lax.switch(idx[0], branches), every_expert)
 
 
-def _build_network(config: ModelConfig, event_shape, sde: VPSDE, t_range, key, distance_stats, expert: int = 0):
+def _build_network(config: ModelConfig, event_shape, sde: VPSDE, t_range, key, distance_stats, expert: int = 0,
+                   closest=None):
     hidden = config.hidden_of(expert)
     seed = int(jax.random.randint(key, (), 0, 2**31 - 1))
     rngs = nnx.Rngs(seed)
     if config.kind is ModelKind.MLP:
         net = EnergyMLP(event_shape, hidden, config.n_frequencies, t_range, config.features,
                         distance_stats if config.whiten_distances else None, sde, bond_prior=config.bond_prior,
-                        rngs=rngs)
+                        closest=closest if config.excluded_volume else None, rngs=rngs)
     elif config.kind is ModelKind.PEPTIDE:
         if tuple(event_shape) != (len(SLOTS), 3):
             raise ValueError(f'kind = "peptide" needs dipeptides on {len(SLOTS)} slots, event (10, 3); got {event_shape}')
@@ -247,7 +248,8 @@ def _build_network(config: ModelConfig, event_shape, sde: VPSDE, t_range, key, d
     return model, nnx.to_pure_dict(state)
 
 
-def build_model(config: ModelConfig, event_shape, sde: VPSDE, *, key: jax.Array, distance_stats=None):
+def build_model(config: ModelConfig, event_shape, sde: VPSDE, *, key: jax.Array, distance_stats=None,
+                closest=None):
     """Create an :class:`EnergyModel` (or a :class:`MixtureEnergyModel`) and fresh parameters.
 
     Args:
@@ -257,6 +259,8 @@ def build_model(config: ModelConfig, event_shape, sde: VPSDE, *, key: jax.Array,
       key: PRNG key for initialisation.
       distance_stats: (mean, std) of every pair distance of the normalised training data
         (:func:`scoremd.models.distance_statistics`); required by ``whiten_distances``.
+      closest: the closest approach of every pair distance in the normalised training data
+        (:func:`scoremd.models.closest_distances`); required by ``excluded_volume``.
 
     Returns:
       (model, params)
@@ -267,12 +271,15 @@ def build_model(config: ModelConfig, event_shape, sde: VPSDE, *, key: jax.Array,
             "model.whiten_distances needs the pair-distance statistics of the training data: pass "
             "distance_stats=scoremd.models.distance_statistics(x_train / scale) (scoremd.train does)"
         )
+    if config.excluded_volume and closest is None:
+        raise ValueError("model.excluded_volume needs the closest pair distances of the training data: pass "
+                         "closest=scoremd.models.closest_distances(x_train / scale) (scoremd.train does)")
     if not config.expert_boundaries:
-        return _build_network(config, event_shape, sde, (0.0, 1.0), key, distance_stats)
+        return _build_network(config, event_shape, sde, (0.0, 1.0), key, distance_stats, closest=closest)
     edges = [0.0, *config.expert_boundaries, 1.0]
     experts, params = [], {}
     for k, (key_k, lo, hi) in enumerate(zip(jax.random.split(key, len(edges) - 1), edges[:-1], edges[1:])):
-        expert, p = _build_network(config, event_shape, sde, (lo, hi), key_k, distance_stats, k)
+        expert, p = _build_network(config, event_shape, sde, (lo, hi), key_k, distance_stats, k, closest=closest)
         experts.append(expert)
         params[f"expert_{k}"] = p
     return MixtureEnergyModel(tuple(experts), config.expert_boundaries), params

@@ -25,6 +25,12 @@ With whitened distances z_ij(x, t) = (d_ij - m_t mu_ij) / sqrt(m_t^2 s_ij^2 + 2 
 mean length and spring constant k_BT / s_b^2, which the Gaussian baseline is far too weak to
 be. Without it a chain that is stretched outside the data in MD (where the network has seen
 nothing) can break.
+
+``closest`` (the data's closest approach r_ij of every pair) adds an excluded-volume wall
+for the pairs |i - j| >= 2: 1/2 sum ((m_t r_ij - d_ij)_+)^2 / (m_t^2 w_ij^2 + 2 sigma_t^2),
+w_ij = ``EXCLUDED_VOLUME_WIDTH`` r_ij. It is zero wherever the data are (every pair at least as
+far apart as it ever was), and at t = 0 a harmonic wall of width w_ij below it, where the
+network has seen nothing and a learned force field can let beads pass through each other.
 """
 
 from __future__ import annotations
@@ -76,6 +82,33 @@ def distance_statistics(x, batch: int = 65536) -> tuple[tuple[float, ...], tuple
     return tuple(float(v) for v in mean), tuple(float(v) for v in std)
 
 
+EXCLUDED_VOLUME_WIDTH = 0.05
+"""Width of the excluded-volume wall at t = 0, as a fraction of the pair's closest approach in the data."""
+
+
+def closest_distances(x, batch: int = 65536) -> tuple[float, ...]:
+    """The smallest value of every pair distance over frames x (N, n, 3) -> n(n-1)/2, in the units of x.
+
+    The ``closest`` of :class:`EnergyMLP` (normalised units for training).
+    """
+    x = np.asarray(x)
+    if x.ndim != 3 or x.shape[-1] != 3 or not len(x):
+        raise ValueError(f"closest distances need molecular samples (N, n, 3), got shape {x.shape}")
+    closest = np.full(x.shape[1] * (x.shape[1] - 1) // 2, np.inf)
+    for k in range(0, len(x), batch):
+        closest = np.minimum(closest, np.asarray(pair_distances(jnp.asarray(x[k:k + batch])), np.float64).min(0))
+    return tuple(float(v) for v in closest)
+
+
+def excluded_volume(d, t, sde: VPSDE, closest, pairs):
+    """1/2 sum over ``pairs`` of ((m_t r - d)_+)^2 / (m_t^2 w^2 + 2 sigma_t^2): d (B, P), t (B,) -> (B,)."""
+    r = jnp.asarray(np.asarray(closest)[list(pairs)], d.dtype)[None, :]
+    m = sde.mean_coeff(t)[:, None].astype(d.dtype)
+    var = sde.std(t)[:, None].astype(d.dtype) ** 2
+    gap = jnp.maximum(m * r - d[:, jnp.asarray(pairs)], 0.0)
+    return 0.5 * jnp.sum(gap**2 / (m**2 * (EXCLUDED_VOLUME_WIDTH * r) ** 2 + 2.0 * var), axis=-1)
+
+
 def whitened_distances(d, t, sde: VPSDE, mean, std):
     """(d - m_t mu) / sqrt(m_t^2 sd^2 + 2 sigma_t^2): d (B, P), t (B,), mean and std (P,) -> (B, P)."""
     m = sde.mean_coeff(t)[:, None].astype(d.dtype)
@@ -111,6 +144,8 @@ class EnergyMLP(nnx.Module):
       sde: the diffusion whose m_t and sigma_t whiten the distances (with ``distance_stats``).
       bond_prior: add 1/2 z_b^2 for the bonds between consecutive beads (needs ``distance_stats``;
         see the module docstring).
+      closest: the closest approach of every pair distance in the training data, normalised units
+        (:func:`closest_distances`); adds the excluded-volume wall (module docstring; needs ``sde``).
       rngs: Flax NNX random streams for initialisation.
     """
 
@@ -125,6 +160,7 @@ class EnergyMLP(nnx.Module):
         sde: VPSDE | None = None,
         *,
         bond_prior: bool = False,
+        closest: Sequence[float] | None = None,
         rngs: nnx.Rngs,
     ):
         event_shape = tuple(event_shape)
@@ -146,6 +182,15 @@ class EnergyMLP(nnx.Module):
         # Positions of the bonds (i, i + 1) in the row-major list of pairs i < j.
         n = event_shape[0] if molecular else 0
         self.bonds = tuple(i * n - i * (i + 1) // 2 for i in range(n - 1)) if bond_prior else ()
+        if closest is not None:
+            if features is not Features.INVARIANT or sde is None or len(closest) != n * (n - 1) // 2:
+                raise ValueError("closest needs invariant features, the sde and one distance per pair of beads")
+            if not all(np.isfinite(closest)) or min(closest) <= 0:
+                raise ValueError("closest distances must be positive and finite")
+            closest = tuple(float(v) for v in closest)
+        self.closest = closest
+        i, j = np.triu_indices(n, 1)
+        self.nonbonded = tuple(int(k) for k in np.flatnonzero(j - i >= 2)) if closest is not None else ()
         self.sde = sde
         self.centre = molecular
         self.n_frequencies = n_frequencies
@@ -168,6 +213,9 @@ class EnergyMLP(nnx.Module):
                 h = jnp.concatenate([h, z], axis=-1)
                 if self.bonds:
                     baseline = 0.5 * jnp.sum(z[:, jnp.asarray(self.bonds)] ** 2, axis=-1)
+            if self.closest is not None:
+                pairs = len(self.closest)
+                baseline = baseline + excluded_volume(h[:, :pairs], t, self.sde, self.closest, self.nonbonded)
             baseline = baseline + 0.5 * jnp.sum((x - jnp.mean(x, axis=-2, keepdims=True)) ** 2, axis=(-2, -1))
         else:
             if self.centre:

@@ -3,7 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from scoremd.models import ModelConfig, build_model, distance_statistics, time_features
+from scoremd.models import ModelConfig, build_model, closest_distances, distance_statistics, time_features
 from scoremd.sde import VPSDE
 
 
@@ -13,16 +13,18 @@ def _model(event_shape=(2,), key=0, kind="mlp", features="cartesian"):
 
 
 MOLECULAR = [("mlp", (5, 3)), ("transformer", (5, 3)), ("invariant", (5, 3)), ("whitened", (5, 3)),
-             ("bonded", (5, 3))]
+             ("bonded", (5, 3)), ("walled", (5, 3))]
 
 
 def _molecular_model(kind, event_shape):
     if kind == "invariant":
         return _model(event_shape, kind="mlp", features="invariant")
-    if kind in ("whitened", "bonded"):
-        stats = distance_statistics(jax.random.normal(jax.random.PRNGKey(1), (64, *event_shape)))
-        config = ModelConfig(features="invariant", whiten_distances=True, bond_prior=kind == "bonded", hidden=(32, 32))
-        return build_model(config, event_shape, VPSDE(), key=jax.random.PRNGKey(0), distance_stats=stats)
+    if kind in ("whitened", "bonded", "walled"):
+        data = jax.random.normal(jax.random.PRNGKey(1), (64, *event_shape))
+        config = ModelConfig(features="invariant", whiten_distances=True, bond_prior=kind != "whitened",
+                             excluded_volume=kind == "walled", hidden=(32, 32))
+        return build_model(config, event_shape, VPSDE(), key=jax.random.PRNGKey(0),
+                           distance_stats=distance_statistics(data), closest=closest_distances(data))
     return _model(event_shape, kind=kind)
 
 
@@ -101,7 +103,7 @@ def test_models_tell_a_molecule_from_its_mirror_image(kind, event_shape, getkey)
     assert np.min(np.abs(np.asarray(e - e_mirror))) > 1e-6
 
 
-@pytest.mark.parametrize("kind", ["mlp", "transformer", "invariant", "whitened", "bonded"])
+@pytest.mark.parametrize("kind", ["mlp", "transformer", "invariant", "whitened", "bonded", "walled"])
 def test_molecular_models_are_translation_invariant_with_zero_net_force(kind, getkey):
     """Translation invariance: E(x + c) = E(x), hence the scores (forces) of the beads sum to zero."""
     model, params = _molecular_model(kind, (6, 3))
@@ -113,7 +115,7 @@ def test_molecular_models_are_translation_invariant_with_zero_net_force(kind, ge
     assert np.abs(net).max() < 1e-5 * np.abs(np.asarray(model.score(params, x, 0.1))).max()
 
 
-@pytest.mark.parametrize("kind", ["invariant", "whitened", "bonded"])
+@pytest.mark.parametrize("kind", ["invariant", "whitened", "bonded", "walled"])
 def test_invariant_mlp_is_exactly_rotation_invariant_and_equivariant(kind, getkey):
     """E(xR^T) = E(x) for proper rotations, and the score rotates with the molecule."""
     from scoremd.geometry import random_rotations
@@ -203,3 +205,46 @@ def test_bond_prior_is_a_harmonic_bond_of_the_data_at_small_t(getkey):
 def test_bond_prior_needs_whitened_distances():
     with pytest.raises(ValueError, match="bond_prior needs model.whiten_distances"):
         ModelConfig(features="invariant", bond_prior=True)
+
+
+def test_excluded_volume_is_zero_on_the_data_and_a_wall_below_it(getkey):
+    """With the network's output switched off, E(x, t_min) is the Gaussian baseline on the data
+    (no pair closer than it ever was), and pushing two non-bonded beads through each other costs
+    1/2 ((r - d) / w)^2 with w = 5 % of their closest approach; bonded pairs feel no wall."""
+    from scoremd.models import closest_distances
+    from scoremd.models._mlp import EXCLUDED_VOLUME_WIDTH, pair_distances
+
+    sde = VPSDE()
+    chain = jnp.array([[0.0, 0, 0], [1.0, 0, 0], [1.5, 0.9, 0], [2.4, 1.1, 0.4], [2.6, 2.0, 1.0]])
+    data = chain[None] + 0.03 * jax.random.normal(getkey(), (2048, 5, 3))
+    closest = closest_distances(data)
+    np.testing.assert_allclose(closest, np.asarray(pair_distances(data)).min(0), rtol=1e-6)
+    config = ModelConfig(features="invariant", excluded_volume=True, hidden=(16,))
+    model, params = build_model(config, (5, 3), sde, key=jax.random.PRNGKey(0), closest=closest)
+    params = jax.tree.map(jnp.zeros_like, params)  # f = 0: only the baseline and the wall remain
+    x = data[:64]
+
+    def baseline(y):
+        return 0.5 * np.sum(np.asarray(y - y.mean(axis=1, keepdims=True)) ** 2, axis=(1, 2))
+
+    np.testing.assert_allclose(np.asarray(model.energy(params, x, sde.t_min)), baseline(x), rtol=1e-5)
+    # bead 4 moved onto bead 1 (pair (1, 4), non-bonded): the wall's energy, 1 % for m_t, sigma_t
+    pushed = x.at[:, 4].set(x[:, 1] + jnp.array([[0.05, 0.0, 0.0]]))
+    d = np.asarray(pair_distances(pushed))
+    nonbonded = [1, 2, 3, 5, 6, 8]  # pairs (0,2) (0,3) (0,4) (1,3) (1,4) (2,4) among the 10 i < j
+    r = np.asarray(closest)[nonbonded]
+    wall = 0.5 * np.sum((np.maximum(r - d[:, nonbonded], 0) / (EXCLUDED_VOLUME_WIDTH * r)) ** 2, axis=-1)
+    assert np.all(wall > 100)  # hundreds of k_BT: beads do not pass through each other
+    np.testing.assert_allclose(np.asarray(model.energy(params, pushed, sde.t_min)), baseline(pushed) + wall,
+                               rtol=0.01)
+    # a bond squeezed below its closest approach is the bond prior's business, not the wall's
+    squeezed = x.at[:, 1].set(x[:, 0] + 0.3 * (x[:, 1] - x[:, 0]))
+    d = np.asarray(pair_distances(squeezed))
+    assert np.any(d[:, 0] < closest[0])
+    wall = 0.5 * np.sum((np.maximum(r - d[:, nonbonded], 0) / (EXCLUDED_VOLUME_WIDTH * r)) ** 2, axis=-1)
+    np.testing.assert_allclose(np.asarray(model.energy(params, squeezed, sde.t_min)), baseline(squeezed) + wall,
+                               rtol=0.01)
+    with pytest.raises(ValueError, match="closest pair distances"):
+        build_model(config, (5, 3), sde, key=jax.random.PRNGKey(0))
+    with pytest.raises(ValueError, match="excluded_volume needs"):
+        ModelConfig(excluded_volume=True)
