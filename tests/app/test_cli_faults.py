@@ -293,3 +293,24 @@ def test_own_trajectories_are_not_scored_against_the_shipped_test_runs(tmp_path)
         run(config, tmp_path / "run", reference="test", progress=False)
     assert not (tmp_path / "run").exists()
     check_reference(config, "validation")  # the user's held-out files are fine
+
+
+def test_excluded_volume_is_measured_at_training_and_needed_to_load(tmp_path, capsys):
+    import json
+
+    from scoremd.app import load
+
+    out = tmp_path / "walled"
+    tiny = [f"data.dir={ROOT / 'data'}", "model.hidden=[16, 16]", "train.steps=20", "train.warmup_steps=2",
+            "model.excluded_volume=true"]
+    assert main(["--quiet", "train", str(ROOT / "examples" / "configs" / "chignolin_diffusion.toml"),
+                 "--out", str(out), *_sets(tiny)]) == 0
+    info = json.loads((out / "run.json").read_text())
+    closest = np.asarray(info["distance_stats"]["closest"]) * info["scale"]  # nm
+    assert closest.shape == (45,) and 0.2 < closest.min() and closest[0] < 0.4  # the first bond, ~0.38 nm
+    assert load(out).config.model.excluded_volume
+    del info["distance_stats"]["closest"]
+    (out / "run.json").write_text(json.dumps(info))
+    capsys.readouterr()
+    _fails_cleanly(["sample", str(out), "--n", "5", "--out", str(tmp_path / "s.npy")], capsys,
+                   "no closest pair distances", "retrain")
