@@ -28,4 +28,5 @@ from ._transformer import EnergyTransformer as EnergyTransformer
 
 __all__ = ["AbstractEnergyModel", "BoundEnergyModel", "EnergyMLP", "EnergyModel", "EnergyTransformer", "Features",
            "MixtureEnergyModel", "ModelConfig", "ModelKind", "OutputScaling", "Params", "PeptideEnergyMLP",
-           "PeptideEnergyTransformer", "build_model", "closest_distances", "distance_statistics", "n_time_features", "time_features"]
+           "PeptideEnergyTransformer", "build_model", "closest_distances", "distance_statistics", "n_time_features",
+           "time_features"]
