@@ -13,6 +13,7 @@ from ._floors import md_protocol_floor as md_protocol_floor
 from ._floors import protocol_floor as protocol_floor
 from ._floors import reference_splits as reference_splits
 from ._molecular import TRAINING_AT_MD_SIZE as TRAINING_AT_MD_SIZE
+from ._molecular import check_reference as check_reference
 from ._molecular_metrics import bond_lengths as bond_lengths
 from ._molecular_metrics import bond_w1 as bond_w1
 from ._molecular_metrics import dihedral_metrics as dihedral_metrics
@@ -32,7 +33,8 @@ from .metrics import pmf_error as pmf_error
 from .report import evaluate as evaluate
 from .report import fp_error_vs_time as fp_error_vs_time
 
-__all__ = ["TRAINING_AT_MD_SIZE", "bond_lengths", "bond_w1", "compare_to_reference", "dihedral_metrics", "evaluate",
+__all__ = ["TRAINING_AT_MD_SIZE", "bond_lengths", "bond_w1", "check_reference", "compare_to_reference", "dihedral_metrics",
+           "evaluate",
            "format_metric", "fp_error_vs_time", "held_out_text", "histogram", "iid_sample_floor", "js_divergence",
            "large_sample", "md_frames", "md_protocol_floor", "paper_protocol", "phi_positive", "phi_positive_blocks",
            "phi_positive_by_run", "pmf_error", "protocol_floor", "protocols", "reference_splits"]

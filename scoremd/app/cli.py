@@ -124,12 +124,10 @@ def cmd_evaluate(args, emulator=None) -> dict:
     if hasattr(emulator, "peptide"):
         raise ScoremdError(_TRANSFERABLE_EVALUATION)
     if reference == "test" and emulator.is_molecular:  # before any sampling or MD
+        from ..analysis import check_reference
         from ..data import load_molecular_data
 
-        if emulator.config.data.trajectories is not None:
-            raise ScoremdError("--reference test needs the system's own test runs; with data.trajectories, "
-                               "score held-out files with --reference validation (the last half of the files)")
-
+        check_reference(emulator.config, reference)
         load_molecular_data(emulator.system, emulator.config.data.dir, runs=emulator.system.test_runs)
     c = emulator.config
     if samples_path.exists():

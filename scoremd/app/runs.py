@@ -131,8 +131,7 @@ def run(config: RunConfig, run_dir: str | Path, *, reference: str = "validation"
     Returns:
       The report's metrics (``run_dir/report/metrics.json``).
     """
-    from ..analysis import evaluate
-    from ..analysis._molecular import check_reference
+    from ..analysis import check_reference, evaluate
 
     if isinstance(get_system(config.system), MolecularSystem):
         check_reference(config, reference)  # before hours of training

@@ -188,9 +188,9 @@ class EnergyMLP(nnx.Module):
             if not all(np.isfinite(closest)) or min(closest) <= 0:
                 raise ValueError("closest distances must be positive and finite")
             closest = tuple(float(v) for v in closest)
+            i, j = np.triu_indices(n, 1)
+            self.nonbonded = tuple(int(k) for k in np.flatnonzero(j - i >= 2))  # pairs |i - j| >= 2
         self.closest = closest
-        i, j = np.triu_indices(n, 1)
-        self.nonbonded = tuple(int(k) for k in np.flatnonzero(j - i >= 2)) if closest is not None else ()
         self.sde = sde
         self.centre = molecular
         self.n_frequencies = n_frequencies
