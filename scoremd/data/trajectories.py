@@ -52,10 +52,33 @@ def _n_atoms(path: Path) -> int:
     return int(np.asarray(xyz).shape[1])
 
 
+def _dcd_header_frames(path: Path) -> int | None:
+    """The frame count a DCD file's header states (None if unreadable; 0 if the writer left it unset).
+
+    A DCD file opens with a Fortran record of 84 bytes: its length (int32), "CORD", then NSET,
+    the number of frames. Byte order follows the record length.
+    """
+    with open(path, "rb") as handle:
+        head = handle.read(12)
+    for order in ("<", ">"):
+        if len(head) == 12 and int.from_bytes(head[:4], "little" if order == "<" else "big") == 84 \
+                and head[4:8] == b"CORD":
+            return int(np.frombuffer(head[8:12], dtype=f"{order}i4")[0])
+    return None
+
+
 def _read(path: Path, top, atoms, stride: int) -> np.ndarray:
     """The bead positions (T, n_beads, 3) nm of one trajectory file."""
     import mdtraj
 
+    if path.suffix.lower() == ".dcd":  # mdtraj reads a truncated DCD silently short: its header says how long
+        stated = _dcd_header_frames(path)
+        if stated:
+            with mdtraj.open(str(path)) as handle:
+                held = len(handle)
+            if held < stated:
+                raise DataError(f"{path} holds {held} whole frames but its header states {stated}: the file is "
+                                "truncated; copy it again, or leave it out of data.trajectories")
     chunks = []
     try:
         for chunk in mdtraj.iterload(str(path), top=top, chunk=10_000, stride=stride):

@@ -98,6 +98,13 @@ def test_damaged_files_and_empty_selections_are_named(aldp_files, tmp_path):
     (tmp_path / "cut.xtc").write_bytes(data[: 2 * len(data) // 3])
     with pytest.raises(DataError, match=r"cut.xtc could not be read past frame \d+ .*truncated"):
         load_trajectory_files([tmp_path / "cut.xtc"], top, ALANINE_DIPEPTIDE.cg_map)
+    # a DCD cut mid-frame reads silently short in mdtraj; its header's frame count gives it away
+    mdtraj.Trajectory(np.asarray(xyz[:20]), source.topology).save_dcd(str(tmp_path / "whole.dcd"))
+    data = (tmp_path / "whole.dcd").read_bytes()
+    (tmp_path / "cut.dcd").write_bytes(data[: len(data) - 50])
+    with pytest.raises(DataError, match=r"cut.dcd holds 19 whole frames but its header states 20.*truncated"):
+        load_trajectory_files([tmp_path / "cut.dcd"], top, ALANINE_DIPEPTIDE.cg_map)
+    assert len(load_trajectory_files([tmp_path / "whole.dcd"], top, ALANINE_DIPEPTIDE.cg_map)[0]) == 20
     # NaN frames: how many and where
     bad = np.array(xyz[:20])
     bad[[3, 7]] = np.nan
