@@ -154,13 +154,33 @@ def _flatten(d: dict) -> dict:
     }
 
 
-def check_resumable(stored: RunConfig, new: RunConfig, run_dir: Path) -> None:
+def _resolved_data(config: RunConfig, origin: str | Path | None) -> RunConfig:
+    """``config`` with every relative data path made absolute from ``origin`` (default: here)."""
+    base = Path(origin) if origin else Path.cwd()
+    data = config.data
+
+    def absolute(path):
+        return None if path is None else str((base / path).resolve())
+
+    changes = {"dir": absolute(data.dir), "path": absolute(data.path), "topology": absolute(data.topology)}
+    if data.trajectories is not None:
+        changes["trajectories"] = tuple(absolute(t) for t in data.trajectories)
+    return dataclasses.replace(config, data=dataclasses.replace(data, **changes))
+
+
+def check_resumable(stored: RunConfig, new: RunConfig, run_dir: Path, origin: str | Path | None = None) -> None:
     """Refuse to resume ``run_dir`` with a config that would invalidate its checkpoints.
+
+    Data paths are compared where they lead: ``stored``'s relative paths from ``origin`` (the
+    directory the run was first trained in, ``run.json``'s ``cwd``), ``new``'s from the current
+    directory, so that ``data.dir = "data"`` from the repository and ``"../data"`` from
+    ``examples/`` are the same run.
 
     Raises:
       ConfigError: naming the keys that differ.
     """
-    a, b = _flatten(config_to_dict(stored)), _flatten(config_to_dict(new))
+    a = _flatten(config_to_dict(_resolved_data(stored, origin)))
+    b = _flatten(config_to_dict(_resolved_data(new, None)))
     diff = sorted(
         k for k in set(a) | set(b)
         if a.get(k) != b.get(k) and k not in _RESUMABLE_KEYS and k.split(".")[0] not in _RESUMABLE_CHANGES
@@ -169,7 +189,9 @@ def check_resumable(stored: RunConfig, new: RunConfig, run_dir: Path) -> None:
         raise ConfigError(
             f"{run_dir} was trained with a different config (differs in: {', '.join(diff)}); only "
             f"{', '.join(_RESUMABLE_KEYS)}, [sample] and [simulate] may change when resuming. "
-            "Use a new --out directory."
+            + ("Data paths are compared where they lead from the directory the run was first trained in, "
+               f"{origin}. " if origin and any(k.startswith("data.") for k in diff) else "")
+            + "Use a new --out directory."
         )
 
 

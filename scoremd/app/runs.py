@@ -82,10 +82,11 @@ def train(config: RunConfig, run_dir: str | Path, *, progress: Progress = True) 
         return train_transferable(config, run_dir, progress=progress)
     run_dir = check_output_path(run_dir, f"run directory {run_dir}", directory=True)
     system = get_system(config.system)
-    if (run_dir / CONFIG_FILE).exists():
-        check_resumable(load_config(run_dir / CONFIG_FILE), config, run_dir)
-    data = load_training_data(config, progress=progress)
     info = read_run_info(run_dir)
+    if (run_dir / CONFIG_FILE).exists():
+        check_resumable(load_config(run_dir / CONFIG_FILE), config, run_dir, info.get("cwd"))
+        config = locate_data(config, info)
+    data = load_training_data(config, progress=progress)
     scale = info.get("scale") or normalisation_scale(data, config.data.scale)
     if config.model.whiten_distances and "distance_stats" not in info:
         mean, std = distance_statistics(data / scale)

@@ -166,10 +166,11 @@ def train_transferable(config: RunConfig, run_dir: str | Path, *, progress: Prog
     """Train (or resume) the transferable model in ``run_dir`` (see :func:`scoremd.app.train`)."""
     run_dir = check_output_path(run_dir, f"run directory {run_dir}", directory=True)
     system = _check_config(config)
-    if (run_dir / CONFIG_FILE).exists():
-        check_resumable(load_config(run_dir / CONFIG_FILE), config, run_dir)
-    frames = load_training_frames(config, progress=progress)
     info = read_run_info(run_dir)
+    if (run_dir / CONFIG_FILE).exists():
+        check_resumable(load_config(run_dir / CONFIG_FILE), config, run_dir, info.get("cwd"))
+        config = locate_data(config, info)
+    frames = load_training_frames(config, progress=progress)
     scale = info.get("scale") or _scale(frames, config.data.scale)
     model, params, key = build_run_model(config, system.event_shape, info)
     stages = plan_stages(config, model)

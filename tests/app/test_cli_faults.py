@@ -279,6 +279,15 @@ def test_a_run_trained_with_relative_data_paths_works_from_any_directory(tmp_pat
     monkeypatch.chdir(elsewhere)  # no data/ here: the MD's start frames come from the training data
     assert main(["--quiet", "simulate", str(out), "--replicas", "2", "--frames", "3", "--out", "md.npy"]) == 0
     assert np.load(elsewhere / "md.npy").shape == (3 * 2, 10, 3)  # frames x replicas, beads, xyz
+    # resuming from elsewhere: the same data reached by another relative path is the same run ...
+    config = ROOT / "examples" / "configs" / "chignolin_diffusion.toml"
+    more = [*tiny[1:], "train.steps=30"]
+    assert main(["--quiet", "train", str(config), "--out", str(out), *_sets([f"data.dir={ROOT / 'data'}", *more])]) == 0
+    assert '"step": 30' in (out / "metrics.jsonl").read_text()
+    # ... while data/ of another directory is other data, however it is spelt
+    (elsewhere / "data").mkdir()
+    assert main(["--quiet", "train", str(config), "--out", str(out), *_sets(["data.dir=data", *more])]) != 0
+    assert "differs in: data.dir" in capsys.readouterr().err
 
 
 def test_own_trajectories_are_not_scored_against_the_shipped_test_runs(tmp_path):
