@@ -172,7 +172,7 @@ def plot_regeneration(path, result: dict, title: str = ""):
     if has_js:
         axes[1].axhline(result["start_js"], color="0.4", lw=1, label="the frames themselves (their floor)")
         axes[1].plot(t, [r["js"] for r in rows], "o-", label="regenerated from t0")
-        axes[1].set_ylabel("phi/psi JS against all training frames")
+        axes[1].set_ylabel(f"{result.get('js_angles', 'phi/psi')} JS against all training frames")
         axes[1].set_ylim(bottom=0)
     for a in axes:
         for i, b in enumerate(result.get("expert_boundaries") or ()):

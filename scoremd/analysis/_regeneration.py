@@ -70,8 +70,9 @@ def regeneration_profile(emulator, frames: np.ndarray, t0s: Sequence[float] = DE
       [0, 1], ``se`` the binomial standard error sqrt(p (1 - p) / N) of the regenerated share.
       With ``reference``: "start_js" (the frames' own phi/psi JS against it, in nats; their
       floor only when they are few against the reference: frames drawn from a small reference
-      repeat it and score below any independent set), "reference_n" (M) and a "js" in every
-      profile row.
+      repeat it and score below any independent set), "reference_n" (M), "js_angles" (which
+      dihedrals: "phi/psi", or for C-alpha proteins "C-alpha pseudo-dihedral") and a "js" in
+      every profile row.
     """
     frames = np.asarray(frames)
     if frames.ndim != 3 or len(frames) == 0:
@@ -101,6 +102,7 @@ def regeneration_profile(emulator, frames: np.ndarray, t0s: Sequence[float] = DE
     result = {"statistic": label, "n": n, "start": start, "start_se": start_se, "profile": profile}
     if js:
         result["start_js"], result["reference_n"] = js(frames), len(reference)
+        result["js_angles"] = "C-alpha pseudo-dihedral" if getattr(emulator.system, "is_protein", False) else "phi/psi"
     return result
 
 

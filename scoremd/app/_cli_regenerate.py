@@ -90,7 +90,7 @@ def regenerate(args, load) -> dict:
     js = "start_js" in result
     print(f"{result['statistic']} of {result['n']} training frames: {100 * result['start']:.2f} % "
           f"(± {100 * result['start_se']:.2f})"
-          + (f"; their phi/psi JS against all training frames {result['start_js']:.5f}" if js else "")
+          + (f"; their {result['js_angles']} JS against all training frames {result['start_js']:.5f}" if js else "")
           + "; regenerated from t0:")
     for row in result["profile"]:
         se = (row["se"] ** 2 + result["start_se"] ** 2) ** 0.5

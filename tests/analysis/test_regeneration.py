@@ -53,7 +53,7 @@ def test_the_js_profile_measures_blurred_basins_against_the_reference():
     result = regeneration_profile(fake, x, tuple(widths), key=jax.random.PRNGKey(0), reference=reference)
     js = [r["js"] for r in result["profile"]]
     assert js[0] == pytest.approx(result["start_js"]) and 0 < result["start_js"] < js[1] < js[2]
-    assert result["reference_n"] == 20_000
+    assert result["reference_n"] == 20_000 and result["js_angles"] == "phi/psi"
     assert "start_js" not in regeneration_profile(fake, x, (0.1,), key=jax.random.PRNGKey(0))
     with pytest.raises(ValueError, match="the frames' shape"):
         regeneration_profile(fake, x, (0.1,), key=jax.random.PRNGKey(0), reference=reference[:, :4])
