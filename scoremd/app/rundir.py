@@ -110,7 +110,6 @@ def locate_data(config: RunConfig, info: dict) -> RunConfig:
     origin = info.get("cwd")
     if not origin:
         return config
-    data = config.data
 
     def moved(path):
         if path is None or Path(path).is_absolute():
@@ -120,9 +119,16 @@ def locate_data(config: RunConfig, info: dict) -> RunConfig:
             return str(there) if not glob.glob(str(path)) and glob.glob(str(there)) else path
         return str(there) if not Path(path).exists() and there.exists() else path
 
-    changes = {"dir": moved(data.dir), "path": moved(data.path), "topology": moved(data.topology)}
+    return _map_data_paths(config, moved)
+
+
+def _map_data_paths(config: RunConfig, fn) -> RunConfig:
+    """``config`` with ``fn`` applied to each data path (``data.dir``, ``path``, ``topology``,
+    every ``trajectories`` entry); the same object when nothing changes."""
+    data = config.data
+    changes = {"dir": fn(data.dir), "path": fn(data.path), "topology": fn(data.topology)}
     if data.trajectories is not None:
-        changes["trajectories"] = tuple(moved(t) for t in data.trajectories)
+        changes["trajectories"] = tuple(fn(t) for t in data.trajectories)
     if all(getattr(data, k) == v for k, v in changes.items()):
         return config
     return dataclasses.replace(config, data=dataclasses.replace(data, **changes))
@@ -157,15 +163,7 @@ def _flatten(d: dict) -> dict:
 def _resolved_data(config: RunConfig, origin: str | Path | None) -> RunConfig:
     """``config`` with every relative data path made absolute from ``origin`` (default: here)."""
     base = Path(origin) if origin else Path.cwd()
-    data = config.data
-
-    def absolute(path):
-        return None if path is None else str((base / path).resolve())
-
-    changes = {"dir": absolute(data.dir), "path": absolute(data.path), "topology": absolute(data.topology)}
-    if data.trajectories is not None:
-        changes["trajectories"] = tuple(absolute(t) for t in data.trajectories)
-    return dataclasses.replace(config, data=dataclasses.replace(data, **changes))
+    return _map_data_paths(config, lambda path: None if path is None else str((base / path).resolve()))
 
 
 def check_resumable(stored: RunConfig, new: RunConfig, run_dir: Path, origin: str | Path | None = None) -> None:
