@@ -26,8 +26,8 @@ from ._floors import iid_sample_floor, md_protocol_floor
 from ._molecular_metrics import (bond_w1, dihedral_metrics, md_frames, phi_positive, phi_positive_blocks,
                                  phi_positive_by_run)
 from ._protocols import protocol_lines, protocols
-from ._text import (architecture_text, consistency_lines, expert_steps, format_metric, held_out_text, sampler_text,
-                    steps_text)
+from ._text import (architecture_text, consistency_lines, expert_steps, force_field_text, format_metric,
+                    held_out_text, sampler_text, steps_text)
 
 __all__ = ["evaluate_molecule"]
 
@@ -210,7 +210,7 @@ def evaluate_molecule(emulator, run_dir: str | Path, samples: np.ndarray, trajec
         + (f"; experts at {list(m.expert_boundaries)}" if m.expert_boundaries else "") + ".",
         f"i.i.d.: {sampler_text(config)}. "
         f"MD: {trajectory.shape[1]} replicas x {trajectory.shape[0]} frames of {md_frame_ps:g} ps "
-        f"({config.simulate.integrator} integrator, first {burn} frames discarded).",
+        f"({config.simulate.integrator} integrator, first {burn} frames discarded), {force_field_text(emulator)}.",
         "",
         f"Reference: {held_out_text(metrics['reference'])} ({len(reference)} frames), never seen in "
         "training. The floor compares two independent halves of it (by runs where it spans several): "

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-__all__ = ["architecture_text", "consistency_lines", "expert_steps", "format_metric", "held_out_text",
-           "sampler_text", "steps_text"]
+__all__ = ["architecture_text", "consistency_lines", "expert_steps", "force_field_text", "format_metric",
+           "held_out_text", "sampler_text", "steps_text"]
 
 
 def consistency_lines(has_loss: bool) -> list[str]:
@@ -47,6 +47,15 @@ def sampler_text(config) -> str:
     return f"{c.method} sampler, {c.steps} steps, {grid}"
 
 
+def force_field_text(emulator) -> str:
+    """The diffusion time t0 of an emulator's MD force in words, with the blur it implies.
+
+    The MD samples exp(-E(x, t0)), the model of the data diffused to t0: coordinates scaled by
+    m(t0) and blurred by Gaussian noise of sigma(t0) * s nm (s the run's normalisation, D2).
+    """
+    t0 = emulator.config.simulate.t0
+    sigma = float(emulator.model.sde.std(t0)) * emulator.scale
+    return f"force at diffusion time t0 = {t0:g} (the data blurred by {sigma:.3g} nm per coordinate)"
 
 
 def held_out_text(reference: dict) -> str:

@@ -100,7 +100,10 @@ class SimulateConfig:
       dt: time step in ps (None: the system's).
       friction: collision rate in 1/ps (None: the system's; 0 is frictionless NVE dynamics).
       integrator: ``"middle"`` (OpenMM LangevinMiddleIntegrator) or ``"leapfrog"`` (LangevinIntegrator).
-      t0: diffusion time at which the model is used as a force field.
+      t0: diffusion time at which the model is used as a force field. The MD samples
+        exp(-E(x, t0)), the model of the data diffused to t0: coordinates scaled by m(t0) and
+        blurred by sigma(t0) * s nm of Gaussian noise (s: the run's normalisation, D2). The
+        paper's 1e-5 blurs by s/1000; 1e-2 by 0.045 s (chignolin: 0.016 nm per coordinate).
       burn_in_frames: frames per replica discarded by the evaluation.
       seed: PRNG seed (starting frames, velocities, noise).
       mcmc_chains: toy reports: chains per sampler in the comparison of Langevin MD with MALA and

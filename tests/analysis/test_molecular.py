@@ -13,7 +13,7 @@ import pytest
 
 from scoremd import CheckpointError, DataError
 from scoremd.analysis import bond_w1, dihedral_metrics, iid_sample_floor, md_frames, md_protocol_floor, phi_positive
-from scoremd.analysis._text import sampler_text
+from scoremd.analysis._text import force_field_text, sampler_text
 from scoremd.app.cli import main
 from scoremd.app.config import load_config
 from scoremd.diffusion import LossConfig, training_loss
@@ -189,8 +189,13 @@ def test_run_writes_molecular_report(run_dir):
         assert (run_dir / "report" / png).stat().st_size > 1000
     report = (run_dir / "report" / "report.md").read_text()
     assert "| floor (half vs half) | 20 |" in report
-    config = load(run_dir).config
+    emulator = load(run_dir)
+    config = emulator.config
     assert f"i.i.d.: {sampler_text(config)}. MD:" in report
+    # The MD's force time and the blur it implies: sigma(t0) * s nm, here with the default t0 = 1e-5.
+    blur = float(emulator.model.sde.std(config.simulate.t0)) * emulator.scale
+    assert f"{force_field_text(emulator)}." in report and f"blurred by {blur:.3g} nm" in report
+    assert blur == pytest.approx(np.sqrt(1 - np.exp(-0.1 * 1e-5 - 0.5 * 19.9 * 1e-10)) * emulator.scale, rel=1e-3)
     for rho, grid in ((2.0, "time grid rho = 2"), (None, "the sampler's default time grid")):
         c = dataclasses.replace(config, sample=dataclasses.replace(config.sample, rho=rho))
         assert sampler_text(c) == f"sde sampler, 40 steps, {grid}"
