@@ -1,6 +1,7 @@
 """Chignolin end to end on a tiny structure-based reference made by the test: Go-model runs ->
 train -> sample -> simulate -> the protein report (TICA, Q, transitions), and a user's DCD files."""
 
+import dataclasses
 import importlib.util
 import json
 from pathlib import Path
@@ -9,6 +10,8 @@ import mdtraj
 import numpy as np
 import pytest
 
+from scoremd.analysis._protein_report import BLUR_ROW_NM, blurred_to, evaluate_protein
+from scoremd.app import load
 from scoremd.app.cli import main
 from scoremd.data.go_model import GoModel
 from scoremd.data.openmm import MDProtocol, generate_runs
@@ -52,7 +55,29 @@ def test_chignolin_run_writes_a_protein_report(data_dir, tmp_path):
     for png in ("tica.png", "structure.png"):
         assert (out / "report" / png).stat().st_size > 1000
     assert "MD replicas with at least one broken frame" in (out / "report" / "report.md").read_text()
-    assert "| i.i.d. | 400 |" in (out / "report" / "report.md").read_text()
+    report = (out / "report" / "report.md").read_text()
+    assert "| i.i.d. | 400 |" in report
+    # The default t0 = 1e-5 blurs by far less than 1e-3 nm: no "blurred reference" row.
+    assert m["blurred_reference"] is None and "reference blurred to t0" not in report
+
+    # The same run's force taken at t0 = 1e-2: the report scores the reference blurred to t0.
+    emulator = load(out)
+    later = dataclasses.replace(emulator, config=dataclasses.replace(
+        emulator.config, simulate=dataclasses.replace(emulator.config.simulate, t0=1e-2)))
+    frames = np.load(data_dir / "chignolin" / "run_02" / "positions.npy")
+    blurred, blur = blurred_to(later, frames)
+    assert blur == pytest.approx(float(later.model.sde.std(1e-2)) * later.scale) and blur > BLUR_ROW_NM
+    # Physics: blurring adds variance 2 sigma^2 to each bond vector's components (two independent
+    # beads); its length along the bond, sigma^2 x 2. Tolerance: 5 standard errors of a variance.
+    bonds = np.diff(frames, axis=1).reshape(-1, 3).astype(np.float64)
+    noise = np.diff(blurred, axis=1).reshape(-1, 3) - float(later.model.sde.mean_coeff(1e-2)) * bonds
+    assert np.var(noise) == pytest.approx(2 * blur**2, rel=5 * np.sqrt(2 / noise.size))
+    m2 = evaluate_protein(later, out, np.load(out / "samples.npy"), np.load(out / "trajectory.npy"),
+                          report_dir=tmp_path / "report_t0")
+    row = m2["blurred_reference"]
+    assert row["t0"] == 1e-2 and row["blur_nm"] == pytest.approx(blur) and row["n"] == m2["reference"]["n"]
+    assert 0 <= row["js"] <= np.log(2) and row["broken"] >= 0
+    assert "| reference blurred to t0 = 0.01 |" in (tmp_path / "report_t0" / "report.md").read_text()
 
     # examples/basin_by_time.py on the same run: the folded share after regenerating from t0
     spec = importlib.util.spec_from_file_location("basin_by_time", ROOT / "examples" / "basin_by_time.py")
