@@ -19,7 +19,7 @@ import numpy as np
 
 from .._errors import DataError, ResumeError, ScoremdError, SimulationDivergedError
 from ..storage import TRAJECTORY_FORMATS, check_allocation, check_output_path, write_positions
-from .rundir import read_sampler_record, write_sampler_record
+from .rundir import read_md_record, read_sampler_record, write_md_record, write_sampler_record
 
 __all__ = ["check_format", "check_size", "checked", "load_samples", "load_trajectory", "mcmc_to", "out_path",
            "refuse_ignored_options", "sample_to", "simulate_to", "with_recorded_sampler"]
@@ -65,7 +65,7 @@ def out_path(path: str, overwrite: bool, outputs: dict[str, tuple[str, ...]] = F
 def refuse_ignored_options(args, samples_path: Path, traj_path: Path) -> None:
     """Options that only shape newly made samples or MD must not be silently ignored."""
     made = {"samples": [o for o in ("method", "steps", "rho") if getattr(args, o, None) is not None],
-            "MD frames": [o for o in ("steps_per_frame", "dt", "friction", "integrator")
+            "MD frames": [o for o in ("steps_per_frame", "dt", "friction", "integrator", "t0")
                           if getattr(args, o, None) is not None]}
     for what, path, options in (("samples", samples_path, made["samples"]), ("MD frames", traj_path, made["MD frames"])):
         if path.exists() and (options or getattr(args, "seed", None) is not None or getattr(args, "step", None)):
@@ -112,6 +112,23 @@ def sample_to(emulator, n, out: Path, args) -> np.ndarray:
     return x
 
 
+def with_force_time(emulator, t0: float | None):
+    """The emulator with its MD force taken at diffusion time ``t0`` (``--t0``): its
+    ``config.simulate.t0`` replaced, so the MD and the report use it. None: unchanged."""
+    c = emulator.config
+    if t0 is None or t0 == c.simulate.t0:
+        return emulator
+    return dataclasses.replace(emulator, config=dataclasses.replace(c, simulate=dataclasses.replace(c.simulate, t0=t0)))
+
+
+def with_recorded_force_time(emulator, trajectory_path: Path, n: int):
+    """The emulator, its ``config.simulate.t0`` set to the force time recorded beside
+    ``trajectory_path`` (``n``: its frames, all replicas together), so that the report of MD made
+    with ``--t0`` states that t0. Without a record: unchanged."""
+    record = read_md_record(trajectory_path, n)
+    return emulator if record is None else with_force_time(emulator, float(record["t0"]))
+
+
 def with_recorded_sampler(emulator, samples_path: Path, n: int):
     """The emulator, its ``config.sample`` set to the sampler recorded beside ``samples_path``.
 
@@ -150,8 +167,8 @@ def simulate_to(emulator, replicas, frames, out: Path, args, *, concatenate: boo
     model = hashlib.sha256(b"".join(np.asarray(leaf).tobytes() for leaf in jax.tree_util.tree_leaves(emulator.params)))
     if emulator.masses is not None:  # a transferable model's peptides share their parameters
         model.update(np.asarray(emulator.masses, np.float64).tobytes())
-    tag = json.dumps({"system": emulator.system.name, "model": model.hexdigest(), "seed": seed,
-                      "start": getattr(args, "start", "training")})
+    tag = json.dumps({"system": emulator.system.name, "model": model.hexdigest(), "t0": emulator.config.simulate.t0,
+                      "seed": seed, "start": getattr(args, "start", "training")})
     if resume.exists() and stream.exists():
         if not args.quiet:
             print(f"resuming the MD saved in {resume}", file=sys.stderr)
@@ -194,6 +211,7 @@ def simulate_to(emulator, replicas, frames, out: Path, args, *, concatenate: boo
         raise
     try:
         write(emulator, out, arrange(traj))
+        write_md_record(out, emulator.config.simulate.t0, traj.shape[0] * traj.shape[1])
     finally:
         stream.unlink(missing_ok=True)
     print(f"{replicas} replicas x {traj.shape[0]} frames" + (", concatenated by replica" if concatenate else ""),

@@ -2,7 +2,7 @@
 
     scoremd train CONFIG.toml --out RUN_DIR [--set key=value ...]
     scoremd sample RUN_DIR --n N --out FILE.{npy,xtc,dcd,h5}
-    scoremd simulate RUN_DIR --replicas R --frames F [--steps-per-frame K] [--dt DT] --out FILE.{npy,xtc,dcd,h5}
+    scoremd simulate RUN_DIR --replicas R --frames F [--steps-per-frame K] [--dt DT] [--t0 T] --out FILE.{npy,xtc,dcd,h5}
     scoremd simulate RUN_DIR --method mala|hmc --replicas R --frames F --out FILE   (Metropolis-adjusted chains)
     scoremd evaluate RUN_DIR
     scoremd regenerate RUN_DIR [--t0 0.05,0.1,...] [--n N]   (where in diffusion time a basin weight goes wrong)
@@ -92,7 +92,7 @@ def cmd_simulate(args) -> None:
     ``--out`` is replaced only once the whole run succeeded; the frames of a diverged run go
     to ``<name>.partial<ext>`` beside it (never over a good file)."""
     out = files.out_path(args.out, args.overwrite)
-    emulator = _load_for(args, out)
+    emulator = files.with_force_time(_load_for(args, out), args.t0)
     if args.method == "langevin":
         if args.step_size is not None:
             raise ScoremdError("--step-size is for --method mala/hmc; Langevin MD takes --dt")
@@ -123,6 +123,7 @@ def cmd_evaluate(args, emulator=None) -> dict:
     emulator = emulator or load(run_dir, step=getattr(args, "step", None))
     if hasattr(emulator, "peptide"):
         raise ScoremdError(_TRANSFERABLE_EVALUATION)
+    emulator = files.with_force_time(emulator, args.t0)
     if reference == "test" and emulator.is_molecular:  # before any sampling or MD
         from ..analysis import check_reference
         from ..data import load_molecular_data
@@ -139,6 +140,7 @@ def cmd_evaluate(args, emulator=None) -> dict:
     emulator = files.with_recorded_sampler(emulator, samples_path, len(samples))  # the report names the sampler used
     if traj_path.exists():
         trajectory = files.load_trajectory(traj_path, emulator.event_shape, args.replicas or c.simulate.replicas)
+        emulator = files.with_recorded_force_time(emulator, traj_path, trajectory.shape[0] * trajectory.shape[1])
     elif args.trajectory:
         raise DataError(f"--trajectory {traj_path} does not exist")
     else:
@@ -232,6 +234,17 @@ _time_step = _arg(positive_float, "ps")
 _rate = _arg(non_negative_float, "1/ps")
 
 
+def _diffusion_time(text: str) -> float:
+    """An argparse type: a diffusion time in the open interval (0, 1)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 < value < 1:  # NaN fails too
+        raise argparse.ArgumentTypeError(f"a diffusion time lies in (0, 1), got {text}")
+    return value
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with scoremd's one-line errors: ``scoremd: error: argument --n: ...``, exit 2."""
 
@@ -257,6 +270,9 @@ def _md_options(p):
     p.add_argument("--dt", type=_time_step, default=None, help="time step in ps (default: config, else system)")
     p.add_argument("--friction", type=_rate, default=None, help="friction in 1/ps, >= 0 (default: config, else system)")
     p.add_argument("--integrator", choices=["middle", "leapfrog"], default=None)
+    p.add_argument("--t0", type=_diffusion_time, default=None,
+                   help="diffusion time at which the model is the force field (default: config simulate.t0, "
+                        "1e-5 unless the preset says otherwise); larger t0 smooths the energy (docs/design.md §9)")
 
 
 def build_parser() -> argparse.ArgumentParser:

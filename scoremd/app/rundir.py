@@ -12,6 +12,8 @@ A *run directory* holds everything about one model::
     RUN_DIR/samples.npy.sampler.json  the sampler that drew them (beside every samples file
                             the command line writes; the report describes that sampler)
     RUN_DIR/trajectory.npy  MD frames (frames, replicas, *event) (nm)
+    RUN_DIR/trajectory.npy.md.json  the diffusion time t0 of the MD's force (beside every MD
+                            file the command line writes; the report states that t0)
     RUN_DIR/report/         metrics.json, report.md and plots (:func:`scoremd.evaluate`)
 """
 
@@ -31,8 +33,8 @@ from .config import RunConfig, config_to_dict
 
 __all__ = ["CONFIG_FILE", "RUN_FILE", "SAMPLES_FILE", "TOPOLOGY_FILE", "TRAJECTORY_FILE", "check_resumable",
            "locate_data", "record_working_directory",
-           "read_run_info", "read_sampler_record", "record_training_size", "write_run_info", "write_sampler_record",
-           "write_topology"]
+           "read_md_record", "read_run_info", "read_sampler_record", "record_training_size", "write_run_info", "write_md_record",
+           "write_sampler_record", "write_topology"]
 
 CONFIG_FILE = "config.toml"
 RUN_FILE = "run.json"
@@ -41,6 +43,7 @@ SAMPLES_FILE = "samples.npy"
 TRAJECTORY_FILE = "trajectory.npy"
 
 SAMPLER_RECORD_SUFFIX = ".sampler.json"
+MD_RECORD_SUFFIX = ".md.json"
 
 # Sections that may change between a run's sessions without invalidating its checkpoints.
 _RESUMABLE_CHANGES = {"sample", "simulate"}
@@ -91,6 +94,37 @@ def read_sampler_record(samples_path: str | Path, n: int) -> dict | None:
     if not valid:
         warnings.warn(f"{path} does not describe the {n} samples of {samples_path} (an older file's record?); "
                       "the report names the config's sampler", stacklevel=2)
+        return None
+    return record
+
+
+def _md_record_path(trajectory_path: str | Path) -> Path:
+    p = Path(trajectory_path)
+    return p.with_name(p.name + MD_RECORD_SUFFIX)
+
+
+def write_md_record(trajectory_path: str | Path, t0: float, n: int) -> None:
+    """Write ``<MD file>.md.json``: the diffusion time ``t0`` at which the model was the force
+    field for the ``n`` frames (all replicas together) of ``trajectory_path``. A report of that
+    MD then states the t0 it was made at, not the config's."""
+    atomic_write_text(_md_record_path(trajectory_path), json.dumps({"t0": float(t0), "n": int(n)}, indent=2) + "\n")
+
+
+def read_md_record(trajectory_path: str | Path, n: int) -> dict | None:
+    """The MD record beside ``trajectory_path`` (see :func:`write_md_record`), or None. A record
+    written for another number of frames than the ``n`` the file holds (all replicas together)
+    belongs to an older file of that name: it is ignored with a warning."""
+    path = _md_record_path(trajectory_path)
+    if not path.exists():
+        return None
+    try:
+        record = json.loads(path.read_text())
+        valid = int(record["n"]) == n and 0 < float(record["t0"]) < 1
+    except (ValueError, KeyError, TypeError):
+        valid = False
+    if not valid:
+        warnings.warn(f"{path} does not describe the {n} frames of {trajectory_path} (an older file's record?); "
+                      "the report states the config's simulate.t0", stacklevel=2)
         return None
     return record
 

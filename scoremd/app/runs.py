@@ -30,9 +30,9 @@ from ..training import (
 )
 from .config import RunConfig, config_from_dict, config_to_toml, load_config
 from .emulator import Emulator
-from .rundir import (CONFIG_FILE, RUN_FILE, SAMPLES_FILE, TOPOLOGY_FILE, check_resumable, locate_data,
-                     read_run_info, record_training_size, record_working_directory, write_run_info,
-                     write_sampler_record, write_topology)
+from .rundir import (CONFIG_FILE, RUN_FILE, SAMPLES_FILE, TOPOLOGY_FILE, TRAJECTORY_FILE, check_resumable,
+                     locate_data, read_run_info, record_training_size, record_working_directory, write_md_record,
+                     write_run_info, write_sampler_record, write_topology)
 from ._stages import assemble, build_run_model, fit_stages, fresh_state, plan_stages, restore_stage
 
 __all__ = ["load", "load_training_data", "run", "train"]
@@ -145,7 +145,8 @@ def run(config: RunConfig, run_dir: str | Path, *, reference: str = "validation"
     write_sampler_record(run_dir / SAMPLES_FILE, emulator.sampler(), config.sample.seed, len(samples))
     start = emulator.initial_positions(config.simulate.replicas, seed=config.simulate.seed)
     traj = emulator.simulate(start, config.simulate.frames, key=jax.random.PRNGKey(config.simulate.seed),
-                             out=run_dir / "trajectory.npy", progress=progress).frames
+                             out=run_dir / TRAJECTORY_FILE, progress=progress).frames
+    write_md_record(run_dir / TRAJECTORY_FILE, config.simulate.t0, traj.shape[0] * traj.shape[1])
     return evaluate(emulator, run_dir, samples, traj, reference=reference)
 
 

@@ -86,6 +86,35 @@ def test_sample_and_simulate_commands(run_dir, tmp_path):
     assert not list(tmp_path.glob(".*partial*"))
 
 
+def test_simulate_force_time_option(run_dir, tmp_path, capsys):
+    """--t0 takes the force at another diffusion time: the MD of the same seed moves differently,
+    and the library's emulator at that time gives the score at t0, F = (k_BT/s) s_theta(x/s, t0)."""
+    from scoremd.app import _cli_io, load
+
+    common = ["--quiet", "simulate", str(run_dir), "--replicas", "3", "--frames", "4", "--steps-per-frame", "5"]
+    assert main([*common, "--out", str(tmp_path / "a.npy")]) == 0
+    assert main([*common, "--t0", "0.3", "--out", str(tmp_path / "b.npy")]) == 0
+    a, b = np.load(tmp_path / "a.npy"), np.load(tmp_path / "b.npy")
+    assert np.isfinite(b).all() and not np.allclose(a, b)
+    emulator = load(run_dir)
+    at = _cli_io.with_force_time(emulator, 0.3)
+    assert at.config.simulate.t0 == 0.3 and emulator.config.simulate.t0 == 1e-5
+    x = np.asarray(a[:4])
+    np.testing.assert_allclose(at.force(x), emulator.force(x, t=0.3), rtol=1e-6)
+    for bad in ("0", "1.5", "nan", "abc"):
+        assert "--t0" in _error(capsys, [*common, "--t0", bad, "--out", str(tmp_path / "c.npy")])
+    # An existing trajectory is evaluated as it is: --t0 would not apply to it.
+    assert "--t0 would not apply" in _error(capsys, ["evaluate", str(run_dir), "--t0", "0.1"])
+    assert not (tmp_path / "c.npy").exists()
+    # The force time is recorded beside the frames, and evaluate reads it from there.
+    assert json.loads((tmp_path / "b.npy.md.json").read_text()) == {"t0": 0.3, "n": 12}
+    assert json.loads((tmp_path / "a.npy.md.json").read_text())["t0"] == 1e-5
+    recorded = _cli_io.with_recorded_force_time(emulator, tmp_path / "b.npy", 12)
+    assert recorded.config.simulate.t0 == 0.3
+    with pytest.warns(UserWarning, match="does not describe"):  # a record of another file's size
+        assert _cli_io.with_recorded_force_time(emulator, tmp_path / "b.npy", 13) is emulator
+
+
 def test_simulate_with_metropolis_adjusted_chains(run_dir, tmp_path, capsys):
     out = tmp_path / "mala.npy"
     assert main(["--quiet", "simulate", str(run_dir), "--method", "mala", "--replicas", "6", "--frames", "4",
