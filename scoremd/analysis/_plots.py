@@ -287,6 +287,23 @@ def plot_protein_structure(path, sets: dict[str, tuple], q_bounds, q_bins: int, 
     _save(fig, path, dpi=100, bbox_inches="tight")
 
 
+def plot_md_blocks(path, blocks: dict, reference: dict):
+    """MD observables per block of simulated time (:func:`scoremd.analysis.protein.md_blocks`),
+    each against the reference's value (dashed): folded share, RMSD to native (nm), radius of
+    gyration (nm) and the share of clashing frames."""
+    t = np.asarray(blocks["start_ps"]) / 1000.0 + blocks["block_ps"] / 2000.0
+    panels = [("folded", "folded share (Q > 0.8)"), ("rmsd_median", "RMSD to native, median (nm)"),
+              ("rg_median", "radius of gyration, median (nm)"), ("clash", "clashing frames")]
+    fig, axes = _subplots(1, len(panels), figsize=(3.2 * len(panels), 2.8))
+    for ax, (key, label) in zip(axes, panels):
+        ax.plot(t, blocks[key], "o-", ms=3, label="MD")
+        ax.axhline(reference[key], color="k", ls="--", lw=1, label="reference")
+        ax.set_xlabel("MD time (ns)")
+        ax.set_ylabel(label, fontsize=8)
+    axes[0].legend(fontsize=7)
+    _save(fig, path, dpi=100, bbox_inches="tight")
+
+
 def plot_go_calibration(path, rows: list[dict], title: str = ""):
     """Folding equilibrium of a Go model against epsilon/k_BT: <Q>, folded and unfolded shares, C_v."""
     x = [r["epsilon_over_kbt"] for r in rows]

@@ -21,7 +21,8 @@ from ._consistency import fp_error_vs_time
 from ._molecular import check_reference
 from ._molecular_metrics import md_frames
 from ._text import consistency_lines, force_field_text, format_metric, sampler_text, steps_text
-from .protein import (BOND_MARGIN, BondRange, native_positions, contact_map, distance_js, fit_tica, folding_transitions_per_us, histogram_js,
+from .protein import (BOND_MARGIN, BondRange, ClosestApproach, contact_map, distance_js, fit_tica,
+                      folding_transitions_per_us, histogram_js, md_blocks, native_positions, radius_of_gyration,
                       rmsd_to_native)
 
 __all__ = ["evaluate_protein"]
@@ -101,6 +102,7 @@ def evaluate_protein(emulator, run_dir: str | Path, samples: np.ndarray, traject
     native = native_positions(system, config.data.dir)
     pairs, r0 = native_contacts(native, system.native_contact_cutoff)
     bond_range = BondRange(train)
+    closest = ClosestApproach(train)
     k = len(r0)
     q_bounds = (-0.5 / k, 1 + 0.5 / k)  # one bin per value k/K of Q
     rmsd_bounds = (0.0, float(rmsd_to_native(scored, native).max()) + 0.1)
@@ -117,10 +119,13 @@ def evaluate_protein(emulator, run_dir: str | Path, samples: np.ndarray, traject
                 "mean_q": float(np.mean(q)), "q_js": histogram_js(q, q_ref, q_bounds, k + 1),
                 "rmsd_median": float(np.median(rmsd)), "rmsd_js": histogram_js(rmsd, rmsd_ref, rmsd_bounds),
                 "contact_mae": float(np.nanmean(np.abs(cmap - cmap_ref)) if k else 0.0),
-                "broken": float(np.mean(bond_range.broken(x))), "n": int(len(x))}
+                "broken": float(np.mean(bond_range.broken(x))), "clash": float(np.mean(closest.clashing(x))),
+                "rg_median": float(np.median(radius_of_gyration(x))), "n": int(len(x))}
 
-    q_md = fraction_native_contacts(trajectory.reshape(-1, *trajectory.shape[2:]), pairs, r0).reshape(
-        trajectory.shape[:2])
+    flat = trajectory.reshape(-1, *trajectory.shape[2:])
+    q_md = fraction_native_contacts(flat, pairs, r0).reshape(trajectory.shape[:2])
+    clash_md = closest.clashing(trajectory)
+    blocks = md_blocks(trajectory, frame_ps, q_md, rmsd_to_native(flat, native).reshape(trajectory.shape[:2]), clash_md)
     ref_runs = [scored] if reference == "test" else [held_out[data.run_index[data.validation] == r]
                                                        for r in np.unique(data.run_index[data.validation])]
     q_ref = [fraction_native_contacts(x, pairs, r0) for x in ref_runs]
@@ -130,16 +135,21 @@ def evaluate_protein(emulator, run_dir: str | Path, samples: np.ndarray, traject
         "reference": {"against": reference, "n": int(len(scored)), "n_train": int(len(train)),
                       "tica_lag_frames": lag, "tica_lag_ps": lag * ref_frame_ps, "native_contacts": int(len(r0)),
                       "bond_range_nm": [bond_range.lo, bond_range.hi],
-                      "folded": float(np.mean(np.concatenate(q_ref) > 0.8)), "transitions_per_us": ref_rate},
+                      "folded": float(np.mean(np.concatenate(q_ref) > 0.8)), "transitions_per_us": ref_rate,
+                      "rmsd_median": float(np.median(scored_structure[1])),
+                      "rg_median": float(np.median(radius_of_gyration(scored))),
+                      "clash": float(np.mean(closest.clashing(scored)))},
         "iid": row(samples),
         "md": {**row(md), "replicas": int(trajectory.shape[1]), "frames_per_replica": int(trajectory.shape[0]),
                "broken_replicas": float(np.mean(np.any(bond_range.broken(trajectory), axis=0))),
+               "clash_replicas": float(np.mean(np.any(clash_md, axis=0))),
                "burn_in_frames": int(burn), "transitions_per_us": folding_transitions_per_us(q_md, frame_ps)},
         "data": row(train),
         "floor_reference": row(half_a, half_b),
         "floor_iid": row(train[np.random.default_rng(0).choice(len(train), min(len(samples), len(train)),
                                                                replace=False)]),
         "floor_md": None,
+        "md_blocks": blocks,
         "blurred_reference": None,
         "fp_error": fp_error_vs_time(emulator, train),
         "train_steps": config.train.steps,
@@ -156,6 +166,9 @@ def evaluate_protein(emulator, run_dir: str | Path, samples: np.ndarray, traject
     _plots.plot_protein_structure(
         out / "structure.png", {k: structure(v[:: max(1, len(v) // 200_000)]) for k, v in sets.items()},
         q_bounds, k + 1, rmsd_bounds)
+    _plots.plot_md_blocks(out / "md_time.png", blocks, {"folded": float(np.mean(scored_structure[0] > 0.8)),
+                                                        **{k: metrics["reference"][k] for k in
+                                                           ("rmsd_median", "rg_median", "clash")}})
     _plots.plot_fp_error(out / "fp_error.png", metrics["fp_error"])
     has_loss = (run_dir / "metrics.jsonl").exists() and _plots.plot_loss(out / "loss.png", run_dir / "metrics.jsonl")
     f = format_metric
@@ -188,16 +201,27 @@ def evaluate_protein(emulator, run_dir: str | Path, samples: np.ndarray, traject
         f"histograms; contact map = probability that a pair |i - j| >= 3 lies within "
         f"{system.native_contact_cutoff:g} nm, compared by the mean absolute difference over pairs; broken = "
         f"share of frames with a consecutive C-alpha distance outside the training data's range widened by "
-        f"{BOND_MARGIN:g} nm ({bond_range.lo:.3f}-{bond_range.hi:.3f} nm).", "",
-        "| samples | Q JS | RMSD median (nm) | RMSD JS | contact map MAE | broken frames |", "|---|---|---|---|---|---|",
+        f"{BOND_MARGIN:g} nm ({bond_range.lo:.3f}-{bond_range.hi:.3f} nm); clashing = share of frames with a "
+        f"pair |i - j| >= 2 closer than the training data's closest approach of that pair less {BOND_MARGIN:g} nm "
+        "(beads passing through each other); Rg = radius of gyration.", "",
+        "| samples | Q JS | RMSD median (nm) | RMSD JS | contact map MAE | Rg median (nm) | broken frames | "
+        "clashing frames |", "|---|---|---|---|---|---|---|---|",
     ]
     lines += _rows(metrics, scored_sets,
                    lambda r: [f(r["q_js"]), f"{r['rmsd_median']:.3f}", f(r["rmsd_js"]), f(r["contact_mae"]),
-                              f"{r['broken']:.2%}"])
+                              f"{r['rg_median']:.3f}", f"{r['broken']:.2%}", f"{r['clash']:.2%}"])
+    ns = [f"{b / 1000:g}" for b in blocks["start_ps"]]
     lines += [
-        "", f"MD replicas with at least one broken frame: {metrics['md']['broken_replicas']:.1%} of "
-        f"{trajectory.shape[1]} (a hole in the learned force field: such a replica leaves the data and often "
-        "stays away; its frames are kept in every metric).", "", "![structure](structure.png)",
+        "", f"MD replicas with at least one broken frame: {metrics['md']['broken_replicas']:.1%}, with a clashing "
+        f"one: {metrics['md']['clash_replicas']:.1%} of {trajectory.shape[1]} (a hole in the learned force field: "
+        "such a replica leaves the data and often stays away; its frames are kept in every metric).", "",
+        "![structure](structure.png)", "",
+        f"MD per block of {blocks['block_ps'] / 1000:g} ns of simulated time (all replicas, burn-in included; "
+        f"blocks starting at {', '.join(ns)} ns): folded {', '.join(f'{v:.1%}' for v in blocks['folded'])}; "
+        f"RMSD median {', '.join(f'{v:.3f}' for v in blocks['rmsd_median'])} nm; Rg median "
+        f"{', '.join(f'{v:.3f}' for v in blocks['rg_median'])} nm (reference {metrics['reference']['rg_median']:.3f}); "
+        f"clashing {', '.join(f'{v:.1%}' for v in blocks['clash'])}. A force field that holds the data only near "
+        "the starting frames drifts here.", "", "![MD over time](md_time.png)",
         "", f"Reference folded share {metrics['reference']['folded']:.1%}. Folding + unfolding transitions "
         f"(Q > 0.8 <-> Q < 0.3) per microsecond: reference {metrics['reference']['transitions_per_us']:.0f}, "
         f"MD {metrics['md']['transitions_per_us']:.0f} (model time; coarse-grained dynamics need not keep the "

@@ -17,6 +17,13 @@ native contacts, folding transitions.
   reference's own range widened by ``BOND_MARGIN`` (nm): a stretched-apart or collapsed
   virtual bond that no reference frame shows. A learned force field with a hole can carry a
   replica there and keep it there; such frames are counted, never dropped.
+* Compaction: a frame *clashes* when a non-bonded pair (|i - j| >= 2) comes closer than the
+  reference's own closest approach of that pair less ``BOND_MARGIN``: beads passing through
+  each other, which a C-alpha energy learned only from the data need not forbid. The radius of
+  gyration (equal weights) shows the same collapse as a whole.
+* Drift: folded share, RMSD, radius of gyration and clashes per block of MD time
+  (:func:`md_blocks`), so that a force field that holds the data for the first nanoseconds and
+  then leaves it is seen as such, not averaged away.
 
 Units: nm, ps; JS natural log; PMF in k_BT^2.
 """
@@ -31,9 +38,9 @@ from .._errors import DataError
 from ..geometry import dihedral_angles
 from .metrics import histogram, js_divergence, pmf_error
 
-__all__ = ["BondRange", "TicaProjection", "contact_map", "distance_js", "fit_tica", "folding_transitions_per_us",
+__all__ = ["BondRange", "ClosestApproach", "TicaProjection", "contact_map", "distance_js", "fit_tica", "folding_transitions_per_us",
            "native_positions",
-           "histogram_js", "pair_distances", "rmsd_to_native", "tica_features"]
+           "histogram_js", "md_blocks", "pair_distances", "radius_of_gyration", "rmsd_to_native", "tica_features"]
 
 TICA_BINS = 100
 DISTANCE_BINS = 100
@@ -206,3 +213,66 @@ class BondRange:
         """True for each frame of x (..., n, 3) with a consecutive distance outside the range, (...)."""
         b = self.bonds(x)
         return np.any((b < self.lo) | (b > self.hi), axis=-1)
+
+
+def radius_of_gyration(x: np.ndarray) -> np.ndarray:
+    """Radius of gyration (nm, equal bead weights) of frames x (..., n, 3), shape (...)."""
+    x = np.asarray(x, np.float64)
+    return np.sqrt(np.mean(np.sum((x - x.mean(axis=-2, keepdims=True)) ** 2, axis=-1), axis=-1))
+
+
+class ClosestApproach:
+    """The reference's closest approach (nm) of every non-bonded C-alpha pair |i - j| >= 2, less ``margin``.
+
+    Args:
+      reference: reference frames (N, n, 3) nm.
+      margin: nm subtracted from each pair's smallest reference distance.
+      chunk: frames per pass (bounds memory).
+    """
+
+    MIN_SEPARATION = 2
+
+    def __init__(self, reference: np.ndarray, margin: float = BOND_MARGIN, chunk: int = 50_000):
+        reference = np.asarray(reference)
+        self.chunk = chunk
+        self.lo = np.min([pair_distances(reference[a:a + chunk], self.MIN_SEPARATION).min(axis=0)
+                          for a in range(0, len(reference), chunk)], axis=0) - margin
+
+    def clashing(self, x: np.ndarray) -> np.ndarray:
+        """True for each frame of x (..., n, 3) with a non-bonded pair closer than the reference's
+        closest approach less the margin, shape (...)."""
+        x = np.asarray(x)
+        flat = x.reshape(-1, *x.shape[-2:])
+        out = np.concatenate([np.any(pair_distances(flat[a:a + self.chunk], self.MIN_SEPARATION) < self.lo, axis=-1)
+                              for a in range(0, len(flat), self.chunk)] or [np.zeros(0, bool)])
+        return out.reshape(x.shape[:-2])
+
+
+def md_blocks(trajectory: np.ndarray, frame_ps: float, q: np.ndarray, rmsd: np.ndarray, clash: np.ndarray,
+              max_blocks: int = 12) -> dict:
+    """Per-block MD observables over simulated time, all replicas pooled (burn-in included, so
+    that drift from the starting frames shows).
+
+    Args:
+      trajectory: MD frames (frames, replicas, n, 3) nm.
+      frame_ps: time between frames (ps).
+      q, rmsd, clash: per frame (frames, replicas): fraction of native contacts, RMSD to the
+        native structure (nm), and whether the frame clashes (:class:`ClosestApproach`).
+      max_blocks: blocks are 1 ns long, or a whole number of ns so that there are at most this many.
+
+    Returns:
+      {"block_ps", "start_ps": [...], "folded": [...], "rmsd_median": [...] (nm),
+      "rg_median": [...] (nm), "clash": [...]}.
+    """
+    frames = trajectory.shape[0]
+    total_ps = frames * frame_ps
+    block_ps = 1000.0 * max(1, int(np.ceil(total_ps / 1000.0 / max_blocks)))
+    per = max(1, min(frames, int(round(block_ps / frame_ps))))
+    out = {"block_ps": per * frame_ps, "start_ps": [], "folded": [], "rmsd_median": [], "rg_median": [], "clash": []}
+    for a in range(0, frames, per):
+        out["start_ps"].append(a * frame_ps)
+        out["folded"].append(float(np.mean(q[a:a + per] > 0.8)))
+        out["rmsd_median"].append(float(np.median(rmsd[a:a + per])))
+        out["rg_median"].append(float(np.median(radius_of_gyration(trajectory[a:a + per]))))
+        out["clash"].append(float(np.mean(clash[a:a + per])))
+    return out

@@ -116,6 +116,44 @@ def test_bond_range_flags_broken_and_collapsed_bonds(runs):
     assert bonds.broken(np.stack([broken, b[:4]])).shape == (2, 4)
 
 
+def test_closest_approach_flags_beads_passing_through_each_other(runs):
+    from scoremd.analysis.protein import ClosestApproach
+
+    (a, b), _ = runs
+    closest = ClosestApproach(a, chunk=700)  # chunks: the minimum over all of them
+    assert closest.lo.shape == (45 - 9,)  # pairs |i - j| >= 2 of 10 beads
+    assert np.allclose(closest.lo, ClosestApproach(a).lo)
+    assert not closest.clashing(a).any()  # the reference never clashes with itself
+    # An independent run of the same size: a frame falls below one of 36 pairs' minima over N
+    # exchangeable frames with probability at most 36 / (N + 1) (1.8 %; the margin lowers it);
+    # twice that for time-correlated frames.
+    assert closest.clashing(b).mean() < 2 * 36 / (len(a) + 1)
+    squeezed = b[:3].copy()
+    squeezed[0, 7] = squeezed[0, 9] + 0.05 * (squeezed[0, 7] - squeezed[0, 9])  # beads 7 and 9 almost on top
+    clash = closest.clashing(squeezed)
+    assert clash[0] and clash[1:].tolist() == closest.clashing(b[1:3]).tolist()
+    assert closest.clashing(np.stack([squeezed, b[:3]])).shape == (2, 3)
+
+
+def test_radius_of_gyration_and_md_blocks():
+    from scoremd.analysis.protein import md_blocks, radius_of_gyration
+
+    two = np.array([[[0.0, 0, 0], [1.0, 0, 0]]])  # two beads 1 nm apart: Rg = 0.5 nm
+    assert radius_of_gyration(two) == pytest.approx([0.5])
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3000, 4, 10, 3))  # (frames, replicas, beads, 3)
+    assert radius_of_gyration(x).shape == (3000, 4)
+    q = np.zeros((3000, 4))
+    q[1500:] = 1.0  # folded from the second half on
+    blocks = md_blocks(x, 5.0, q, np.ones((3000, 4)), np.zeros((3000, 4), bool))  # 15 ns at 5-ps frames
+    assert blocks["block_ps"] == 2000.0  # 1 ns would give 15 blocks; 2 ns gives 8 <= 12
+    assert blocks["start_ps"][:2] == [0.0, 2000.0] and len(blocks["folded"]) == 8
+    assert blocks["folded"][0] == 0.0 and blocks["folded"][-1] == 1.0
+    assert blocks["folded"][3] == pytest.approx((1600 - 1500) / 400)  # frames 1200-1599 (6-8 ns) hold the switch
+    short = md_blocks(x[:100], 5.0, q[:100], np.ones((100, 4)), np.zeros((100, 4), bool))  # 0.5 ns: one block
+    assert short["block_ps"] == 500.0 and len(short["rg_median"]) == 1
+
+
 def test_native_structure_is_found_from_any_working_directory(tmp_path, monkeypatch):
     import scoremd
     from scoremd import DataError

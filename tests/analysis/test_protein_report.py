@@ -20,7 +20,7 @@ ROOT = Path(__file__).parents[2]
 CONFIG = ROOT / "examples" / "configs" / "chignolin_diffusion.toml"
 TINY = ["model.hidden=[32, 32]", "train.steps=200", "train.batch_size=128", "train.log_every=100",
         "train.checkpoint_every=200", "sample.n=400", "sample.steps=20", "simulate.replicas=4",
-        "simulate.frames=250", "simulate.burn_in_frames=10", "simulate.steps_per_frame=20"]
+        "simulate.frames=250", "simulate.burn_in_frames=10", "simulate.steps_per_frame=20", "simulate.t0=1e-5"]
 
 
 @pytest.fixture(scope="module")
@@ -48,16 +48,20 @@ def test_chignolin_run_writes_a_protein_report(data_dir, tmp_path):
         assert 0 <= m[key]["folded"] <= 1
         assert 0 <= m[key]["q_js"] <= np.log(2) and 0 <= m[key]["rmsd_js"] <= np.log(2)
         assert 0 <= m[key]["contact_mae"] <= 1 and 0 <= m[key]["broken"] <= 1 and m[key]["rmsd_median"] > 0
-    assert m["data"]["broken"] == 0.0  # the range is the training data's own
+    assert m["data"]["broken"] == 0.0 and m["data"]["clash"] == 0.0  # the ranges are the training data's own
+    assert 0.4 < m["data"]["rg_median"] < 0.9 and 0 <= m["md"]["clash_replicas"] <= 1  # a 10-bead hairpin: Rg ~ 0.6 nm
+    blocks = m["md_blocks"]  # 250 frames of 0.2 ps: one block of 50 ps
+    assert blocks["block_ps"] == pytest.approx(50.0) and blocks["start_ps"] == [0.0]
+    assert all(len(blocks[k]) == 1 for k in ("folded", "rmsd_median", "rg_median", "clash"))
     assert m["md"]["n"] == 4 * 240 and m["md"]["transitions_per_us"] >= 0 and 0 <= m["md"]["broken_replicas"] <= 1
     lo, hi = m["reference"]["bond_range_nm"]
     assert 0.25 < lo < 0.38 < hi < 0.5  # C-alpha virtual bonds of about 0.38 nm, widened by 0.05 nm
-    for png in ("tica.png", "structure.png"):
+    for png in ("tica.png", "structure.png", "md_time.png"):
         assert (out / "report" / png).stat().st_size > 1000
     assert "MD replicas with at least one broken frame" in (out / "report" / "report.md").read_text()
     report = (out / "report" / "report.md").read_text()
     assert "| i.i.d. | 400 |" in report
-    # The default t0 = 1e-5 blurs by far less than 1e-3 nm: no "blurred reference" row.
+    # t0 = 1e-5 (the paper's; the preset's is 1e-2) blurs by far less than 1e-3 nm: no "blurred reference" row.
     assert m["blurred_reference"] is None and "reference blurred to t0" not in report
 
     # The same run's force taken at t0 = 1e-2: the report scores the reference blurred to t0.
