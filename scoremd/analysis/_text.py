@@ -44,7 +44,8 @@ def sampler_text(config) -> str:
     """The i.i.d. sampler of a run config in words, e.g. "sde sampler, 200 steps, time grid rho = 2"."""
     c = config.sample
     grid = f"time grid rho = {c.rho:g}" if c.rho is not None else "the sampler's default time grid"
-    return f"{c.method} sampler, {c.steps} steps, {grid}"
+    stop = f", weighted down to t = {c.smc_t_stop:g}" if c.method == "smc" and c.smc_t_stop else ""
+    return f"{c.method} sampler, {c.steps} steps, {grid}{stop}"
 
 
 def force_field_text(emulator) -> str:

@@ -22,7 +22,8 @@ from ..storage import TRAJECTORY_FORMATS, check_allocation, check_output_path, w
 from .rundir import read_md_record, read_sampler_record, write_md_record, write_sampler_record
 
 __all__ = ["check_format", "check_size", "checked", "load_samples", "load_trajectory", "mcmc_to", "out_path",
-           "refuse_ignored_options", "sample_to", "simulate_to", "with_recorded_sampler"]
+           "refuse_ignored_options", "sample_to", "simulate_to", "with_force_time", "with_recorded_force_time",
+           "with_recorded_sampler"]
 
 
 def checked(check):
@@ -64,7 +65,7 @@ def out_path(path: str, overwrite: bool, outputs: dict[str, tuple[str, ...]] = F
 
 def refuse_ignored_options(args, samples_path: Path, traj_path: Path) -> None:
     """Options that only shape newly made samples or MD must not be silently ignored."""
-    made = {"samples": [o for o in ("method", "steps", "rho") if getattr(args, o, None) is not None],
+    made = {"samples": [o for o in ("method", "steps", "rho", "t_stop") if getattr(args, o, None) is not None],
             "MD frames": [o for o in ("steps_per_frame", "dt", "friction", "integrator", "t0")
                           if getattr(args, o, None) is not None]}
     for what, path, options in (("samples", samples_path, made["samples"]), ("MD frames", traj_path, made["MD frames"])):
@@ -99,7 +100,11 @@ def write(emulator, out: Path, x: np.ndarray) -> None:
 def sample_to(emulator, n, out: Path, args) -> np.ndarray:
     check_size(emulator, n, f"{n} samples")
     seed = emulator.config.sample.seed if args.seed is None else args.seed
-    sampler = emulator.sampler(method=args.method, steps=args.steps, rho=args.rho)
+    try:
+        sampler = emulator.sampler(method=args.method, steps=args.steps, rho=args.rho,
+                                   t_stop=getattr(args, "t_stop", None))
+    except ValueError as err:
+        raise ScoremdError(f"--t-stop: {err}; add --method smc") from None
     x = emulator.sample(n, key=jax.random.PRNGKey(seed), sampler=sampler, progress=not args.quiet)
     bad = int((~np.isfinite(x.reshape(len(x), -1)).all(axis=1)).sum())
     if bad:
@@ -140,7 +145,7 @@ def with_recorded_sampler(emulator, samples_path: Path, n: int):
     if record is None:
         return emulator
     sample = dataclasses.replace(c.sample, method=record["method"], steps=record["steps"], rho=record["rho"],
-                                 seed=record.get("seed", c.sample.seed), n=n)
+                                 smc_t_stop=record.get("t_stop", 0.0), seed=record.get("seed", c.sample.seed), n=n)
     if sample == c.sample:
         return emulator
     return dataclasses.replace(emulator, config=dataclasses.replace(c, sample=sample))
@@ -242,6 +247,7 @@ def mcmc_to(emulator, replicas, frames, out: Path, args) -> np.ndarray:
                                steps_per_frame=args.steps_per_frame, n_warmup=args.warmup, out=stream,
                                progress=not args.quiet)
         write(emulator, out, replicas_concatenated(result.frames))
+        write_md_record(out, emulator.config.simulate.t0, result.frames.shape[0] * result.frames.shape[1])
     finally:
         stream.unlink(missing_ok=True)
     unit = "nm^2" if args.method == "mala" else "ps"

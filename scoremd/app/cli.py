@@ -234,15 +234,23 @@ _time_step = _arg(positive_float, "ps")
 _rate = _arg(non_negative_float, "1/ps")
 
 
-def _diffusion_time(text: str) -> float:
-    """An argparse type: a diffusion time in the open interval (0, 1)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0 < value < 1:  # NaN fails too
-        raise argparse.ArgumentTypeError(f"a diffusion time lies in (0, 1), got {text}")
-    return value
+def _time_type(include_zero: bool):
+    """An argparse type: a diffusion time in (0, 1), or in [0, 1) with ``include_zero``."""
+    interval = "[0, 1)" if include_zero else "(0, 1)"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not ((0 <= value if include_zero else 0 < value) and value < 1):  # NaN fails too
+            raise argparse.ArgumentTypeError(f"a diffusion time lies in {interval}, got {text}")
+        return value
+    return parse
+
+
+_diffusion_time = _time_type(include_zero=False)
+_t_stop = _time_type(include_zero=True)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -258,6 +266,9 @@ def _sampling_options(p):
     p.add_argument("--steps", type=_count, default=None, help="sampler integration steps (default: config)")
     p.add_argument("--rho", type=_positive_float, default=None,
                    help="time-grid exponent: 1 uniform, > 1 denser at small t (default: config, else the sampler's)")
+    p.add_argument("--t-stop", type=_t_stop, default=None,
+                   help="--method smc: weigh the particles only down to this diffusion time, then plain reverse "
+                        "SDE (default: config sample.smc_t_stop, 0 = to t_min)")
 
 
 def _step_option(p):

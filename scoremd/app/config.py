@@ -63,6 +63,9 @@ class SampleConfig:
         model's energies and resampled, so that they follow exp(-E(x, t_min)), the MD's density).
       steps: integration steps from t = 1 to t_min.
       rho: time-grid exponent (None: the sampler's default, 1 for sde and smc, 3 for ode).
+      smc_t_stop: ``"smc"`` only: weigh and resample the particles only down to this diffusion
+        time in [0, 1), then continue as the plain reverse SDE (0: to t_min, the MD's density
+        at the paper's t0; the config's ``simulate.t0``: the MD's density at that force time).
       chunk_size: samples integrated at once (bounds memory).
       seed: PRNG seed.
     """
@@ -71,6 +74,7 @@ class SampleConfig:
     method: str = "sde"
     steps: int = 1000
     rho: float | None = None
+    smc_t_stop: float = 0.0
     chunk_size: int = 50_000
     seed: int = 1
 
@@ -80,13 +84,22 @@ class SampleConfig:
             positive_int(getattr(self, name), f"sample.{name}")
         if self.rho is not None:
             positive_float(self.rho, "sample.rho")
+        if not (math.isfinite(self.smc_t_stop) and 0.0 <= self.smc_t_stop < 1.0):
+            raise ValueError(f"sample.smc_t_stop must lie in [0, 1), got {self.smc_t_stop}")
+        if self.smc_t_stop and self.method != "smc":
+            raise ValueError(f'sample.smc_t_stop is for method = "smc", not "{self.method}"')
 
     def sampler(self, *, method: str | None = None, steps: int | None = None,
-                rho: float | None = None) -> AbstractSampler:
-        """The sampler object; arguments given override this config."""
+                rho: float | None = None, t_stop: float | None = None) -> AbstractSampler:
+        """The sampler object; arguments given override this config (``t_stop``: ``smc_t_stop``)."""
         method = self.method if method is None else method
         _check_name(SAMPLERS, method, "the sampler method")
-        return SAMPLERS[method](n_steps=self.steps if steps is None else steps, rho=self.rho if rho is None else rho)
+        kwargs = {"n_steps": self.steps if steps is None else steps, "rho": self.rho if rho is None else rho}
+        if method == "smc":
+            kwargs["t_stop"] = self.smc_t_stop if t_stop is None else t_stop
+        elif t_stop:
+            raise ValueError(f"a t_stop ({t_stop:g}) is for the smc sampler; the {method} sampler has none")
+        return SAMPLERS[method](**kwargs)
 
 
 @dataclasses.dataclass(frozen=True)

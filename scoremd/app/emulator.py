@@ -140,9 +140,10 @@ class Emulator:
         return self.model.energy(self.params, x, t)
 
     def sampler(self, *, method: str | None = None, steps: int | None = None,
-                rho: float | None = None) -> AbstractSampler:
-        """The i.i.d. sampler of ``config.sample``, with any of its settings overridden."""
-        return self.config.sample.sampler(method=method, steps=steps, rho=rho)
+                rho: float | None = None, t_stop: float | None = None) -> AbstractSampler:
+        """The i.i.d. sampler of ``config.sample``, with any of its settings overridden
+        (``t_stop``: the smc sampler's ``sample.smc_t_stop``)."""
+        return self.config.sample.sampler(method=method, steps=steps, rho=rho, t_stop=t_stop)
 
     def sample(self, n: int, *, key: jax.Array, sampler: AbstractSampler | None = None,
                chunk_size: int | None = None, progress: Progress = False) -> np.ndarray:

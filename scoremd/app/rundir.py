@@ -74,6 +74,8 @@ def write_sampler_record(samples_path: str | Path, sampler, seed: int, n: int) -
     """
     record = {"method": sampler.name, "steps": int(sampler.n_steps),
               "rho": float(sampler.default_rho if sampler.rho is None else sampler.rho), "seed": int(seed), "n": int(n)}
+    if getattr(sampler, "t_stop", 0.0):
+        record["t_stop"] = float(sampler.t_stop)
     atomic_write_text(_sampler_record_path(samples_path), json.dumps(record, indent=2) + "\n")
 
 

@@ -88,6 +88,20 @@ def test_smc_samples_of_a_molecule_are_centred_and_blind_to_the_centre_of_mass(r
     x = np.load(out)
     assert x.shape == (64, 5, 3) and np.isfinite(x).all()
     np.testing.assert_allclose(x.mean(axis=1), 0.0, atol=1e-5)
+    # --t-stop: weights only down to t = 0.1, recorded beside the samples for the report.
+    stopped = tmp_path / "smc_stop.npy"
+    assert main(["--quiet", "sample", str(run_dir), "--method", "smc", "--t-stop", "0.1", "--n", "64", "--steps",
+                 "20", "--out", str(stopped)]) == 0
+    assert json.loads((tmp_path / "smc_stop.npy.sampler.json").read_text())["t_stop"] == 0.1
+    assert "t_stop" not in json.loads((tmp_path / "smc.npy.sampler.json").read_text())
+    assert np.isfinite(np.load(stopped)).all() and not np.allclose(np.load(stopped), x)
+    from scoremd.app import _cli_io
+    from scoremd.analysis._text import sampler_text
+
+    recorded = _cli_io.with_recorded_sampler(load(run_dir), stopped, 64)
+    assert recorded.config.sample.smc_t_stop == 0.1 and "weighted down to t = 0.1" in sampler_text(recorded.config)
+    assert main(["--quiet", "sample", str(run_dir), "--t-stop", "0.1", "--method", "sde", "--n", "4",
+                 "--out", str(tmp_path / "x.npy")]) == 2  # t_stop is the smc sampler's
     from scoremd.diffusion import SMCReverseSDE
 
     em = load(run_dir)

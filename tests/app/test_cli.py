@@ -120,6 +120,7 @@ def test_simulate_with_metropolis_adjusted_chains(run_dir, tmp_path, capsys):
     assert main(["--quiet", "simulate", str(run_dir), "--method", "mala", "--replicas", "6", "--frames", "4",
                  "--steps-per-frame", "3", "--warmup", "20", "--start", "iid", "--out", str(out)]) == 0
     assert np.load(out).shape == (6 * 4, 2) and np.isfinite(np.load(out)).all()
+    assert json.loads((tmp_path / "mala.npy.md.json").read_text()) == {"t0": 1e-5, "n": 24}  # chains on E(x, t0)
     assert "mala: 6 chains x 4 frames" in capsys.readouterr().err
     hmc = tmp_path / "hmc.npy"
     assert main(["--quiet", "simulate", str(run_dir), "--method", "hmc", "--replicas", "3", "--frames", "2",

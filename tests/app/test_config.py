@@ -57,7 +57,7 @@ def test_missing_file_and_bad_override(tmp_path):
 
 def test_vocabulary_becomes_objects(tmp_path):
     """TOML names map to objects once, in the config layer, and are written back by name."""
-    from scoremd.diffusion import ExactFP, FiniteDifferenceFP, ProbabilityFlowODE, ReverseSDE
+    from scoremd.diffusion import ExactFP, FiniteDifferenceFP, ProbabilityFlowODE, ReverseSDE, SMCReverseSDE
     from scoremd.dynamics import LangevinLeapfrog, LangevinMiddle
     from scoremd.models import ModelKind
     from scoremd.systems import MUELLER_BROWN
@@ -68,6 +68,14 @@ def test_vocabulary_becomes_objects(tmp_path):
     assert load_config(CONFIGS[0]).loss.fp_estimator == ExactFP()
     assert config.sample.sampler() == ProbabilityFlowODE(n_steps=7, rho=config.sample.rho)
     assert config.sample.sampler(method="sde", steps=3, rho=2.0) == ReverseSDE(n_steps=3, rho=2.0)
+    smc = load_config(CONFIGS[0], ["sample.method=smc", "sample.smc_t_stop=0.01"]).sample
+    assert smc.sampler() == SMCReverseSDE(n_steps=smc.steps, rho=smc.rho, t_stop=0.01)
+    assert smc.sampler(t_stop=0.0).t_stop == 0.0 and smc.sampler(method="sde") == ReverseSDE(n_steps=smc.steps,
+                                                                                             rho=smc.rho)
+    with pytest.raises(ValueError, match="is for the smc sampler"):
+        smc.sampler(method="ode", t_stop=0.1)
+    with pytest.raises(ConfigError, match='sample.smc_t_stop is for method = "smc", not "sde"'):
+        load_config(CONFIGS[0], ["sample.method=sde", "sample.smc_t_stop=0.1"])
     integrator = config.simulate.integrator_for(MUELLER_BROWN)
     assert isinstance(integrator, LangevinLeapfrog)
     assert (integrator.dt, integrator.friction, integrator.kbt) == (MUELLER_BROWN.dt, MUELLER_BROWN.friction, 23.0)
@@ -90,6 +98,7 @@ def test_vocabulary_becomes_objects(tmp_path):
     ("simulate.friction=-1", r"simulate.friction must be a finite number >= 0"),
     ("train.learning_rate=nan", "train.learning_rate must be a finite positive number"),
     ("sample.rho=0", "sample.rho must be a finite number > 0"),
+    ("sample.smc_t_stop=1", r"sample.smc_t_stop must lie in \[0, 1\)"),
     ("loss.fp_estimator=[1]", "not one of 'exact', 'taylor', 'fd'"),
     ("loss.fp_weight=nan", "loss.fp_weight must be a finite number >= 0"),
     ("loss.fp_start=1", r"loss.fp_start must lie in \[0, 1\)"),
