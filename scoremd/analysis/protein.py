@@ -38,9 +38,9 @@ from .._errors import DataError
 from ..geometry import dihedral_angles
 from .metrics import histogram, js_divergence, pmf_error
 
-__all__ = ["BondRange", "ClosestApproach", "TicaProjection", "contact_map", "distance_js", "fit_tica", "folding_transitions_per_us",
-           "native_positions",
-           "histogram_js", "md_blocks", "pair_distances", "radius_of_gyration", "rmsd_to_native", "tica_features"]
+__all__ = ["BondRange", "ClosestApproach", "TicaProjection", "contact_map", "distance_js", "fit_tica",
+           "folding_transitions_per_us", "histogram_js", "md_blocks", "native_positions", "pair_distances",
+           "radius_of_gyration", "rmsd_to_native", "tica_features"]
 
 TICA_BINS = 100
 DISTANCE_BINS = 100
