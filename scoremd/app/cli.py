@@ -25,10 +25,10 @@ import time
 from pathlib import Path
 
 
-from .._checks import non_negative_float, non_negative_int, positive_float, positive_int
 from .._errors import ConfigError, DataError, ScoremdError
 from ..storage import check_output_path
 from . import _cli_io as files
+from . import _cli_types as types
 from ._signals import Terminated, terminate_as_interrupt
 from .rundir import SAMPLES_FILE, TRAJECTORY_FILE
 
@@ -215,79 +215,33 @@ def cmd_data_splits(args) -> None:
         print(f"{name:<22}{sp['js']:<19.4f}{sp['pmf']:<9.3f}{sp['floor_js']:<10.4f}{sp['floor_pmf']:.3f}")
 
 
-def _arg(check, *extra):
-    """An argparse type from a check of :mod:`scoremd._checks` (the library's message and range)."""
-    def parse(text: str):
-        try:
-            value = int(text) if check in (positive_int, non_negative_int) else float(text)
-            return check(value, "the value", *extra)
-        except ValueError as err:
-            raise argparse.ArgumentTypeError(str(err).replace("the value ", "")) from None
-    parse.__name__ = check.__name__
-    return parse
-
-
-_count = _arg(positive_int)
-_seed = _arg(non_negative_int)
-_positive_float = _arg(positive_float)
-_time_step = _arg(positive_float, "ps")
-_rate = _arg(non_negative_float, "1/ps")
-
-
-def _time_type(include_zero: bool):
-    """An argparse type: a diffusion time in (0, 1), or in [0, 1) with ``include_zero``."""
-    interval = "[0, 1)" if include_zero else "(0, 1)"
-
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if not ((0 <= value if include_zero else 0 < value) and value < 1):  # NaN fails too
-            raise argparse.ArgumentTypeError(f"a diffusion time lies in {interval}, got {text}")
-        return value
-    return parse
-
-
-_diffusion_time = _time_type(include_zero=False)
-_t_stop = _time_type(include_zero=True)
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse with scoremd's one-line errors: ``scoremd: error: argument --n: ...``, exit 2."""
-
-    def error(self, message):
-        print(f"scoremd: error: {message} (see `{self.prog} --help`)", file=sys.stderr)
-        raise SystemExit(2)
-
-
 def _sampling_options(p):
     p.add_argument("--method", choices=["sde", "ode", "smc"], default=None, help="i.i.d. sampler (default: config)")
-    p.add_argument("--steps", type=_count, default=None, help="sampler integration steps (default: config)")
-    p.add_argument("--rho", type=_positive_float, default=None,
+    p.add_argument("--steps", type=types.count, default=None, help="sampler integration steps (default: config)")
+    p.add_argument("--rho", type=types.positive, default=None,
                    help="time-grid exponent: 1 uniform, > 1 denser at small t (default: config, else the sampler's)")
-    p.add_argument("--t-stop", type=_t_stop, default=None,
+    p.add_argument("--t-stop", type=types.t_stop, default=None,
                    help="--method smc: weigh the particles only down to this diffusion time, then plain reverse "
                         "SDE (default: config sample.smc_t_stop, 0 = to t_min)")
 
 
 def _step_option(p):
-    p.add_argument("--step", type=_count, default=None,
+    p.add_argument("--step", type=types.count, default=None,
                    help="load the checkpoint of this training step instead of the newest (e.g. an intact one)")
 
 
 def _md_options(p):
-    p.add_argument("--steps-per-frame", type=_count, default=None, help="integration steps between frames")
-    p.add_argument("--dt", type=_time_step, default=None, help="time step in ps (default: config, else system)")
-    p.add_argument("--friction", type=_rate, default=None, help="friction in 1/ps, >= 0 (default: config, else system)")
+    p.add_argument("--steps-per-frame", type=types.count, default=None, help="integration steps between frames")
+    p.add_argument("--dt", type=types.time_step, default=None, help="time step in ps (default: config, else system)")
+    p.add_argument("--friction", type=types.rate, default=None, help="friction in 1/ps, >= 0 (default: config, else system)")
     p.add_argument("--integrator", choices=["middle", "leapfrog"], default=None)
-    p.add_argument("--t0", type=_diffusion_time, default=None,
+    p.add_argument("--t0", type=types.diffusion_time, default=None,
                    help="diffusion time at which the model is the force field (default: config simulate.t0, "
                         "1e-5 unless the preset says otherwise); larger t0 smooths the energy (docs/design.md §9)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="scoremd", description="Energy-based diffusion models for molecular sampling and simulation.")
+    parser = types.Parser(prog="scoremd", description="Energy-based diffusion models for molecular sampling and simulation.")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -300,16 +254,16 @@ def build_parser() -> argparse.ArgumentParser:
                         "under SLURM/Open MPI); start the same command in every process, --out on a shared disk")
     p.add_argument("--coordinator", default=None, metavar="HOST:PORT",
                    help="without a detected cluster: process 0's address (implies --distributed)")
-    p.add_argument("--num-processes", type=_count, default=None, help="with --coordinator")
-    p.add_argument("--process-id", type=_seed, default=None, help="with --coordinator")
+    p.add_argument("--num-processes", type=types.count, default=None, help="with --coordinator")
+    p.add_argument("--process-id", type=types.seed, default=None, help="with --coordinator")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("sample", help="draw i.i.d. samples from a trained model")
     p.add_argument("run_dir")
-    p.add_argument("--n", type=_count, required=True, help="number of samples")
+    p.add_argument("--n", type=types.count, required=True, help="number of samples")
     p.add_argument("--out", required=True,
                    help="output file: .npy (shape (n, ...), nm) or, for molecules, .xtc/.dcd/.h5 with a CG topology .pdb beside it")
-    p.add_argument("--seed", type=_seed, default=None)
+    p.add_argument("--seed", type=types.seed, default=None)
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--peptide", default=None, help="transferable dipeptide models: the dipeptide, e.g. GN")
     _sampling_options(p)
@@ -318,12 +272,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("simulate", help="Langevin MD with the learned force, or MALA/HMC chains on the learned energy")
     p.add_argument("run_dir")
-    p.add_argument("--replicas", type=_count, required=True)
-    p.add_argument("--frames", type=_count, required=True, help="frames per replica")
+    p.add_argument("--replicas", type=types.count, required=True)
+    p.add_argument("--frames", type=types.count, required=True, help="frames per replica")
     p.add_argument("--out", required=True,
                    help="output file, replicas concatenated: .npy (shape (replicas * frames, ...), nm) or, for "
                         "molecules, .xtc/.dcd/.h5 with a CG topology .pdb beside it")
-    p.add_argument("--seed", type=_seed, default=None)
+    p.add_argument("--seed", type=types.seed, default=None)
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--peptide", default=None,
                    help="transferable dipeptide models: the dipeptide, e.g. GN (start with --start iid if unseen)")
@@ -333,11 +287,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "(BlackJAX) on the learned energy, no time-step bias, no dynamics")
     p.add_argument("--start", choices=["training", "iid"], default="training",
                    help="starting positions: training frames (default) or i.i.d. samples ('diffuse, then correct')")
-    p.add_argument("--warmup", type=_seed, default=500, help="mala/hmc: steps before the first frame (step size "
+    p.add_argument("--warmup", type=types.seed, default=500, help="mala/hmc: steps before the first frame (step size "
                    "adapted over them unless --step-size is given)")
-    p.add_argument("--step-size", type=_positive_float, default=None,
+    p.add_argument("--step-size", type=types.positive, default=None,
                    help="mala/hmc: fixed step size (mala: nm^2; hmc: leapfrog step in ps); default: adapted")
-    p.add_argument("--leapfrog-steps", type=_count, default=10, help="hmc: leapfrog steps per proposal")
+    p.add_argument("--leapfrog-steps", type=types.count, default=10, help="hmc: leapfrog steps per proposal")
     _step_option(p)
     p.set_defaults(func=cmd_simulate)
 
@@ -353,9 +307,9 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--trajectory", default=None,
                            help=f"MD frames .npy: (frames, replicas, ...) or `scoremd simulate`'s (replicas * frames, ...) "
                                 f"(default RUN_DIR/{TRAJECTORY_FILE}, made if missing)")
-            p.add_argument("--replicas", type=_count, default=None,
+            p.add_argument("--replicas", type=types.count, default=None,
                            help="replicas in a concatenated --trajectory (default: config simulate.replicas)")
-            p.add_argument("--frame-ps", type=_positive_float, default=None, metavar="PS",
+            p.add_argument("--frame-ps", type=types.positive, default=None, metavar="PS",
                            help="time between the frames of an existing --trajectory in ps (default: the config's "
                                 "dt x steps per frame); e.g. 0.1 for `simulate --steps-per-frame 50` at 2 fs")
             p.add_argument("--report", default=None, metavar="DIR",
@@ -365,14 +319,14 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("config")
             p.add_argument("--out", required=True)
             p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-        p.add_argument("--seed", type=_seed, default=None)
+        p.add_argument("--seed", type=types.seed, default=None)
         _sampling_options(p)
         _md_options(p)
         p.set_defaults(func=func)
 
     from . import _cli_regenerate
 
-    p = _cli_regenerate.add_parser(sub, count=_count, seed=_seed)
+    p = _cli_regenerate.add_parser(sub, count=types.count, seed=types.seed)
     _sampling_options(p)
     _step_option(p)
     p.set_defaults(func=cmd_regenerate)
@@ -382,7 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
     q = data_sub.add_parser("toy", help="(re)generate a toy system's training data (deterministic)")
     q.add_argument("system")
     q.add_argument("--dir", default="data")
-    q.add_argument("--seed", type=_seed, default=0)
+    q.add_argument("--seed", type=types.seed, default=0)
     q.set_defaults(func=cmd_data_toy)
     q = data_sub.add_parser(
         "splits", help="a molecular reference's runs and how its training/held-out splits differ (phi/psi JS, PMF)")
@@ -391,10 +345,10 @@ def build_parser() -> argparse.ArgumentParser:
     q.set_defaults(func=cmd_data_splits)
     from . import _cli_generate, _cli_go
 
-    _cli_generate.add_parser(data_sub, count=_count, positive_float=_positive_float, time_step=_time_step,
-                             rate=_rate, non_negative=_arg(non_negative_float, "ps"))
-    _cli_go.add_parsers(data_sub, count=_count, positive_float=_positive_float, time_step=_time_step, rate=_rate,
-                        non_negative=_arg(non_negative_float, "ps"))
+    _cli_generate.add_parser(data_sub, count=types.count, positive_float=types.positive, time_step=types.time_step,
+                             rate=types.rate, non_negative=types.non_negative_ps)
+    _cli_go.add_parsers(data_sub, count=types.count, positive_float=types.positive, time_step=types.time_step, rate=types.rate,
+                        non_negative=types.non_negative_ps)
     return parser
 
 

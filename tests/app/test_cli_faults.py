@@ -106,7 +106,7 @@ def test_failed_overwrite_keeps_the_old_file(run_dir, tmp_path, capsys):
                           "--overwrite", "--out", str(out)], capsys, "diverged at step", "is untouched")
     assert "nothing was written" in err
     assert out.read_bytes() == good
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["traj.npy"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["traj.npy", "traj.npy.md.json"]  # the good run's record
 
 
 def _newest(run_dir):
