@@ -61,9 +61,28 @@ def write_run_info(run_dir: str | Path, info: dict) -> None:
     atomic_write_text(Path(run_dir) / RUN_FILE, json.dumps(info, indent=2) + "\n")
 
 
-def _sampler_record_path(samples_path: str | Path) -> Path:
-    p = Path(samples_path)
-    return p.with_name(p.name + SAMPLER_RECORD_SUFFIX)
+def _record_path(data_path: str | Path, suffix: str) -> Path:
+    p = Path(data_path)
+    return p.with_name(p.name + suffix)
+
+
+def _read_record(data_path: str | Path, suffix: str, n: int, check, describes: str, otherwise: str) -> dict | None:
+    """The JSON record ``<data_path><suffix>`` of the ``n`` items (``describes``) of ``data_path``, or
+    None without one. A record for another count, or one failing ``check``, belongs to an older
+    file of that name: it is ignored with a warning that ends in ``otherwise``."""
+    path = _record_path(data_path, suffix)
+    if not path.exists():
+        return None
+    try:
+        record = json.loads(path.read_text())
+        valid = int(record["n"]) == n and check(record)
+    except (ValueError, KeyError, TypeError):
+        valid = False
+    if not valid:
+        warnings.warn(f"{path} does not describe the {n} {describes} of {data_path} (an older file's record?); "
+                      f"{otherwise}", stacklevel=3)
+        return None
+    return record
 
 
 def write_sampler_record(samples_path: str | Path, sampler, seed: int, n: int) -> None:
@@ -76,7 +95,7 @@ def write_sampler_record(samples_path: str | Path, sampler, seed: int, n: int) -
               "rho": float(sampler.default_rho if sampler.rho is None else sampler.rho), "seed": int(seed), "n": int(n)}
     if getattr(sampler, "t_stop", 0.0):
         record["t_stop"] = float(sampler.t_stop)
-    atomic_write_text(_sampler_record_path(samples_path), json.dumps(record, indent=2) + "\n")
+    atomic_write_text(_record_path(samples_path, SAMPLER_RECORD_SUFFIX), json.dumps(record, indent=2) + "\n")
 
 
 def read_sampler_record(samples_path: str | Path, n: int) -> dict | None:
@@ -85,50 +104,24 @@ def read_sampler_record(samples_path: str | Path, n: int) -> dict | None:
     A record written for a different number of samples than the ``n`` the file holds belongs
     to an older file of that name: it is ignored with a warning.
     """
-    path = _sampler_record_path(samples_path)
-    if not path.exists():
-        return None
-    try:
-        record = json.loads(path.read_text())
-        valid = record["method"] and int(record["n"]) == n
-    except (ValueError, KeyError, TypeError):
-        valid = False
-    if not valid:
-        warnings.warn(f"{path} does not describe the {n} samples of {samples_path} (an older file's record?); "
-                      "the report names the config's sampler", stacklevel=2)
-        return None
-    return record
-
-
-def _md_record_path(trajectory_path: str | Path) -> Path:
-    p = Path(trajectory_path)
-    return p.with_name(p.name + MD_RECORD_SUFFIX)
+    return _read_record(samples_path, SAMPLER_RECORD_SUFFIX, n, lambda r: bool(r["method"]), "samples",
+                        "the report names the config's sampler")
 
 
 def write_md_record(trajectory_path: str | Path, t0: float, n: int) -> None:
     """Write ``<MD file>.md.json``: the diffusion time ``t0`` at which the model was the force
     field for the ``n`` frames (all replicas together) of ``trajectory_path``. A report of that
     MD then states the t0 it was made at, not the config's."""
-    atomic_write_text(_md_record_path(trajectory_path), json.dumps({"t0": float(t0), "n": int(n)}, indent=2) + "\n")
+    atomic_write_text(_record_path(trajectory_path, MD_RECORD_SUFFIX),
+                      json.dumps({"t0": float(t0), "n": int(n)}, indent=2) + "\n")
 
 
 def read_md_record(trajectory_path: str | Path, n: int) -> dict | None:
     """The MD record beside ``trajectory_path`` (see :func:`write_md_record`), or None. A record
     written for another number of frames than the ``n`` the file holds (all replicas together)
     belongs to an older file of that name: it is ignored with a warning."""
-    path = _md_record_path(trajectory_path)
-    if not path.exists():
-        return None
-    try:
-        record = json.loads(path.read_text())
-        valid = int(record["n"]) == n and 0 < float(record["t0"]) < 1
-    except (ValueError, KeyError, TypeError):
-        valid = False
-    if not valid:
-        warnings.warn(f"{path} does not describe the {n} frames of {trajectory_path} (an older file's record?); "
-                      "the report states the config's simulate.t0", stacklevel=2)
-        return None
-    return record
+    return _read_record(trajectory_path, MD_RECORD_SUFFIX, n, lambda r: 0 < float(r["t0"]) < 1, "frames",
+                        "the report states the config's simulate.t0")
 
 
 def record_working_directory(info: dict) -> None:
