@@ -36,6 +36,7 @@ import numpy as np
 
 from .._errors import DataError
 from ..geometry import dihedral_angles
+from ..models import closest_distances  # the same minima the model's excluded-volume wall starts from
 from .metrics import histogram, js_divergence, pmf_error
 
 __all__ = ["BondRange", "ClosestApproach", "TicaProjection", "contact_map", "distance_js", "fit_tica",
@@ -235,8 +236,9 @@ class ClosestApproach:
     def __init__(self, reference: np.ndarray, margin: float = BOND_MARGIN, chunk: int = 50_000):
         reference = np.asarray(reference)
         self.chunk = chunk
-        self.lo = np.min([pair_distances(reference[a:a + chunk], self.MIN_SEPARATION).min(axis=0)
-                          for a in range(0, len(reference), chunk)], axis=0) - margin
+        i, j = np.triu_indices(reference.shape[1], 1)
+        closest = np.asarray(closest_distances(reference, batch=chunk))
+        self.lo = closest[j - i >= self.MIN_SEPARATION] - margin
 
     def clashing(self, x: np.ndarray) -> np.ndarray:
         """True for each frame of x (..., n, 3) with a non-bonded pair closer than the reference's
