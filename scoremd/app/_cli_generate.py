@@ -17,6 +17,7 @@ import sys
 from .._errors import ScoremdError
 from ..storage import check_output_path
 from . import _cli_io as files
+from . import _cli_types as types
 
 _PROTOCOL_OPTIONS = {"forcefield": "forcefield", "temperature": "temperature", "friction": "friction",
                      "timestep": "dt", "constraints": "constraints", "frame_interval": "frame_interval",
@@ -83,7 +84,7 @@ def _dipeptides(args) -> None:
         raise ScoremdError(f"{len(report.failed)} of {len(peptides)} peptides failed (the others are done): {lines}")
 
 
-def add_parser(data_sub, *, count, positive_float, time_step, rate, non_negative) -> None:
+def add_parser(data_sub) -> None:
     """Add ``generate`` to the ``scoremd data`` sub-commands."""
     q = data_sub.add_parser(
         "generate", help="OpenMM reference MD: independent runs in parallel processes, resumable and growable; "
@@ -92,25 +93,25 @@ def add_parser(data_sub, *, count, positive_float, time_step, rate, non_negative
                                      'hydrogens, or "dipeptides" (built from sequence; see --peptides)')
     q.add_argument("--out", required=True, help="folder of the runs (run_00, ...; dipeptides: <SEQ>/run_00, ...); "
                                                 "existing runs are resumed/grown")
-    q.add_argument("--runs", type=count, default=None,
+    q.add_argument("--runs", type=types.count, default=None,
                    help="independent runs (default 4; dipeptides: 1 per peptide)")
-    q.add_argument("--ns", type=positive_float, required=True,
+    q.add_argument("--ns", type=types.positive, required=True,
                    help="length of each run in ns (a larger value grows existing runs)")
-    q.add_argument("--first-seed", type=count, default=None, help="seed of run_00 (default 1; not for dipeptides)")
-    q.add_argument("--processes", type=count, default=None, help="parallel processes (default: min(runs, cores))")
+    q.add_argument("--first-seed", type=types.count, default=None, help="seed of run_00 (default 1; not for dipeptides)")
+    q.add_argument("--processes", type=types.count, default=None, help="parallel processes (default: min(runs, cores))")
     q.add_argument("--forcefield", nargs="+", default=None,
                    help="OpenMM force-field files (default amber99sbildn.xml amber99_obc.xml)")
-    q.add_argument("--temperature", type=positive_float, default=None, help="K (default 300; dipeptides 310)")
-    q.add_argument("--friction", type=rate, default=None, help="1/ps (default 1)")
-    q.add_argument("--dt", type=time_step, default=None, help="time step in ps (default 0.001; dipeptides 0.002)")
+    q.add_argument("--temperature", type=types.positive, default=None, help="K (default 300; dipeptides 310)")
+    q.add_argument("--friction", type=types.rate, default=None, help="1/ps (default 1)")
+    q.add_argument("--dt", type=types.time_step, default=None, help="time step in ps (default 0.001; dipeptides 0.002)")
     q.add_argument("--constraints", choices=["none", "hbonds"], default=None,
                    help="default none; dipeptides hbonds")
-    q.add_argument("--frame-interval", type=time_step, default=None, help="ps between stored frames (default 1)")
-    q.add_argument("--equilibration", type=non_negative, default=None,
+    q.add_argument("--frame-interval", type=types.time_step, default=None, help="ps between stored frames (default 1)")
+    q.add_argument("--equilibration", type=types.non_negative_ps, default=None,
                    help="ps before the first stored frame (default 100)")
     q.add_argument("--platform", default=None,
                    help="OpenMM platform (default Reference, the fastest for small native-OBC systems)")
-    q.add_argument("--hydrogen-mass", type=positive_float, default=None, metavar="AMU",
+    q.add_argument("--hydrogen-mass", type=types.positive, default=None, metavar="AMU",
                    help="hydrogen mass repartitioning (e.g. 3 with --dt 0.004 --constraints hbonds); default none")
     q.add_argument("--forces", action="store_true", help="also store forces")
     d = q.add_argument_group("dipeptides (Dask campaign)")
@@ -121,7 +122,7 @@ def add_parser(data_sub, *, count, positive_float, time_step, rate, non_negative
                    help="default: amber99sbildn + OBC, 2 fs, H-bonds; published: amber14 + OBC1, 0.5 fs (slower)")
     d.add_argument("--scheduler", default=None,
                    help="address of a Dask scheduler (tcp://host:8786); default: a local cluster")
-    d.add_argument("--workers", type=count, default=None, help="local Dask workers (default: one per core)")
-    d.add_argument("--chunk-ns", type=positive_float, default=None,
+    d.add_argument("--workers", type=types.count, default=None, help="local Dask workers (default: one per core)")
+    d.add_argument("--chunk-ns", type=types.positive, default=None,
                    help="ns per task, the most a killed worker loses (default 1)")
     q.set_defaults(func=cmd_generate)

@@ -12,6 +12,7 @@ import sys
 from .._errors import ScoremdError
 from ..storage import atomic_write_text, check_output_path
 from . import _cli_io as files
+from . import _cli_types as types
 
 
 def _model(args):
@@ -78,36 +79,36 @@ def cmd_go_calibrate(args) -> None:
         print(f"wrote {args.plot}", file=sys.stderr)
 
 
-def add_parsers(data_sub, *, count, positive_float, time_step, rate, non_negative) -> None:
+def add_parsers(data_sub) -> None:
     """Add ``go`` and ``go-calibrate`` to the ``scoremd data`` sub-commands."""
     def common(q):
         q.add_argument("native", help="PDB file of the native structure, C-alpha atoms only (e.g. data/folded/*.pdb)")
-        q.add_argument("--temperature", type=positive_float, required=True, help="K")
-        q.add_argument("--contact-cutoff", type=positive_float, default=1.0,
+        q.add_argument("--temperature", type=types.positive, required=True, help="K")
+        q.add_argument("--contact-cutoff", type=types.positive, default=1.0,
                        help="native contact: native C-alpha distance below this (nm)")
-        q.add_argument("--min-separation", type=count, default=4, help="contacts and repulsion for |i - j| >= this")
-        q.add_argument("--friction", type=rate, default=1.0, help="1/ps")
-        q.add_argument("--dt", type=time_step, default=0.01, help="time step in ps")
+        q.add_argument("--min-separation", type=types.count, default=4, help="contacts and repulsion for |i - j| >= this")
+        q.add_argument("--friction", type=types.rate, default=1.0, help="1/ps")
+        q.add_argument("--dt", type=types.time_step, default=0.01, help="time step in ps")
 
     q = data_sub.add_parser("go", help="structure-based (Go) C-alpha reference MD of a protein: a surrogate, "
                                        "resumable and growable like `data generate`")
     common(q)
-    q.add_argument("--epsilon", type=positive_float, required=True, help="contact energy in kJ/mol (see go-calibrate)")
+    q.add_argument("--epsilon", type=types.positive, required=True, help="contact energy in kJ/mol (see go-calibrate)")
     q.add_argument("--out", required=True, help="folder of the runs (run_00, run_01, ...)")
-    q.add_argument("--runs", type=count, default=4)
-    q.add_argument("--ns", type=positive_float, required=True, help="length of each run in ns")
-    q.add_argument("--first-seed", type=count, default=1)
-    q.add_argument("--processes", type=count, default=None)
-    q.add_argument("--frame-interval", type=time_step, default=1.0, help="ps between stored frames")
-    q.add_argument("--equilibration", type=non_negative, default=1000.0, help="ps before the first stored frame")
+    q.add_argument("--runs", type=types.count, default=4)
+    q.add_argument("--ns", type=types.positive, required=True, help="length of each run in ns")
+    q.add_argument("--first-seed", type=types.count, default=1)
+    q.add_argument("--processes", type=types.count, default=None)
+    q.add_argument("--frame-interval", type=types.time_step, default=1.0, help="ps between stored frames")
+    q.add_argument("--equilibration", type=types.non_negative_ps, default=1000.0, help="ps before the first stored frame")
     q.set_defaults(func=cmd_go)
 
     q = data_sub.add_parser("go-calibrate", help="folding equilibrium of the Go model against epsilon/k_BT")
     common(q)
     q.add_argument("--epsilons", required=True, help="comma-separated contact energies in kJ/mol")
-    q.add_argument("--ns", type=positive_float, default=20.0, help="ns per epsilon (after --discard-ns)")
-    q.add_argument("--discard-ns", type=non_negative, default=1.0, help="ns discarded at the start of each run")
-    q.add_argument("--seed", type=count, default=1)
+    q.add_argument("--ns", type=types.positive, default=20.0, help="ns per epsilon (after --discard-ns)")
+    q.add_argument("--discard-ns", type=types.non_negative_ps, default=1.0, help="ns discarded at the start of each run")
+    q.add_argument("--seed", type=types.count, default=1)
     q.add_argument("--out", default=None, help="JSON file of the table")
     q.add_argument("--plot", default=None, help="PNG of <Q>, folded share and heat capacity against epsilon/k_BT")
     q.set_defaults(func=cmd_go_calibrate)

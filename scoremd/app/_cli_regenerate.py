@@ -16,6 +16,7 @@ from pathlib import Path
 from .._errors import ScoremdError
 from ..storage import atomic_write_text
 from . import _cli_io as files
+from . import _cli_types as types
 
 
 def _t0_list(text: str) -> list[float]:
@@ -28,7 +29,7 @@ def _t0_list(text: str) -> list[float]:
     return values
 
 
-def add_parser(sub, *, count, seed) -> argparse.ArgumentParser:
+def add_parser(sub) -> argparse.ArgumentParser:
     """Add ``regenerate`` to the ``scoremd`` sub-commands; the caller adds the sampling options."""
     p = sub.add_parser("regenerate", help="where in diffusion time the model loses a basin's weight: training "
                                           "frames diffused to t0 and sampled back, their basin share against t0")
@@ -36,12 +37,12 @@ def add_parser(sub, *, count, seed) -> argparse.ArgumentParser:
     p.add_argument("--t0", type=_t0_list, default=None,
                    help="comma-separated diffusion times in [t_min, 1] (default: 0.05,0.1,0.2,0.35,0.6,1; "
                         "1 is i.i.d. sampling)")
-    p.add_argument("--n", type=count, default=40_000,
+    p.add_argument("--n", type=types.count, default=40_000,
                    help="training frames drawn at random, regenerated from every t0 (default 40000: the "
                         "binomial standard error of a 3 %% share is then 0.09 percentage points)")
     p.add_argument("--out", default=None, help="JSON file (default RUN_DIR/report/regeneration.json); a PNG beside it")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
-    p.add_argument("--seed", type=seed, default=None)
+    p.add_argument("--seed", type=types.seed, default=None)
     p.add_argument("--peptide", default=None, help="transferable dipeptide models: the dipeptide, e.g. GN")
     return p
 

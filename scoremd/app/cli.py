@@ -326,7 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from . import _cli_regenerate
 
-    p = _cli_regenerate.add_parser(sub, count=types.count, seed=types.seed)
+    p = _cli_regenerate.add_parser(sub)
     _sampling_options(p)
     _step_option(p)
     p.set_defaults(func=cmd_regenerate)
@@ -345,10 +345,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.set_defaults(func=cmd_data_splits)
     from . import _cli_generate, _cli_go
 
-    _cli_generate.add_parser(data_sub, count=types.count, positive_float=types.positive, time_step=types.time_step,
-                             rate=types.rate, non_negative=types.non_negative_ps)
-    _cli_go.add_parsers(data_sub, count=types.count, positive_float=types.positive, time_step=types.time_step, rate=types.rate,
-                        non_negative=types.non_negative_ps)
+    _cli_generate.add_parser(data_sub)
+    _cli_go.add_parsers(data_sub)
     return parser
 
 
