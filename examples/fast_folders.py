@@ -1,6 +1,8 @@
-"""Fast folders (C-alpha chignolin and BBA): recipes "diffusion" and "both", several seeds each.
+"""Fast folders (C-alpha chignolin and BBA): recipes "diffusion", "fp" and "both", several seeds each.
 
-For each protein and recipe of ``examples/configs/<protein>_<recipe>.toml`` and each seed,
+For each protein and recipe of ``examples/configs/<protein>_<recipe>.toml`` (by default every
+recipe that has a config for the protein: chignolin diffusion, fp and both, BBA diffusion and
+both) and each seed,
 trains (or resumes), draws i.i.d. samples, runs Langevin MD with the learned force and
 writes the protein report (TICA with deeptime, pair distances, Q, transitions) against the
 held-out runs, or with ``--reference test`` against the test runs. Then writes
@@ -15,7 +17,7 @@ Shaw Research trajectories, pass their paths with --set (nothing else changes), 
         --set "data.trajectories=['DESRES/CLN025-0-protein-*.dcd']" \\
         --set data.topology=DESRES/CLN025-0-protein.pdb --set data.frame_ps=200
 
-    python examples/fast_folders.py --protein chignolin --out runs/ff [--recipes diffusion both] [--seeds 0 1 2]
+    python examples/fast_folders.py --protein chignolin --out runs/ff [--recipes diffusion fp both] [--seeds 0 1 2]
 """
 
 from __future__ import annotations
@@ -32,6 +34,12 @@ from scoremd.app import run
 from scoremd.storage import atomic_write_text
 
 CONFIGS = Path(__file__).parent / "configs"
+RECIPES = ("diffusion", "fp", "both")
+
+
+def recipes_of(protein: str) -> list[str]:
+    """The recipes with a config ``examples/configs/<protein>_<recipe>.toml``, in table order."""
+    return [r for r in RECIPES if (CONFIGS / f"{protein}_{r}.toml").exists()]
 
 
 def run_one(protein: str, recipe: str, seed: int, out: Path, overrides: list[str], reference: str) -> dict:
@@ -98,11 +106,19 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--protein", choices=["chignolin", "bba"], required=True)
     parser.add_argument("--out", required=True)
-    parser.add_argument("--recipes", nargs="+", default=["diffusion", "both"])
+    parser.add_argument("--recipes", nargs="+", default=None,
+                        help="recipes to run (default: every one with a config for the protein)")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--reference", choices=["validation", "test"], default="validation")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args(argv)
+    available = recipes_of(args.protein)
+    recipes = args.recipes or available
+    missing = [r for r in recipes if r not in available]
+    if missing:
+        parser.error(f"no config for {args.protein} recipe(s) {', '.join(missing)} in {CONFIGS}; "
+                     f"{args.protein} has: {', '.join(available)}")
+    args.recipes = recipes
     out = Path(args.out)
     results: dict[str, list[dict]] = {r: [] for r in args.recipes}
     failures = []

@@ -108,3 +108,26 @@ def test_the_same_config_runs_on_a_users_dcd_files(data_dir, tmp_path):
     m = json.loads((out / "report" / "metrics.json").read_text())
     assert m["reference"]["n_train"] == 2 * 400 and m["reference"]["n"] == 2 * 400
     assert m["reference"]["tica_lag_ps"] == 10
+
+
+def test_fast_folders_example_runs_the_fp_preset_with_smc(data_dir, tmp_path, capsys):
+    """examples/fast_folders.py: the recipes a protein has configs for, and the chignolin "fp" preset
+    (one network + FP, SMC weighted down to the MD's force time) through to its table."""
+    spec = importlib.util.spec_from_file_location("fast_folders", ROOT / "examples" / "fast_folders.py")
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    assert example.recipes_of("chignolin") == ["diffusion", "fp", "both"]
+    assert example.recipes_of("bba") == ["diffusion", "both"]
+    with pytest.raises(SystemExit) as err:  # no BBA fp config: refused before any work
+        example.main(["--protein", "bba", "--out", str(tmp_path / "x"), "--recipes", "fp"])
+    assert err.value.code == 2 and "bba has: diffusion, both" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+    sets = _sets([f"data.dir={data_dir}", *TINY, "loss.fp_batch_size=32", "sample.smc_t_stop=1e-2"])
+    example.main(["--protein", "chignolin", "--out", str(tmp_path / "ff"), "--recipes", "fp", "--seeds", "0", *sets])
+    run = tmp_path / "ff" / "chignolin" / "fp_seed0"
+    record = json.loads((run / "samples.npy.sampler.json").read_text())
+    assert record["method"] == "smc" and record["t_stop"] == 1e-2 and record["n"] == 400
+    assert "weighted down to t = 0.01" in (run / "report" / "report.md").read_text()
+    table = (tmp_path / "ff" / "chignolin" / "table.md").read_text()
+    assert table.startswith("| recipe |") and "| fp | 1 |" in table
