@@ -5,12 +5,14 @@ FAST_FOLDERS = [
 
 Chignolin (CLN025, ten residues, 340 K) is coarse-grained to its ten C-alpha atoms. One
 energy network E_θ(x, t) (pair distances and the signed volumes of consecutive bonds, so a
-hairpin's twist and its mirror image differ) is trained with denoising score matching, a
-mixture of three experts over diffusion time and the Fokker–Planck regulariser on the
-small-t expert (the "both" preset). The same model then
+hairpin's twist and its mirror image differ) is trained with denoising score matching and the
+Fokker–Planck regulariser at small diffusion times (the "fp" preset, chignolin's recommended
+recipe; BBA has "both", the paper's mixture of three experts over diffusion time). The same
+model then
 
-1. draws **i.i.d. conformations** by integrating the reverse diffusion, and
-2. is a **force field** at t₀ ≈ 0 for Langevin dynamics, which should fold and unfold.
+1. draws **i.i.d. conformations** by integrating the reverse diffusion (for "fp": sequential
+   Monte Carlo on the model's own energies down to t = 0.01, the MD's force time), and
+2. is a **force field** at small t₀ for Langevin dynamics, which should fold and unfold.
 
 The reference is the structure-based (Gō-type) C-alpha surrogate this project generates
 with OpenMM from the native structure (`data/chignolin/`, `scoremd data go`; see
@@ -20,7 +22,7 @@ how to use them instead.
 
 Set `SCOREMD_RUN` to a trained run directory (e.g. written by
 `python examples/fast_folders.py --protein chignolin --out runs/ff`, in
-`runs/ff/chignolin/both_seed0`) to load it; otherwise the preset trains here (about
+`runs/ff/chignolin/fp_seed0`) to load it; otherwise the preset trains here (about
 15 minutes on 2 CPU cores). `SCOREMD_PROTEIN=bba` does the same for BBA (28 beads, 325 K).
 With `SCOREMD_FAST=1` a tiny model trains in about a minute (what the test suite runs)."""),
     ("code", """import os
@@ -107,16 +109,17 @@ else:
     small = ["model.hidden=[32, 32]", "train.steps=300", "train.batch_size=256", "train.log_every=100",
              "loss.fp_batch_size=64", "sample.n=4000", "sample.steps=40", "simulate.replicas=20",
              "simulate.frames=80", "simulate.burn_in_frames=10"] if FAST else []
-    config = scoremd.load_config(ROOT / "examples" / "configs" / f"{PROTEIN}_both.toml",
+    recipe = "fp" if PROTEIN == "chignolin" else "both"  # BBA has no "fp" preset (yet)
+    config = scoremd.load_config(ROOT / "examples" / "configs" / f"{PROTEIN}_{recipe}.toml",
                                  [f"data.dir={ROOT / 'data'}", *small])
-    emulator = scoremd.train(config, WORK / "both", progress=not FAST)
+    emulator = scoremd.train(config, WORK / recipe, progress=not FAST)
 c = emulator.config
 print(f"{c.model.kind} ({c.model.features}) {list(c.model.hidden)}, "
       f"expert boundaries at t = {list(c.model.expert_boundaries or [])}")"""),
     ("md", """## i.i.d. samples and MD with the learned force
 
 MD: Langevin dynamics (γ = 1/ps, Δt = 10 fs, a frame per 5 ps) of many replicas started
-from training frames, with the force F = k_BT · s_θ(x, t₀) of the small-t expert."""),
+from training frames, with the force F = k_BT · s_θ(x, t₀) of the model at its preset's t₀."""),
     ("code", """iid = emulator.sample(c.sample.n, key=jax.random.PRNGKey(c.sample.seed))  # (n, beads, 3) nm
 start = emulator.initial_positions(c.simulate.replicas, seed=c.simulate.seed)
 key = jax.random.PRNGKey(c.simulate.seed)
