@@ -113,8 +113,8 @@ def main(argv=None) -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args(argv)
     available = recipes_of(args.protein)
-    recipes = args.recipes or available
-    missing = [r for r in recipes if r not in available]
+    recipes = list(dict.fromkeys(args.recipes or available))  # each once, in the order given
+    missing = [r for r in recipes if not (CONFIGS / f"{args.protein}_{r}.toml").exists()]
     if missing:
         parser.error(f"no config for {args.protein} recipe(s) {', '.join(missing)} in {CONFIGS}; "
                      f"{args.protein} has: {', '.join(available)}")

@@ -114,8 +114,10 @@ else:
                                  [f"data.dir={ROOT / 'data'}", *small])
     emulator = scoremd.train(config, WORK / recipe, progress=not FAST)
 c = emulator.config
+experts = list(c.model.expert_boundaries or [])
 print(f"{c.model.kind} ({c.model.features}) {list(c.model.hidden)}, "
-      f"expert boundaries at t = {list(c.model.expert_boundaries or [])}")"""),
+      + (f"experts split at t = {experts}" if experts else "one network for all t")
+      + (f", FP weight {c.loss.fp_weight:g}" if c.loss.fp_weight else ""))"""),
     ("md", """## i.i.d. samples and MD with the learned force
 
 MD: Langevin dynamics (γ = 1/ps, Δt = 10 fs, a frame per 5 ps) of many replicas started

@@ -107,7 +107,7 @@ def add_parsers(data_sub) -> None:
     common(q)
     q.add_argument("--epsilons", required=True, help="comma-separated contact energies in kJ/mol")
     q.add_argument("--ns", type=types.positive, default=20.0, help="ns per epsilon (after --discard-ns)")
-    q.add_argument("--discard-ns", type=types.non_negative_ps, default=1.0, help="ns discarded at the start of each run")
+    q.add_argument("--discard-ns", type=types.non_negative_ns, default=1.0, help="ns discarded at the start of each run")
     q.add_argument("--seed", type=types.count, default=1)
     q.add_argument("--out", default=None, help="JSON file of the table")
     q.add_argument("--plot", default=None, help="PNG of <Q>, folded share and heat capacity against epsilon/k_BT")

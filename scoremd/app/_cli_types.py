@@ -9,7 +9,7 @@ import sys
 
 from .._checks import non_negative_float, non_negative_int, positive_float, positive_int
 
-__all__ = ["Parser", "arg_type", "count", "diffusion_time", "non_negative_ps", "positive", "rate", "seed", "t_stop",
+__all__ = ["Parser", "arg_type", "count", "diffusion_time", "non_negative_ns", "non_negative_ps", "positive", "rate", "seed", "t_stop",
            "time_step"]
 
 
@@ -31,6 +31,7 @@ positive = arg_type(positive_float)
 time_step = arg_type(positive_float, "ps")
 rate = arg_type(non_negative_float, "1/ps")
 non_negative_ps = arg_type(non_negative_float, "ps")
+non_negative_ns = arg_type(non_negative_float, "ns")
 
 
 def _time_type(include_zero: bool):

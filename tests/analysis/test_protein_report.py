@@ -123,11 +123,11 @@ def test_fast_folders_example_runs_the_fp_preset_with_smc(data_dir, tmp_path, ca
     assert err.value.code == 2 and "bba has: diffusion, both" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
 
-    sets = _sets([f"data.dir={data_dir}", *TINY, "loss.fp_batch_size=32", "sample.smc_t_stop=1e-2"])
+    sets = _sets([f"data.dir={data_dir}", *TINY, "loss.fp_batch_size=32"])
     example.main(["--protein", "chignolin", "--out", str(tmp_path / "ff"), "--recipes", "fp", "--seeds", "0", *sets])
     run = tmp_path / "ff" / "chignolin" / "fp_seed0"
     record = json.loads((run / "samples.npy.sampler.json").read_text())
-    assert record["method"] == "smc" and record["t_stop"] == 1e-2 and record["n"] == 400
+    assert record["method"] == "smc" and record["t_stop"] == 1e-2 and record["n"] == 400  # the preset's sampler
     assert "weighted down to t = 0.01" in (run / "report" / "report.md").read_text()
     table = (tmp_path / "ff" / "chignolin" / "table.md").read_text()
     assert table.startswith("| recipe |") and "| fp | 1 |" in table
