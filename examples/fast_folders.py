@@ -37,15 +37,20 @@ CONFIGS = Path(__file__).parent / "configs"
 RECIPES = ("diffusion", "fp", "both")
 
 
+def config_path(protein: str, recipe: str) -> Path:
+    """The preset of a protein and recipe: ``examples/configs/<protein>_<recipe>.toml``."""
+    return CONFIGS / f"{protein}_{recipe}.toml"
+
+
 def recipes_of(protein: str) -> list[str]:
-    """The recipes with a config ``examples/configs/<protein>_<recipe>.toml``, in table order."""
-    return [r for r in RECIPES if (CONFIGS / f"{protein}_{r}.toml").exists()]
+    """The recipes with a preset for ``protein``, in table order."""
+    return [r for r in RECIPES if config_path(protein, r).exists()]
 
 
 def run_one(protein: str, recipe: str, seed: int, out: Path, overrides: list[str], reference: str) -> dict:
     run_dir = out / protein / f"{recipe}_seed{seed}"
     sets = [*overrides, f"train.seed={seed}", f"sample.seed={1000 + seed}", f"simulate.seed={2000 + seed}"]
-    config = scoremd.load_config(CONFIGS / f"{protein}_{recipe}.toml", sets)
+    config = scoremd.load_config(config_path(protein, recipe), sets)
     metrics_path = run_dir / "report" / "metrics.json"
     if metrics_path.exists() and scoremd.load_config(run_dir / "config.toml") == config:
         metrics = json.loads(metrics_path.read_text())
@@ -114,7 +119,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     available = recipes_of(args.protein)
     recipes = list(dict.fromkeys(args.recipes or available))  # each once, in the order given
-    missing = [r for r in recipes if not (CONFIGS / f"{args.protein}_{r}.toml").exists()]
+    missing = [r for r in recipes if not config_path(args.protein, r).exists()]
     if missing:
         parser.error(f"no config for {args.protein} recipe(s) {', '.join(missing)} in {CONFIGS}; "
                      f"{args.protein} has: {', '.join(available)}")
