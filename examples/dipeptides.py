@@ -1,6 +1,7 @@
 """Transferable dipeptides: one model trained on many dipeptides, evaluated on test peptides it never saw.
 
-Trains (or resumes) the config's transferable model on its training peptides
+Trains (or resumes) the transferable model of a recipe's CPU preset (``--recipe diffusion``,
+``fp`` or ``both``, the default; or any ``--config``) on its training peptides
 (``data.peptides``, the training pool only), then for every evaluation peptide that has
 reference MD in ``data/dipeptides`` draws i.i.d. samples, runs Langevin MD from i.i.d.
 starts, and compares both with the peptide's reference in the paper's protocol (m <= 50 000
@@ -11,6 +12,7 @@ frames) and with large samples, each number next to its floor (docs/metrics.md).
 The reference data come from ``scoremd data generate dipeptides`` (docs/data/dipeptides.md).
 
     python examples/dipeptides.py --out runs/dipeptides_both
+    python examples/dipeptides.py --recipe diffusion --out runs/dipeptides_diffusion   # also: --recipe fp
     python examples/dipeptides.py --out runs/dp --set train.steps=2000 --peptides KS,AT --n-iid 5000
     python examples/dipeptides.py --out runs/dipeptides_both --peptides TM,NA,NV,MQ,LA,MR,GD --report validation_report
 """
@@ -27,12 +29,20 @@ from scoremd.analysis.dipeptides import evaluate_dipeptides
 from scoremd.data.dipeptides import resolve_peptides
 from scoremd.data.peptide_frames import available_peptides
 
-CONFIG = Path(__file__).parent / "configs" / "dipeptides_both.toml"
+CONFIGS = Path(__file__).parent / "configs"
+RECIPES = ("diffusion", "fp", "both")
+
+
+def config_path(recipe: str) -> Path:
+    """The CPU preset of a recipe: ``examples/configs/dipeptides_<recipe>.toml``."""
+    return CONFIGS / f"dipeptides_{recipe}.toml"
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", default=str(CONFIG))
+    parser.add_argument("--recipe", choices=RECIPES, default=None,
+                        help="CPU preset examples/configs/dipeptides_<recipe>.toml (default both)")
+    parser.add_argument("--config", default=None, help="any other config file (instead of --recipe)")
     parser.add_argument("--out", required=True, help="run directory (resumed if it exists)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config overrides")
     parser.add_argument("--peptides", default="evaluation", help="test peptides to evaluate (default: evaluation)")
@@ -42,8 +52,10 @@ def main(argv=None) -> None:
     parser.add_argument("--report", default="report", help="report folder inside --out (default report); e.g. "
                         "validation_report for validation peptides")
     args = parser.parse_args(argv)
+    if args.recipe and args.config:
+        parser.error("give --recipe or --config, not both")
 
-    config = scoremd.load_config(args.config, args.set)
+    config = scoremd.load_config(args.config or config_path(args.recipe or "both"), args.set)
     emulator = scoremd.train(config, args.out)
     folder = Path(config.data.dir) / emulator.system.name
     wanted = resolve_peptides(args.peptides)

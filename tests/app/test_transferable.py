@@ -30,8 +30,8 @@ def data_dir(tmp_path_factory):
     return root
 
 
-def _config(data_dir, **data):
-    d = tomllib.loads(open("examples/configs/dipeptides_both.toml").read())
+def _config(data_dir, recipe="both", **data):
+    d = tomllib.loads(open(f"examples/configs/dipeptides_{recipe}.toml").read())
     d["data"].update({"dir": str(data_dir), "peptides": ",".join(TRAIN), **data})
     d["model"].update(hidden=[16, 16])
     d["loss"].update(fp_batch_size=8)
@@ -69,6 +69,18 @@ def test_train_then_sample_and_simulate_an_unseen_peptide(trained):
     assert traj.frames.shape == (3, 4, 10, 3)
     with pytest.raises(DataError, match="not a training peptide"):
         gn.initial_positions(2, seed=0)
+
+
+@pytest.mark.parametrize("recipe", ["diffusion", "fp"])
+def test_the_other_recipes_train_one_network(data_dir, tmp_path, recipe):
+    """The diffusion and fp presets: one network for every t (no experts); only fp carries the FP term."""
+    config = _config(data_dir, recipe)
+    both = _config(data_dir)
+    assert config.model.expert_boundaries == () and (config.loss.fp_weight > 0) == (recipe == "fp")
+    assert (config.data, config.sample, config.simulate) == (both.data, both.sample, both.simulate)
+    emulator = train(config, tmp_path / recipe, progress=False)
+    x = emulator.peptide("GN").sample(4, key=jax.random.PRNGKey(0), sampler=emulator.peptide("GN").sampler(steps=10))
+    assert x.shape == (4, 10, 3) and np.isfinite(x).all()
 
 
 def test_bad_inputs(data_dir, tmp_path):
@@ -169,6 +181,10 @@ def test_example_script(data_dir, tmp_path, capsys):
     spec = importlib.util.spec_from_file_location("dipeptides_example", "examples/dipeptides.py")
     example = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(example)
+    assert [example.config_path(r).exists() for r in example.RECIPES] == [True] * 3
+    with pytest.raises(SystemExit):  # a recipe or a config file, not both
+        example.main(["--out", str(tmp_path / "x"), "--recipe", "fp", "--config", "examples/configs/dipeptides_both.toml"])
+    assert "not both" in capsys.readouterr().err and not (tmp_path / "x").exists()
     args = ["--out", str(tmp_path / "run"), "--peptides", "LG,GN", "--n-iid", "8", "--replicas", "2",
             "--frames", "2", "--set", f"data.dir={data_dir}", "--set", f"data.peptides={','.join(TRAIN)}",
             "--set", "model.hidden=[8]", "--set", "train.steps=4", "--set", "train.batch_size=8",
