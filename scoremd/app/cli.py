@@ -57,12 +57,17 @@ _TRANSFERABLE_EVALUATION = (
     "`scoremd sample/simulate --peptide SEQ` use them")
 
 
+def _wall(args) -> bool | None:
+    """``--excluded-volume``: True (add the wall), else None (the model as trained)."""
+    return True if getattr(args, "excluded_volume", False) else None
+
+
 def _load_for(args, out: Path | None):
     """The run's Emulator; a transferable run's for ``--peptide`` (which only such runs take).
     ``out``: the frames file to be written, whose format is checked against the emulator."""
     from .runs import load
 
-    emulator = load(args.run_dir, step=args.step)
+    emulator = load(args.run_dir, step=args.step, excluded_volume=_wall(args))
     peptide = getattr(args, "peptide", None)
     if hasattr(emulator, "peptide"):
         if peptide is None:
@@ -120,7 +125,7 @@ def cmd_evaluate(args, emulator=None) -> dict:
     if frame_ps is not None and not traj_path.exists():
         raise ScoremdError("--frame-ps describes an existing --trajectory; new MD takes --dt and --steps-per-frame "
                            "and is timed by them")
-    emulator = emulator or load(run_dir, step=getattr(args, "step", None))
+    emulator = emulator or load(run_dir, step=getattr(args, "step", None), excluded_volume=_wall(args))
     if hasattr(emulator, "peptide"):
         raise ScoremdError(_TRANSFERABLE_EVALUATION)
     emulator = files.with_force_time(emulator, args.t0)
@@ -228,6 +233,10 @@ def _sampling_options(p):
 def _step_option(p):
     p.add_argument("--step", type=types.count, default=None,
                    help="load the checkpoint of this training step instead of the newest (e.g. an intact one)")
+    p.add_argument("--excluded-volume", action="store_true",
+                   help="add the excluded-volume wall (model.excluded_volume) to a model trained without it, for "
+                        "this sampling or MD only: zero on every training frame, it keeps beads from passing "
+                        "through each other off the data (C-alpha MLP models; docs/design.md §5)")
 
 
 def _md_options(p):

@@ -7,6 +7,7 @@ from its newest checkpoint; the run directory's files are described in
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import tomllib
 from pathlib import Path
@@ -150,7 +151,7 @@ def run(config: RunConfig, run_dir: str | Path, *, reference: str = "validation"
     return evaluate(emulator, run_dir, samples, traj, reference=reference)
 
 
-def load(run_dir: str | Path, *, step: int | None = None) -> Emulator:
+def load(run_dir: str | Path, *, step: int | None = None, excluded_volume: bool | None = None) -> Emulator:
     """Load the trained model of ``run_dir`` (its EMA parameters at the newest checkpoint).
 
     Args:
@@ -158,6 +159,11 @@ def load(run_dir: str | Path, *, step: int | None = None) -> Emulator:
       step: load the checkpoint at this training step instead of the newest (every
         stage that has a checkpoint at this step; the others use their newest), e.g. the
         intact one a damaged-checkpoint error names.
+      excluded_volume: ``True`` adds the excluded-volume wall (``model.excluded_volume``, docs/design.md
+        §5) to a model trained without it, for sampling and MD only: the trained network is unchanged
+        and the wall, zero on every training frame, stops beads passing through each other where the
+        network has seen nothing. The training frames' closest pair distances are measured now (nothing
+        in ``run_dir`` is written). ``False`` drops a trained-in wall; ``None`` (default): as trained.
 
     Raises:
       CheckpointError: ``run_dir`` holds no config or no checkpoint, or the checkpoint to
@@ -182,6 +188,8 @@ def load(run_dir: str | Path, *, step: int | None = None) -> Emulator:
         raise CheckpointError(f"{run_dir / RUN_FILE} has no distance_stats for model.whiten_distances; retrain")
     if config.model.excluded_volume and "closest" not in info.get("distance_stats", {}):
         raise CheckpointError(f"{run_dir / RUN_FILE} has no closest pair distances for model.excluded_volume; retrain")
+    if excluded_volume is not None and excluded_volume != config.model.excluded_volume:
+        config, info = _with_wall(config, info, excluded_volume)
     model, params, key = build_run_model(config, system.event_shape, info)
     stages = plan_stages(config, model)
     if step is not None:
@@ -207,6 +215,23 @@ def load(run_dir: str | Path, *, step: int | None = None) -> Emulator:
         raise CheckpointError(f"{run_dir / RUN_FILE} is missing or has no normalisation scale; without it the "
                               "model's units are unknown. Restore the file or train again into a new directory.")
     return _emulator(config, system, model, assemble(stages, states), float(info["scale"]), info, run_dir)
+
+
+def _with_wall(config: RunConfig, info: dict, wall: bool) -> tuple[RunConfig, dict]:
+    """The config and run info of a loaded run with the excluded-volume wall switched on or off
+    after training (:func:`load`); the closest distances come from the run's training frames."""
+    if "scale" not in info:
+        raise CheckpointError(f"{RUN_FILE} has no normalisation scale, so the training frames' closest distances "
+                              "cannot be put in the model's units; restore the file or train again")
+    try:
+        model = dataclasses.replace(config.model, excluded_volume=wall)
+    except ValueError as err:
+        raise ConfigError(f"cannot add the excluded-volume wall to this model: {err}") from None
+    info = {**info, "distance_stats": dict(info.get("distance_stats", {}))}
+    if wall and "closest" not in info["distance_stats"]:
+        data = load_training_data(config, progress=False)
+        info["distance_stats"]["closest"] = list(closest_distances(data / float(info["scale"])))
+    return dataclasses.replace(config, model=model), info
 
 
 def _masses(system: System, info: dict):

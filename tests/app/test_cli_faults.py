@@ -323,3 +323,34 @@ def test_excluded_volume_is_measured_at_training_and_needed_to_load(tmp_path, ca
     capsys.readouterr()
     _fails_cleanly(["sample", str(out), "--n", "5", "--out", str(tmp_path / "s.npy")], capsys,
                    "no closest pair distances", "retrain")
+
+
+def test_the_wall_can_be_added_after_training_without_touching_the_run(tmp_path, capsys):
+    """load(..., excluded_volume=True) / --excluded-volume: the same trained network plus the wall, which
+    is zero on every training frame and pushes apart beads closer than the data ever were."""
+    from scoremd.app import load
+    from scoremd.app.runs import load_training_data
+
+    out = tmp_path / "plain"
+    tiny = [f"data.dir={ROOT / 'data'}", "model.hidden=[16, 16]", "train.steps=20", "train.warmup_steps=2"]
+    assert main(["--quiet", "train", str(ROOT / "examples" / "configs" / "chignolin_diffusion.toml"),
+                 "--out", str(out), *_sets(tiny)]) == 0
+    before = _digest(out)
+    plain, walled = load(out), load(out, excluded_volume=True)
+    assert walled.config.model.excluded_volume and not plain.config.model.excluded_volume
+    frames = load_training_data(plain.config, progress=False)[::500]
+    np.testing.assert_allclose(walled.energy(frames), plain.energy(frames), rtol=1e-6, atol=1e-6)  # zero on the data
+    squeezed = frames * 0.6  # every pair at 60 % of a training frame's distance: far inside the wall
+    assert np.all(walled.energy(squeezed) > plain.energy(squeezed) + 10.0)  # kJ/mol
+    assert np.allclose(load(out, excluded_volume=False).energy(squeezed), plain.energy(squeezed))
+    assert _digest(out) == before  # nothing in the run directory was written
+    md = tmp_path / "md.npy"
+    assert main(["--quiet", "simulate", str(out), "--replicas", "2", "--frames", "3", "--out", str(md),
+                 "--excluded-volume"]) == 0
+    assert np.load(md).shape == (6, 10, 3) and _digest(out) == before
+    mb = tmp_path / "mueller_brown"  # 2-D Cartesian features: no pair distances, no wall
+    assert main(["--quiet", "train", str(CONFIG), "--out", str(mb), *_sets(TINY)]) == 0
+    capsys.readouterr()
+    _fails_cleanly(["sample", str(mb), "--n", "5", "--out", str(tmp_path / "s.npy"), "--excluded-volume"], capsys,
+                   "cannot add the excluded-volume wall", "invariant")
+    assert not (tmp_path / "s.npy").exists()
