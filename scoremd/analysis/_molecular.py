@@ -27,7 +27,7 @@ from ._molecular_metrics import (bond_w1, dihedral_metrics, md_frames, phi_posit
                                  phi_positive_by_run)
 from ._protocols import protocol_lines, protocols
 from ._text import (architecture_text, consistency_lines, expert_steps, force_field_text, format_metric,
-                    held_out_text, sampler_text, steps_text)
+                    held_out_text, sampler_text, steps_text, wall_text)
 
 __all__ = ["evaluate_molecule"]
 
@@ -207,7 +207,7 @@ def evaluate_molecule(emulator, run_dir: str | Path, samples: np.ndarray, trajec
         f"Training: {steps_text(config)}" + (f" in {t / 60:.1f} min" if t else "")
         + f"; model {m.kind} ({architecture_text(m)}) "
         f"{list(m.hidden)}; FP weight {config.loss.fp_weight}"
-        + (f"; experts at {list(m.expert_boundaries)}" if m.expert_boundaries else "") + ".",
+        + (f"; experts at {list(m.expert_boundaries)}" if m.expert_boundaries else "") + wall_text(emulator) + ".",
         f"i.i.d.: {sampler_text(config)}. "
         f"MD: {trajectory.shape[1]} replicas x {trajectory.shape[0]} frames of {md_frame_ps:g} ps "
         f"({config.simulate.integrator} integrator, first {burn} frames discarded), {force_field_text(emulator)}.",

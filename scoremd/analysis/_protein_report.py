@@ -20,7 +20,7 @@ from . import _plots
 from ._consistency import fp_error_vs_time
 from ._molecular import check_reference
 from ._molecular_metrics import md_frames
-from ._text import consistency_lines, force_field_text, format_metric, sampler_text, steps_text
+from ._text import consistency_lines, force_field_text, format_metric, sampler_text, steps_text, wall_text
 from .protein import (BOND_MARGIN, BondRange, ClosestApproach, contact_map, distance_js, fit_tica,
                       folding_transitions_per_us, histogram_js, md_blocks, native_positions, radius_of_gyration,
                       rmsd_to_native)
@@ -174,7 +174,7 @@ def evaluate_protein(emulator, run_dir: str | Path, samples: np.ndarray, traject
     f = format_metric
     lines = [
         f"# scoremd report: {system.name}", "",
-        f"Training: {steps_text(config)}; model {config.model.kind} {list(config.model.hidden)}.",
+        f"Training: {steps_text(config)}; model {config.model.kind} {list(config.model.hidden)}{wall_text(emulator)}.",
         f"i.i.d.: {sampler_text(config)}. MD: {trajectory.shape[1]} replicas x {trajectory.shape[0]} frames "
         f"({frame_ps:g} ps apart, first {burn} discarded), {force_field_text(emulator)}.", "",
         f"Against the {'test' if reference == 'test' else 'held-out'} reference ({len(scored)} frames). "

@@ -72,3 +72,15 @@ def architecture_text(m) -> str:
     if m.kind != "mlp":
         return f"{m.heads} heads x {m.head_dim}"
     return str(m.features) + (", whitened distances" if m.whiten_distances else "")
+
+
+def wall_text(emulator) -> str:
+    """Whether the model has the excluded-volume wall, and whether it was trained with it or added
+    after training (``scoremd.load(..., excluded_volume=True)``): "" when it has none."""
+    if not emulator.config.model.excluded_volume:
+        return ""
+    import tomllib
+
+    trained = emulator.run_dir is not None and (emulator.run_dir / "config.toml").exists() and tomllib.loads(
+        (emulator.run_dir / "config.toml").read_text()).get("model", {}).get("excluded_volume", False)
+    return "; excluded-volume wall" + ("" if trained else " added after training")

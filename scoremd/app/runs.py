@@ -180,6 +180,9 @@ def load(run_dir: str | Path, *, step: int | None = None, excluded_volume: bool 
     if isinstance(get_system(config.system), TransferableSystem):
         from .transferable import load_transferable
 
+        if excluded_volume:
+            raise ConfigError("the excluded-volume wall is for MLP models on pair distances (C-alpha proteins, "
+                              "alanine dipeptide); transferable dipeptide models do not take it")
         return load_transferable(run_dir, step=step)
     info = read_run_info(run_dir)
     config = locate_data(config, info)  # relative data paths, from the directory training started in

@@ -318,6 +318,8 @@ def test_excluded_volume_is_measured_at_training_and_needed_to_load(tmp_path, ca
     closest = np.asarray(info["distance_stats"]["closest"]) * info["scale"]  # nm
     assert closest.shape == (45,) and 0.2 < closest.min() and closest[0] < 0.4  # the first bond, ~0.38 nm
     assert load(out).config.model.excluded_volume
+    from scoremd.analysis._text import wall_text
+    assert wall_text(load(out)) == "; excluded-volume wall"  # trained with it
     del info["distance_stats"]["closest"]
     (out / "run.json").write_text(json.dumps(info))
     capsys.readouterr()
@@ -348,6 +350,8 @@ def test_the_wall_can_be_added_after_training_without_touching_the_run(tmp_path,
     assert main(["--quiet", "simulate", str(out), "--replicas", "2", "--frames", "3", "--out", str(md),
                  "--excluded-volume"]) == 0
     assert np.load(md).shape == (6, 10, 3) and _digest(out) == before
+    from scoremd.analysis._text import wall_text
+    assert wall_text(walled) == "; excluded-volume wall added after training" and wall_text(plain) == ""
     mb = tmp_path / "mueller_brown"  # 2-D Cartesian features: no pair distances, no wall
     assert main(["--quiet", "train", str(CONFIG), "--out", str(mb), *_sets(TINY)]) == 0
     capsys.readouterr()

@@ -69,6 +69,8 @@ def test_train_then_sample_and_simulate_an_unseen_peptide(trained):
     assert traj.frames.shape == (3, 4, 10, 3)
     with pytest.raises(DataError, match="not a training peptide"):
         gn.initial_positions(2, seed=0)
+    with pytest.raises(ConfigError, match="transferable dipeptide models do not take it"):
+        load(run, excluded_volume=True)  # the wall is for C-alpha / fixed-molecule MLPs
 
 
 @pytest.mark.parametrize("recipe", ["diffusion", "fp"])
