@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import tomllib
+
 __all__ = ["architecture_text", "consistency_lines", "expert_steps", "force_field_text", "format_metric",
-           "held_out_text", "sampler_text", "steps_text"]
+           "held_out_text", "sampler_text", "steps_text", "wall_text"]
 
 
 def consistency_lines(has_loss: bool) -> list[str]:
@@ -79,8 +81,7 @@ def wall_text(emulator) -> str:
     after training (``scoremd.load(..., excluded_volume=True)``): "" when it has none."""
     if not emulator.config.model.excluded_volume:
         return ""
-    import tomllib
-
-    trained = emulator.run_dir is not None and (emulator.run_dir / "config.toml").exists() and tomllib.loads(
-        (emulator.run_dir / "config.toml").read_text()).get("model", {}).get("excluded_volume", False)
+    trained_config = emulator.run_dir / "config.toml" if emulator.run_dir is not None else None
+    trained = bool(trained_config and trained_config.exists()
+                   and tomllib.loads(trained_config.read_text()).get("model", {}).get("excluded_volume", False))
     return "; excluded-volume wall" + ("" if trained else " added after training")
