@@ -58,8 +58,8 @@ _TRANSFERABLE_EVALUATION = (
 
 
 def _wall(args) -> bool | None:
-    """``--excluded-volume``: True (add the wall), else None (the model as trained)."""
-    return True if getattr(args, "excluded_volume", False) else None
+    """``--excluded-volume`` / ``--no-excluded-volume``: True / False, else None (as configured)."""
+    return getattr(args, "excluded_volume", None)
 
 
 def _load_for(args, out: Path | None):
@@ -233,10 +233,11 @@ def _sampling_options(p):
 def _step_option(p):
     p.add_argument("--step", type=types.count, default=None,
                    help="load the checkpoint of this training step instead of the newest (e.g. an intact one)")
-    p.add_argument("--excluded-volume", action="store_true",
+    p.add_argument("--excluded-volume", action=argparse.BooleanOptionalAction, default=None,
                    help="add the excluded-volume wall (model.excluded_volume) to a model trained without it, for "
                         "this sampling or MD only: zero on every training frame, it keeps beads from passing "
-                        "through each other off the data (C-alpha MLP models; docs/design.md §5)")
+                        "through each other off the data (C-alpha MLP models; docs/design.md §5); "
+                        "--no-excluded-volume leaves it off (default: as the run's config says)")
 
 
 def _md_options(p):

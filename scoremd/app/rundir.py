@@ -47,7 +47,8 @@ MD_RECORD_SUFFIX = ".md.json"
 
 # Sections that may change between a run's sessions without invalidating its checkpoints.
 _RESUMABLE_CHANGES = {"sample", "simulate"}
-_RESUMABLE_KEYS = ("train.steps", "train.expert_step_ratios")  # more steps continue the run
+# more steps continue the run; the wall added at load does not touch the trained network
+_RESUMABLE_KEYS = ("train.steps", "train.expert_step_ratios", "model.excluded_volume_after_training")
 
 
 def read_run_info(run_dir: str | Path) -> dict:

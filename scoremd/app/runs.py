@@ -70,7 +70,8 @@ def train(config: RunConfig, run_dir: str | Path, *, progress: Progress = True) 
     intact checkpoint (with a longer schedule from there on when the steps grew).
 
     Returns:
-      The trained :class:`Emulator` (EMA parameters); for the transferable dipeptide system a
+      The trained :class:`Emulator` (EMA parameters; with the excluded-volume wall when
+      ``model.excluded_volume_after_training``, as :func:`load` gives it); for the transferable dipeptide system a
       :class:`~scoremd.app.transferable.TransferableEmulator` (``.peptide(seq)`` is an Emulator).
 
     Raises:
@@ -120,6 +121,9 @@ def train(config: RunConfig, run_dir: str | Path, *, progress: Progress = True) 
 
     params = fit_stages(stages, params, key, jnp.asarray(data / scale), loss_for, run_dir, info, progress,
                         config.loss.fp_start)
+    if config.model.excluded_volume_after_training:  # the model as it is used: with the wall
+        config, info = _with_wall(config, info, True, data)
+        model = build_run_model(config, system.event_shape, info)[0]
     return _emulator(config, system, model, params, float(scale), info, run_dir)
 
 
@@ -163,7 +167,8 @@ def load(run_dir: str | Path, *, step: int | None = None, excluded_volume: bool 
         §5) to a model trained without it, for sampling and MD only: the trained network is unchanged
         and the wall, zero on every training frame, stops beads passing through each other where the
         network has seen nothing. The training frames' closest pair distances are measured now (nothing
-        in ``run_dir`` is written). ``False`` drops a trained-in wall; ``None`` (default): as trained.
+        in ``run_dir`` is written). ``False`` drops the wall; ``None`` (default): as configured (the
+        wall when the run was trained with it or with ``model.excluded_volume_after_training``).
 
     Raises:
       CheckpointError: ``run_dir`` holds no config or no checkpoint, or the checkpoint to
@@ -191,7 +196,10 @@ def load(run_dir: str | Path, *, step: int | None = None, excluded_volume: bool 
         raise CheckpointError(f"{run_dir / RUN_FILE} has no distance_stats for model.whiten_distances; retrain")
     if config.model.excluded_volume and "closest" not in info.get("distance_stats", {}):
         raise CheckpointError(f"{run_dir / RUN_FILE} has no closest pair distances for model.excluded_volume; retrain")
-    if excluded_volume is not None and excluded_volume != config.model.excluded_volume:
+    if excluded_volume is None and config.model.excluded_volume_after_training:
+        excluded_volume = True
+    if excluded_volume is not None and (excluded_volume != config.model.excluded_volume
+                                        or config.model.excluded_volume_after_training):
         config, info = _with_wall(config, info, excluded_volume)
     model, params, key = build_run_model(config, system.event_shape, info)
     stages = plan_stages(config, model)
@@ -220,19 +228,20 @@ def load(run_dir: str | Path, *, step: int | None = None, excluded_volume: bool 
     return _emulator(config, system, model, assemble(stages, states), float(info["scale"]), info, run_dir)
 
 
-def _with_wall(config: RunConfig, info: dict, wall: bool) -> tuple[RunConfig, dict]:
+def _with_wall(config: RunConfig, info: dict, wall: bool, data: np.ndarray | None = None) -> tuple[RunConfig, dict]:
     """The config and run info of a loaded run with the excluded-volume wall switched on or off
-    after training (:func:`load`); the closest distances come from the run's training frames."""
+    after training (:func:`load`); the closest distances come from the run's training frames
+    (``data``, nm, (n, beads, 3), when already loaded)."""
     if "scale" not in info:
         raise CheckpointError(f"{RUN_FILE} has no normalisation scale, so the training frames' closest distances "
                               "cannot be put in the model's units; restore the file or train again")
     try:
-        model = dataclasses.replace(config.model, excluded_volume=wall)
+        model = dataclasses.replace(config.model, excluded_volume=wall, excluded_volume_after_training=False)
     except ValueError as err:
         raise ConfigError(f"cannot add the excluded-volume wall to this model: {err}") from None
     info = {**info, "distance_stats": dict(info.get("distance_stats", {}))}
     if wall and "closest" not in info["distance_stats"]:
-        data = load_training_data(config, progress=False)
+        data = load_training_data(config, progress=False) if data is None else data
         info["distance_stats"]["closest"] = list(closest_distances(data / float(info["scale"])))
     return dataclasses.replace(config, model=model), info
 

@@ -67,6 +67,11 @@ class ModelConfig:
         non-bonded pair's (|i - j| >= 2) closest approach in the training data, measured and
         stored with the run: zero on the data, it keeps beads from passing through each
         other where the network's extrapolation is arbitrary (docs/design.md §9).
+      excluded_volume_after_training: train without the wall and add it when the trained model
+        is loaded for sampling, MD and evaluation (``scoremd.load``; ``excluded_volume=False``
+        or ``--no-excluded-volume`` leave it off). Training is the same as without the wall;
+        the closest approaches are measured from the training frames at load. Exclusive with
+        ``excluded_volume`` (which trains with the wall in the energy).
       hidden: hidden-layer widths (MLP); the transformers use ``hidden[0]`` as node width
         and ``len(hidden)`` as their number of attention layers.
       heads: attention heads (transformer).
@@ -88,6 +93,7 @@ class ModelConfig:
     whiten_distances: bool = False
     bond_prior: bool = False
     excluded_volume: bool = False
+    excluded_volume_after_training: bool = False
     hidden: tuple[int, ...] = (256, 256, 256)
     heads: int = 4
     head_dim: int = 16
@@ -110,6 +116,13 @@ class ModelConfig:
                              "bond lengths' statistics)")
         if self.excluded_volume and (self.kind is not ModelKind.MLP or self.features is not Features.INVARIANT):
             raise ValueError('model.excluded_volume needs kind = "mlp" with features = "invariant" (pair distances)')
+        if self.excluded_volume_after_training:
+            if self.kind is not ModelKind.MLP or self.features is not Features.INVARIANT:
+                raise ValueError('model.excluded_volume_after_training needs kind = "mlp" with features = '
+                                 '"invariant" (pair distances)')
+            if self.excluded_volume:
+                raise ValueError("model.excluded_volume (train with the wall) and model.excluded_volume_after_training "
+                                 "(train without it, add it at load) exclude each other: set one")
         if self.embed_dim <= 0:
             raise ValueError(f"model.embed_dim must be positive, got {self.embed_dim}")
         if self.heads <= 0 or self.head_dim <= 0:

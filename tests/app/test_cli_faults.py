@@ -358,3 +358,42 @@ def test_the_wall_can_be_added_after_training_without_touching_the_run(tmp_path,
     _fails_cleanly(["sample", str(mb), "--n", "5", "--out", str(tmp_path / "s.npy"), "--excluded-volume"], capsys,
                    "cannot add the excluded-volume wall", "invariant")
     assert not (tmp_path / "s.npy").exists()
+
+
+def test_the_wall_after_training_is_a_config_key_that_resumes_a_trained_run(tmp_path, capsys):
+    """model.excluded_volume_after_training: training as without the wall (an existing run takes the key
+    without retraining), then train(), load() and the CLI give the model with the wall unless told not to."""
+    from scoremd import load_config
+    from scoremd.analysis._text import wall_text
+    from scoremd.app import load, train
+    from scoremd.app.runs import load_training_data
+    from scoremd.models import ModelConfig
+
+    out = tmp_path / "run"
+    tiny = [f"data.dir={ROOT / 'data'}", "model.hidden=[16, 16]", "train.steps=20", "train.warmup_steps=2"]
+    preset = ROOT / "examples" / "configs" / "chignolin_diffusion.toml"
+    assert main(["--quiet", "train", str(preset), "--out", str(out), *_sets(tiny)]) == 0
+    plain = load(out)
+    checkpoints = _digest(out / "checkpoints")
+    walled = train(load_config(preset, [*tiny, "model.excluded_volume_after_training=true"]), out, progress=False)
+    assert _digest(out / "checkpoints") == checkpoints  # nothing retrained
+    frames = load_training_data(plain.config, progress=False)[::500]
+    squeezed = frames * 0.6
+    np.testing.assert_allclose(walled.energy(frames), plain.energy(frames), rtol=1e-6, atol=1e-6)
+    assert np.all(walled.energy(squeezed) > plain.energy(squeezed) + 10.0)  # kJ/mol
+    loaded = load(out)
+    assert loaded.config.model.excluded_volume and wall_text(loaded) == "; excluded-volume wall added after training"
+    np.testing.assert_allclose(loaded.energy(squeezed), walled.energy(squeezed), rtol=1e-6)
+    off = load(out, excluded_volume=False)
+    assert wall_text(off) == "" and np.allclose(off.energy(squeezed), plain.energy(squeezed))
+    md = {}
+    for flag in ("", "--excluded-volume", "--no-excluded-volume"):  # "": as configured, i.e. with the wall
+        md[flag] = tmp_path / f"md{flag}.npy"
+        assert main(["--quiet", "simulate", str(out), "--replicas", "2", "--frames", "3", "--out", str(md[flag]),
+                     *([flag] if flag else [])]) == 0
+    assert np.load(md["--no-excluded-volume"]).shape == (6, 10, 3)
+    assert np.array_equal(np.load(md[""]), np.load(md["--excluded-volume"]))
+    with pytest.raises(ValueError, match="exclude each other"):
+        ModelConfig(features="invariant", excluded_volume=True, excluded_volume_after_training=True)
+    with pytest.raises(ValueError, match="excluded_volume_after_training needs"):
+        ModelConfig(excluded_volume_after_training=True)
