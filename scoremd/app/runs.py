@@ -71,8 +71,9 @@ def train(config: RunConfig, run_dir: str | Path, *, progress: Progress = True) 
 
     Returns:
       The trained :class:`Emulator` (EMA parameters; with the excluded-volume wall when
-      ``model.excluded_volume_after_training``, as :func:`load` gives it); for the transferable dipeptide system a
-      :class:`~scoremd.app.transferable.TransferableEmulator` (``.peptide(seq)`` is an Emulator).
+      ``model.excluded_volume_after_training``, as :func:`load` gives it); for the transferable
+      dipeptide system a :class:`~scoremd.app.transferable.TransferableEmulator`
+      (``.peptide(seq)`` is an Emulator).
 
     Raises:
       ValueError: ``run_dir`` is a file or cannot be written (checked before the data load).

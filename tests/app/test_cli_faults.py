@@ -360,7 +360,7 @@ def test_the_wall_can_be_added_after_training_without_touching_the_run(tmp_path,
     assert not (tmp_path / "s.npy").exists()
 
 
-def test_the_wall_after_training_is_a_config_key_that_resumes_a_trained_run(tmp_path, capsys):
+def test_the_wall_after_training_is_a_config_key_that_resumes_a_trained_run(tmp_path):
     """model.excluded_volume_after_training: training as without the wall (an existing run takes the key
     without retraining), then train(), load() and the CLI give the model with the wall unless told not to."""
     from scoremd import load_config
