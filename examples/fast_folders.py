@@ -72,12 +72,13 @@ def table(results: dict[str, list[dict]], failures: list[str] = ()) -> str:
     floor, ref = first["floor_reference"], first["reference"]
     lines = [
         "| recipe | seeds | iid TIC JS | MD TIC JS | iid TIC PMF | MD TIC PMF | iid distance JS | MD distance JS | "
-        "iid folded | MD folded | iid RMSD JS | MD RMSD JS | MD broken replicas | MD transitions/µs | training (min) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "iid folded | MD folded | iid RMSD JS | MD RMSD JS | MD broken replicas | MD clashing frames | "
+        "MD transitions/µs | training (min) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for recipe, runs in results.items():
         if not runs:
-            lines.append(f"| {recipe} | 0 | every seed's MD diverged (below) |" + " |" * 12)
+            lines.append(f"| {recipe} | 0 | every seed's MD diverged (below) |" + " |" * 13)
             continue
 
         def col(key, field):
@@ -89,17 +90,19 @@ def table(results: dict[str, list[dict]], failures: list[str] = ()) -> str:
             f"{col('md', 'pmf')} | {col('iid', 'distance_js')} | {col('md', 'distance_js')} | "
             f"{_mean_sd([m['iid']['folded'] for m in runs])} | {_mean_sd([m['md']['folded'] for m in runs])} | "
             f"{col('iid', 'rmsd_js')} | {col('md', 'rmsd_js')} | {col('md', 'broken_replicas')} | "
+            f"{col('md', 'clash')} | "
             f"{_mean_sd([m['md']['transitions_per_us'] for m in runs])} | "
             + (f"{np.mean(minutes):.1f} |" if minutes else "– |"))
     lines += [
         f"| floor (reference half vs half) | | {format_metric(floor['js'])} | | {format_metric(floor['pmf'])} | | "
         f"{format_metric(floor['distance_js'])} | | {floor['folded']:.3f} | | "
-        f"{format_metric(floor.get('rmsd_js', np.nan))} | | | | |",
+        f"{format_metric(floor.get('rmsd_js', np.nan))} | | | | | |",
         "",
         f"Reference ({ref['against']}, {ref['n']} frames): folded share {ref['folded']:.3f}, "
         f"{ref['transitions_per_us']:.0f} transitions per µs; TICA lag {ref['tica_lag_ps']:g} ps. "
         "Mean ± sd (ddof = 0) over seeds. MD broken replicas: the share of replicas that reached a "
-        "C-alpha chain outside the training data's bond range (docs/metrics.md).",
+        "C-alpha chain outside the training data's bond range; MD clashing frames: the share of frames "
+        "with a non-bonded pair closer than any training frame has it (docs/metrics.md).",
     ]
     if failures:  # a diverged MD stops that seed, not the table
         lines += ["", "Not in the table (the seed's MD diverged; its run directory keeps the model and samples):", "",

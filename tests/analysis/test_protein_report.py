@@ -128,6 +128,9 @@ def test_fast_folders_example_runs_the_fp_preset_with_smc(data_dir, tmp_path, ca
     run = tmp_path / "ff" / "chignolin" / "fp_seed0"
     record = json.loads((run / "samples.npy.sampler.json").read_text())
     assert record["method"] == "smc" and record["t_stop"] == 1e-2 and record["n"] == 400  # the preset's sampler
-    assert "weighted down to t = 0.01" in (run / "report" / "report.md").read_text()
+    report = (run / "report" / "report.md").read_text()
+    assert "weighted down to t = 0.01" in report and "excluded-volume wall added after training" in report
     table = (tmp_path / "ff" / "chignolin" / "table.md").read_text()
-    assert table.startswith("| recipe |") and "| fp | 1 |" in table
+    assert table.startswith("| recipe |") and "| fp | 1 |" in table and "MD clashing frames" in table
+    rows = [line for line in table.splitlines() if line.startswith("|")]
+    assert len({row.count("|") for row in rows}) == 1  # every row has the header's columns
