@@ -72,13 +72,13 @@ def table(results: dict[str, list[dict]], failures: list[str] = ()) -> str:
     floor, ref = first["floor_reference"], first["reference"]
     lines = [
         "| recipe | seeds | iid TIC JS | MD TIC JS | iid TIC PMF | MD TIC PMF | iid distance JS | MD distance JS | "
-        "iid folded | MD folded | iid RMSD JS | MD RMSD JS | MD broken replicas | MD clashing frames | "
-        "MD transitions/µs | training (min) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "iid folded | MD folded | iid Q JS | MD Q JS | iid RMSD JS | MD RMSD JS | MD broken replicas | "
+        "MD clashing frames | MD transitions/µs | training (min) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for recipe, runs in results.items():
         if not runs:
-            lines.append(f"| {recipe} | 0 | every seed's MD diverged (below) |" + " |" * 13)
+            lines.append(f"| {recipe} | 0 | every seed's MD diverged (below) |" + " |" * 15)
             continue
 
         def col(key, field):
@@ -89,6 +89,7 @@ def table(results: dict[str, list[dict]], failures: list[str] = ()) -> str:
             f"| {recipe} | {len(runs)} | {col('iid', 'js')} | {col('md', 'js')} | {col('iid', 'pmf')} | "
             f"{col('md', 'pmf')} | {col('iid', 'distance_js')} | {col('md', 'distance_js')} | "
             f"{_mean_sd([m['iid']['folded'] for m in runs])} | {_mean_sd([m['md']['folded'] for m in runs])} | "
+            f"{col('iid', 'q_js')} | {col('md', 'q_js')} | "
             f"{col('iid', 'rmsd_js')} | {col('md', 'rmsd_js')} | {col('md', 'broken_replicas')} | "
             f"{col('md', 'clash')} | "
             f"{_mean_sd([m['md']['transitions_per_us'] for m in runs])} | "
@@ -96,6 +97,7 @@ def table(results: dict[str, list[dict]], failures: list[str] = ()) -> str:
     lines += [
         f"| floor (reference half vs half) | | {format_metric(floor['js'])} | | {format_metric(floor['pmf'])} | | "
         f"{format_metric(floor['distance_js'])} | | {floor['folded']:.3f} | | "
+        f"{format_metric(floor.get('q_js', np.nan))} | | "
         f"{format_metric(floor.get('rmsd_js', np.nan))} | | | | | |",
         "",
         f"Reference ({ref['against']}, {ref['n']} frames): folded share {ref['folded']:.3f}, "
