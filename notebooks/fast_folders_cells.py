@@ -14,6 +14,11 @@ model then
    Monte Carlo on the model's own energies down to t = 0.01, the MD's force time), and
 2. is a **force field** at small t₀ for Langevin dynamics, which should fold and unfold.
 
+The "fp" preset is trained without and used with an excluded-volume wall (zero on every
+training frame, a harmonic wall below each non-bonded pair's closest approach in the data),
+which keeps long MD from drifting into states where beads pass through each other
+(`model.excluded_volume_after_training`; `scoremd.load(RUN, excluded_volume=False)` leaves it off).
+
 The reference is the structure-based (Gō-type) C-alpha surrogate this project generates
 with OpenMM from the native structure (`data/chignolin/`, `scoremd data go`; see
 `docs/data/fast_folders.md`). It is a stand-in for the all-atom D. E. Shaw Research
@@ -136,7 +141,9 @@ for name, m in [("i.i.d.", scores(iid, reference)), ("MD", scores(md, reference)
 print(f"transitions per µs: MD {md_rate:.0f}, reference {ref_rate:.0f} (model time)")"""),
     ("md", """## Free-energy surfaces on the first two TICA components
 
-−log p(TIC1, TIC2) in k_BT. TIC1 follows folding: the folded basin is one end of it."""),
+−log p(TIC1, TIC2) in k_BT. For chignolin TIC1 follows folding (|r| = 0.77 with Q on the
+training runs): the folded basin is one end of it. For BBA it follows Q only loosely
+(|r| = 0.35), so read BBA's folded share and Q distribution below rather than these surfaces."""),
     ("code", """sets = {"reference": reference, "i.i.d.": iid, "MD": md}
 fig, axs = plt.subplots(1, 3, figsize=(11, 3.4), sharey=True)
 extent = [*tica.bounds[0], *tica.bounds[1]]
