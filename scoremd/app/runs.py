@@ -122,9 +122,9 @@ def train(config: RunConfig, run_dir: str | Path, *, progress: Progress = True) 
 
     params = fit_stages(stages, params, key, jnp.asarray(data / scale), loss_for, run_dir, info, progress,
                         config.loss.fp_start)
-    if config.model.excluded_volume_after_training:  # the model as it is used: with the wall
-        config, info = _with_wall(config, info, True, data)
-        model = build_run_model(config, system.event_shape, info)[0]
+    used, info = _wall_as_used(config, info, None, data)  # the model as it is used (the wall after training)
+    if used != config:
+        config, model = used, build_run_model(used, system.event_shape, info)[0]
     return _emulator(config, system, model, params, float(scale), info, run_dir)
 
 
@@ -197,11 +197,7 @@ def load(run_dir: str | Path, *, step: int | None = None, excluded_volume: bool 
         raise CheckpointError(f"{run_dir / RUN_FILE} has no distance_stats for model.whiten_distances; retrain")
     if config.model.excluded_volume and "closest" not in info.get("distance_stats", {}):
         raise CheckpointError(f"{run_dir / RUN_FILE} has no closest pair distances for model.excluded_volume; retrain")
-    if excluded_volume is None and config.model.excluded_volume_after_training:
-        excluded_volume = True
-    if excluded_volume is not None and (excluded_volume != config.model.excluded_volume
-                                        or config.model.excluded_volume_after_training):
-        config, info = _with_wall(config, info, excluded_volume)
+    config, info = _wall_as_used(config, info, excluded_volume)
     model, params, key = build_run_model(config, system.event_shape, info)
     stages = plan_stages(config, model)
     if step is not None:
@@ -227,6 +223,20 @@ def load(run_dir: str | Path, *, step: int | None = None, excluded_volume: bool 
         raise CheckpointError(f"{run_dir / RUN_FILE} is missing or has no normalisation scale; without it the "
                               "model's units are unknown. Restore the file or train again into a new directory.")
     return _emulator(config, system, model, assemble(stages, states), float(info["scale"]), info, run_dir)
+
+
+def _wall_as_used(config: RunConfig, info: dict, requested: bool | None,
+                  data: np.ndarray | None = None) -> tuple[RunConfig, dict]:
+    """The config and run info of a trained run as it is used: with the excluded-volume wall when
+    ``requested`` is True, without it when False, and when None as configured (trained with it, or
+    ``model.excluded_volume_after_training``). The one place that decides, for :func:`train` and :func:`load`."""
+    if requested is None:
+        if not config.model.excluded_volume_after_training:
+            return config, info
+        requested = True
+    if requested == config.model.excluded_volume and not config.model.excluded_volume_after_training:
+        return config, info
+    return _with_wall(config, info, requested, data)
 
 
 def _with_wall(config: RunConfig, info: dict, wall: bool, data: np.ndarray | None = None) -> tuple[RunConfig, dict]:
