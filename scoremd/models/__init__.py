@@ -11,6 +11,7 @@ from ._config import Features as Features
 from ._config import ModelConfig as ModelConfig
 from ._config import ModelKind as ModelKind
 from ._config import OutputScaling as OutputScaling
+from ._config import TimeEmbedding as TimeEmbedding
 from ._energy import AbstractEnergyModel as AbstractEnergyModel
 from ._energy import BoundEnergyModel as BoundEnergyModel
 from ._energy import EnergyModel as EnergyModel
@@ -28,5 +29,5 @@ from ._transformer import EnergyTransformer as EnergyTransformer
 
 __all__ = ["AbstractEnergyModel", "BoundEnergyModel", "EnergyMLP", "EnergyModel", "EnergyTransformer", "Features",
            "MixtureEnergyModel", "ModelConfig", "ModelKind", "OutputScaling", "Params", "PeptideEnergyMLP",
-           "PeptideEnergyTransformer", "build_model", "closest_distances", "distance_statistics", "n_time_features",
-           "time_features"]
+           "PeptideEnergyTransformer", "TimeEmbedding", "build_model", "closest_distances", "distance_statistics",
+           "n_time_features", "time_features"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 
-__all__ = ["Features", "ModelConfig", "ModelKind", "OutputScaling"]
+__all__ = ["Features", "ModelConfig", "ModelKind", "OutputScaling", "TimeEmbedding"]
 
 
 class ModelKind(enum.StrEnum):
@@ -36,6 +36,13 @@ class OutputScaling(enum.StrEnum):
 
     NONE = "none"
     INVERSE_STD = "inverse_std"
+
+
+class TimeEmbedding(enum.StrEnum):
+    """Fourier features of the diffusion time on a linear (``LINEAR``) or logarithmic (``LOG``) scale."""
+
+    LINEAR = "linear"
+    LOG = "log"
 
 
 def _choice(enum_type, value, key: str):
@@ -77,6 +84,10 @@ class ModelConfig:
       heads: attention heads (transformer).
       head_dim: width of each attention head (transformer).
       n_frequencies: Fourier frequencies of the time embedding.
+      time_embedding: ``"linear"`` (Fourier features of t over the network's range) or ``"log"``
+        (MLP only: also log t, and the Fourier features of log t between the SDE's t_min and the
+        range's end, so the network resolves the decades of small t where a stiff molecule's
+        score changes most; docs/design.md §2).
       output_scaling: ``"none"`` (E = f) or ``"inverse_std"`` (E = f / sigma_t).
       expert_boundaries: interior boundaries of a mixture of experts over diffusion
         time, e.g. [0.1, 0.6] for experts on [0, 0.1], [0.1, 0.6], [0.6, 1]
@@ -98,6 +109,7 @@ class ModelConfig:
     heads: int = 4
     head_dim: int = 16
     n_frequencies: int = 2
+    time_embedding: TimeEmbedding = TimeEmbedding.LINEAR
     output_scaling: OutputScaling = OutputScaling.NONE
     expert_boundaries: tuple[float, ...] = ()
     expert_hidden: tuple[tuple[int, ...], ...] = ()
@@ -107,6 +119,9 @@ class ModelConfig:
         object.__setattr__(self, "kind", _choice(ModelKind, self.kind, "model.kind"))
         object.__setattr__(self, "features", _choice(Features, self.features, "model.features"))
         object.__setattr__(self, "output_scaling", _choice(OutputScaling, self.output_scaling, "model.output_scaling"))
+        object.__setattr__(self, "time_embedding", _choice(TimeEmbedding, self.time_embedding, "model.time_embedding"))
+        if self.time_embedding is TimeEmbedding.LOG and self.kind is not ModelKind.MLP:
+            raise ValueError(f'model.time_embedding = "log" is implemented for kind = "mlp" only, got kind = "{self.kind}"')
         if self.features is not Features.CARTESIAN and self.kind is not ModelKind.MLP:
             raise ValueError(f'model.features = "{self.features}" applies to kind = "mlp" only')
         if self.whiten_distances and self.features is not Features.INVARIANT:

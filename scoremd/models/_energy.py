@@ -35,7 +35,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from ..sde import VPSDE
-from ._config import ModelConfig, ModelKind, OutputScaling
+from ._config import ModelConfig, ModelKind, OutputScaling, TimeEmbedding
 from ._mlp import EnergyMLP
 from ._peptide import SLOTS, PeptideEnergyMLP, PeptideEnergyTransformer
 from ._transformer import EnergyTransformer
@@ -227,7 +227,8 @@ def _build_network(config: ModelConfig, event_shape, sde: VPSDE, t_range, key, d
     if config.kind is ModelKind.MLP:
         net = EnergyMLP(event_shape, hidden, config.n_frequencies, t_range, config.features,
                         distance_stats if config.whiten_distances else None, sde, bond_prior=config.bond_prior,
-                        closest=closest if config.excluded_volume else None, rngs=rngs)
+                        closest=closest if config.excluded_volume else None,
+                        log_time_floor=sde.t_min if config.time_embedding is TimeEmbedding.LOG else None, rngs=rngs)
     elif config.kind is ModelKind.PEPTIDE:
         if tuple(event_shape) != (len(SLOTS), 3):
             raise ValueError(f'kind = "peptide" needs dipeptides on {len(SLOTS)} slots, event (10, 3); got {event_shape}')

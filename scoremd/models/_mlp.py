@@ -146,6 +146,8 @@ class EnergyMLP(nnx.Module):
         see the module docstring).
       closest: the closest approach of every pair distance in the training data, normalised units
         (:func:`closest_distances`); adds the excluded-volume wall (module docstring; needs ``sde``).
+      log_time_floor: None (linear time embedding) or the smallest diffusion time embedded
+        logarithmically (:func:`~scoremd.models._time.time_features`), e.g. the SDE's t_min.
       rngs: Flax NNX random streams for initialisation.
     """
 
@@ -161,6 +163,7 @@ class EnergyMLP(nnx.Module):
         *,
         bond_prior: bool = False,
         closest: Sequence[float] | None = None,
+        log_time_floor: float | None = None,
         rngs: nnx.Rngs,
     ):
         event_shape = tuple(event_shape)
@@ -193,9 +196,13 @@ class EnergyMLP(nnx.Module):
         self.closest = closest
         self.sde = sde
         self.centre = molecular
+        if log_time_floor is not None and not 0 < log_time_floor < t_range[1]:
+            raise ValueError(f"log_time_floor must lie in (0, {t_range[1]}), got {log_time_floor}")
         self.n_frequencies = n_frequencies
         self.t_range = tuple(t_range)
-        n_in = n_features(event_shape, features, distance_stats is not None) + n_time_features(n_frequencies)
+        self.log_time_floor = None if log_time_floor is None else float(log_time_floor)
+        n_in = (n_features(event_shape, features, distance_stats is not None)
+                + n_time_features(n_frequencies, log_time_floor is not None))
         widths = [n_in, *hidden]
         self.layers = nnx.List(
             [nnx.Linear(a, b, rngs=rngs) for a, b in zip(widths[:-1], widths[1:])]
@@ -221,7 +228,8 @@ class EnergyMLP(nnx.Module):
             if self.centre:
                 x = x - jnp.mean(x, axis=-2, keepdims=True)
             h = x.reshape(x.shape[0], -1)
-        h = jnp.concatenate([h, time_features(t, self.n_frequencies, self.t_range).astype(x.dtype)], axis=-1)
+        tf = time_features(t, self.n_frequencies, self.t_range, self.log_time_floor)
+        h = jnp.concatenate([h, tf.astype(x.dtype)], axis=-1)
         for layer in self.layers:
             h = nnx.swish(layer(h))
         return self.out(h)[:, 0] + baseline

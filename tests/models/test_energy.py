@@ -13,16 +13,17 @@ def _model(event_shape=(2,), key=0, kind="mlp", features="cartesian"):
 
 
 MOLECULAR = [("mlp", (5, 3)), ("transformer", (5, 3)), ("invariant", (5, 3)), ("whitened", (5, 3)),
-             ("bonded", (5, 3)), ("walled", (5, 3))]
+             ("bonded", (5, 3)), ("walled", (5, 3)), ("log_time", (5, 3))]
 
 
 def _molecular_model(kind, event_shape):
     if kind == "invariant":
         return _model(event_shape, kind="mlp", features="invariant")
-    if kind in ("whitened", "bonded", "walled"):
+    if kind in ("whitened", "bonded", "walled", "log_time"):
         data = jax.random.normal(jax.random.PRNGKey(1), (64, *event_shape))
         config = ModelConfig(features="invariant", whiten_distances=True, bond_prior=kind != "whitened",
-                             excluded_volume=kind == "walled", hidden=(32, 32))
+                             excluded_volume=kind == "walled", hidden=(32, 32),
+                             time_embedding="log" if kind == "log_time" else "linear")
         return build_model(config, event_shape, VPSDE(), key=jax.random.PRNGKey(0),
                            distance_stats=distance_statistics(data), closest=closest_distances(data))
     return _model(event_shape, kind=kind)
@@ -77,6 +78,30 @@ def test_time_features_relative_to_range():
     f = time_features(t, 2, (0.1, 0.6))
     np.testing.assert_allclose(np.asarray(f[:, 0]), [0.0, 1.0], atol=1e-6)
     assert f.shape == (2, 5)
+
+
+def test_log_time_features_spread_the_decades_of_small_t():
+    sde = VPSDE()
+    t = jnp.array([sde.t_min, 1e-4, 1e-3, 1e-2, 0.1])
+    lin = np.asarray(time_features(t, 2, (0.0, 0.1)))
+    f = np.asarray(time_features(t, 2, (0.0, 0.1), log_floor=sde.t_min))
+    assert lin.shape == (5, 5) and f.shape == (5, 6)
+    np.testing.assert_allclose(f[:, 0], lin[:, 0])  # the linear time stays a feature
+    # log t from t_min to the range's end on [0, 1], one quarter per decade from 1e-5 to 1e-1
+    np.testing.assert_allclose(f[:, 1], [0.0, 0.25, 0.5, 0.75, 1.0], atol=1e-6)
+    # a linear embedding hardly tells 1e-5 from 1e-3; the log one does
+    assert np.abs(lin[0] - lin[2]).max() < 0.15
+    assert np.abs(f[0] - f[2]).max() > 0.5
+    # log features of times below the floor are those of the floor (the samplers never go there)
+    below = np.asarray(time_features(jnp.array([0.0]), 2, (0.0, 0.1), log_floor=sde.t_min))
+    np.testing.assert_allclose(below[:, 1:], f[:1, 1:])
+
+
+def test_log_time_embedding_is_for_the_mlp():
+    with pytest.raises(ValueError, match='time_embedding = "log" is implemented for kind = "mlp"'):
+        ModelConfig(kind="transformer", time_embedding="log")
+    with pytest.raises(ValueError, match="unknown model.time_embedding"):
+        ModelConfig(time_embedding="sqrt")
 
 
 def test_same_key_same_parameters_different_key_differs():
