@@ -9,6 +9,7 @@ transferable dipeptide run, the reference MD of the peptide given by --peptide.
     scoremd run examples/configs/chignolin_both.toml --out runs/chignolin_both
     python examples/basin_by_time.py runs/chignolin_both --t0 0.05,0.1,0.2,0.3,1.0
     python examples/basin_by_time.py runs/dipeptides_both --peptide LL
+    python examples/basin_by_time.py runs/bba/diffusion_seed0 --method sde --t0 0.01,0.03,0.1,1.0 --frames 2000
 """
 
 from __future__ import annotations
@@ -46,6 +47,10 @@ def main(argv=None) -> None:
     parser.add_argument("--frames", type=int, default=20_000, help="reference frames drawn at random")
     parser.add_argument("--reference", choices=("validation", "test"), default="validation")
     parser.add_argument("--peptide", default=None, help="the dipeptide (transferable runs only), e.g. LL")
+    parser.add_argument("--method", choices=("sde", "ode", "smc"), default=None,
+                        help="sampler (default: the run's sample.method); e.g. sde to see the score alone "
+                             "when the run samples by smc")
+    parser.add_argument("--steps", type=int, default=None, help="sampler steps (default: the run's sample.steps)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None, help="write the numbers as JSON here")
     args = parser.parse_args(argv)
@@ -78,13 +83,13 @@ def main(argv=None) -> None:
     frames = frames[rng.choice(len(frames), min(args.frames, len(frames)), replace=False)]
     base = share(frames)
     se = np.sqrt(base * (1 - base) / len(frames))
-    sampler = em.sampler()
+    sampler = em.sampler(method=args.method, steps=args.steps)
     print(f"{system.name}, {args.run}: {name} of {len(frames)} {args.reference} frames {base:.4f} "
           f"(binomial sd of one draw of this size {se:.4f}); sampler {sampler}")
     print(f"{'t0':>6s} {'share':>8s} {'change':>8s}")
     results = {"frames": len(frames), "reference": args.reference, "basin": name, "share_frames": base, "t0": {}}
     for i, t0 in enumerate(t0s):
-        x = em.regenerate(frames, t0, key=jax.random.PRNGKey(args.seed + 1 + i))
+        x = em.regenerate(frames, t0, key=jax.random.PRNGKey(args.seed + 1 + i), sampler=sampler)
         s = share(x)
         results["t0"][str(t0)] = s
         print(f"{t0:6.3f} {s:8.4f} {s - base:+8.4f}", flush=True)

@@ -87,7 +87,7 @@ def test_chignolin_run_writes_a_protein_report(data_dir, tmp_path):
     spec = importlib.util.spec_from_file_location("basin_by_time", ROOT / "examples" / "basin_by_time.py")
     example = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(example)
-    example.main([str(out), "--t0", "1e-5,1.0", "--frames", "300", "--out", str(tmp_path / "basin.json")])
+    example.main([str(out), "--t0", "1e-5,1.0", "--frames", "300", "--method", "sde", "--out", str(tmp_path / "basin.json")])
     b = json.loads((tmp_path / "basin.json").read_text())
     assert b["frames"] == 300 and b["basin"] == "folded (Q > 0.8)" and 0.2 < b["share_frames"] < 0.8
     assert b["t0"]["1e-05"] == pytest.approx(b["share_frames"], abs=0.02)  # t_min: the frames come back
